@@ -1,0 +1,110 @@
+// xpool: fragmentation gradient against the workload's *device demand*, at full resolution.
+//
+// FGD weighs pod shapes by how many pods have them and keeps the 95 % most common, so the rare
+// large pods (4 and 8 devices) that carry a large share of the demand barely count, and its
+// 0..100 sigmoid score leaves many nodes tied and picked at random. xpool instead
+//  - weighs every shape by the device share it brings, so keeping whole nodes free for large
+//    pods counts as much as the devices those pods would use;
+//  - counts host memory as well as CPU when deciding whether a node can still host a shape;
+//  - compares exact fragmentation changes, and between equal changes prefers the node left with
+//    less free share (packing), so ties are rare and resolved deterministically.
+#include "sched/policies/xpool_policy.h"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <unordered_map>
+
+#include "sched/policies/node_after.h"
+
+namespace xpool::sched {
+
+std::vector<TypicalShape> DemandWeightedShapes(const std::vector<PodShape>& shapes,
+                                               const std::vector<int64_t>& host_memory) {
+  std::map<std::pair<PodShape, int64_t>, double> weight;
+  double total = 0;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const auto& s = shapes[i];
+    if (s.device_count == 0) continue;
+    const double w = static_cast<double>(s.milli) * s.device_count;
+    weight[{s, host_memory[i]}] += w;
+    total += w;
+  }
+  std::vector<TypicalShape> out;
+  for (const auto& [key, w] : weight) out.push_back({key.first, w / total, key.second});
+  return out;
+}
+
+namespace {
+
+class XpoolPolicy final : public Policy {
+ public:
+  explicit XpoolPolicy(FragMeasure m) : measure_(std::move(m)) {}
+  std::string_view name() const override { return "xpool"; }
+
+  int64_t Score(const NodeState& n, ClassId cls, const Demand& d) override {
+    const uint64_t key = (static_cast<uint64_t>(cls) << 24) | static_cast<uint32_t>(d.shape);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    if (cache_.size() > kMaxCacheEntries) cache_.clear();
+    const int64_t s = Evaluate(n, d, nullptr);
+    cache_.emplace(key, s);
+    return s;
+  }
+
+  std::vector<int> ChooseDevices(const NodeState& n, const Demand& d, Rng& /*rng*/) override {
+    if (!d.sharing()) return BestFitDevices(n, d);
+    int device = -1;
+    Evaluate(n, d, &device);
+    return {device};
+  }
+
+ private:
+  static constexpr size_t kMaxCacheEntries = 1 << 22;
+  static constexpr double kPerMilli = 50;  // score units per milli-device of fragmentation
+
+  int64_t ToScore(double growth, int64_t free_after) const {
+    const double s = static_cast<double>(kMaxScore) / 2 - growth * kPerMilli -
+                     static_cast<double>(free_after) / 100.0;
+    return std::clamp<int64_t>(static_cast<int64_t>(s), 0, kMaxScore);
+  }
+
+  int64_t Evaluate(const NodeState& n, const Demand& d, int* device) const {
+    const double before = measure_.Amount(n);
+    const int64_t cpu = n.cpu_free - d.cpu;
+    const int64_t mem = n.mem_free - d.mem;
+    const int64_t free_after = n.milli_free_total() - d.total_milli();
+    std::vector<int32_t> after = n.milli_free;
+    if (!d.sharing()) {
+      PlaceOnLeastSufficient(after, d);
+      return ToScore(measure_.Amount(n.model, cpu, mem, after) - before, free_after);
+    }
+    int64_t best = std::numeric_limits<int64_t>::min();
+    int32_t best_left = std::numeric_limits<int32_t>::max();
+    for (size_t i = 0; i < after.size(); ++i) {
+      if (after[i] < d.milli) continue;
+      if (!n.dev_mem_free.empty() && n.dev_mem_free[i] < d.dev_mem) continue;
+      const int32_t left = after[i] - d.milli;
+      after[i] = left;
+      const int64_t s = ToScore(measure_.Amount(n.model, cpu, mem, after) - before, free_after);
+      after[i] += d.milli;
+      // Among devices of equal growth, the fuller one (best fit).
+      if (s > best || (s == best && left < best_left)) {
+        best = s;
+        best_left = left;
+        if (device != nullptr) *device = static_cast<int>(i);
+      }
+    }
+    return best;
+  }
+
+  FragMeasure measure_;
+  std::unordered_map<uint64_t, int64_t> cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure) {
+  return std::make_unique<XpoolPolicy>(std::move(measure));
+}
+
+}  // namespace xpool::sched

@@ -1,0 +1,20 @@
+// The project's own policy (default): see xpool_policy.cc and docs/scheduling.md.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "sched/frag.h"
+#include "sched/policy.h"
+#include "sched/pool.h"
+
+namespace xpool::sched {
+
+// Shapes weighted by the device share they bring (count × devices × share), every shape kept,
+// host memory included: what the xpool policy measures fragmentation against.
+std::vector<TypicalShape> DemandWeightedShapes(const std::vector<PodShape>& shapes,
+                                               const std::vector<int64_t>& host_memory);
+
+std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure);
+
+}  // namespace xpool::sched

@@ -1,0 +1,275 @@
+#include "sim/replay.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <queue>
+
+#include "sched/frag.h"
+#include "sched/policies.h"
+#include "sched/scheduler.h"
+
+namespace xpool::sim {
+namespace {
+
+using sched::Demand;
+using sched::Pool;
+using Clock = std::chrono::steady_clock;
+
+Request ToRequest(const TracePod& p) {
+  Request r;
+  r.device_count = p.num_gpu;
+  r.compute = MilliDevice(p.gpu_milli);
+  r.cpu = MilliCpu(p.cpu_milli);
+  r.host_memory = MiB(p.memory_mib);
+  if (!p.gpu_spec.empty()) {
+    std::string_view rest = p.gpu_spec;
+    while (!rest.empty()) {
+      const auto bar = rest.find('|');
+      r.selector.models.emplace_back(rest.substr(0, bar));
+      if (bar == std::string_view::npos) break;
+      rest.remove_prefix(bar + 1);
+    }
+  }
+  return r;
+}
+
+// Everything one replay needs: the pool, the scheduler of the chosen policy, compiled demands.
+struct Setup {
+  Pool pool;
+  sched::ShapeTable shapes;
+  std::vector<Demand> demands;  // one per input pod
+  std::unique_ptr<sched::Scheduler> scheduler;
+  sched::FragMeasure artifact_frag;
+};
+
+Result<std::unique_ptr<Setup>> MakeSetup(const std::vector<TraceNode>& nodes,
+                                         const std::vector<TracePod>& pods, const std::string& policy) {
+  auto s = std::make_unique<Setup>();
+  for (const auto& n : nodes) {
+    sched::NodeSpec spec;
+    spec.name = n.name;
+    spec.model = n.gpus > 0 ? n.model : "";
+    spec.device_count = n.gpus;
+    spec.cpu = MilliCpu(n.cpu_milli);
+    spec.host_memory = MiB(n.memory_mib);
+    s->pool.AddNode(spec);
+  }
+  if (s->pool.total_device_milli() == 0) return Status::InvalidArgument("the node list has no GPUs");
+  sched::PolicyContext ctx;
+  ctx.pool = &s->pool;
+  for (const auto& p : pods) {
+    ctx.workload.push_back({{p.cpu_milli, p.num_gpu > 0 ? p.gpu_milli : 0, p.num_gpu, p.gpu_spec}, p.memory_mib});
+    auto d = sched::CompileDemand(s->pool, ToRequest(p), s->shapes);
+    if (!d.ok()) return Status::InvalidArgument("pod " + p.name + ": " + d.status().message());
+    s->demands.push_back(std::move(*d));
+  }
+  auto policy_or = sched::MakePolicy(policy, ctx);
+  if (!policy_or.ok()) return policy_or.status();
+  std::vector<sched::WeightedPolicy> profile;
+  profile.push_back({std::move(*policy_or), 1});
+  s->scheduler = std::make_unique<sched::Scheduler>(std::move(profile));
+  s->artifact_frag = sched::FragMeasure(s->pool, sched::ArtifactTypicalShapes(ctx.workload));
+  return s;
+}
+
+void Report(const ReplayOptions& opts, size_t done, size_t total) {
+  if (opts.progress && (done % 256 == 0 || done == total)) {
+    opts.progress(static_cast<double>(done) / static_cast<double>(total));
+  }
+}
+
+}  // namespace
+
+Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes, const std::vector<TracePod>& pods,
+                                    const ReplayOptions& opts) {
+  if (!(opts.tune > 0)) return Status::InvalidArgument("--tune must be positive");
+  auto setup_or = MakeSetup(nodes, pods, opts.policy);
+  if (!setup_or.ok()) return setup_or.status();
+  Setup& s = **setup_or;
+  Pool& pool = s.pool;
+  sched::Rng rng(opts.seed);
+
+  // Workload tuning: indices into the input pods.
+  std::vector<int32_t> order(pods.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+  int64_t requested = 0;
+  for (const auto& d : s.demands) requested += d.total_milli();
+  const auto target = static_cast<int64_t>(opts.tune * static_cast<double>(pool.total_device_milli()));
+  if (requested < target) {
+    while (true) {
+      const auto i = static_cast<int32_t>(rng.Below(pods.size()));
+      if (requested + s.demands[i].total_milli() > target) break;
+      requested += s.demands[i].total_milli();
+      order.push_back(i);
+    }
+  } else {
+    while (requested > target && !order.empty()) {
+      const size_t k = rng.Below(order.size());
+      requested -= s.demands[order[k]].total_milli();
+      order.erase(order.begin() + static_cast<std::ptrdiff_t>(k));
+    }
+  }
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.Below(i)]);
+
+  InflateResult out;
+  out.total_gpus = pool.total_devices();
+  const double total = static_cast<double>(pool.total_device_milli());
+  std::array<double, kMaxArrivedPct + 1> alloc_sum{}, frag_sum{};
+  std::array<int64_t, kMaxArrivedPct + 1> samples{};
+  std::vector<double> node_frag(pool.node_count());
+  double frag_total = 0;
+  for (int n = 0; n < pool.node_count(); ++n) frag_total += node_frag[n] = s.artifact_frag.Amount(pool.state(n));
+
+  int64_t arrived = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    const Demand& d = s.demands[order[k]];
+    const auto t0 = Clock::now();
+    auto placement = s.scheduler->Schedule(pool, d, rng);
+    if (placement) sched::Scheduler::Commit(pool, d, *placement);
+    out.schedule_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    ++out.pods;
+    if (placement) {
+      ++out.scheduled;
+      const double f = s.artifact_frag.Amount(pool.state(placement->node));
+      frag_total += f - node_frag[placement->node];
+      node_frag[placement->node] = f;
+    }
+    arrived += d.total_milli();
+    const double bucket = std::nearbyint(100.0 * static_cast<double>(arrived) / total);
+    if (bucket <= kMaxArrivedPct) {
+      const auto b = static_cast<size_t>(bucket);
+      alloc_sum[b] += 100.0 * static_cast<double>(pool.used_device_milli()) / total;
+      frag_sum[b] += 100.0 * frag_total / total;
+      ++samples[b];
+    }
+    Report(opts, k + 1, order.size());
+  }
+  // Buckets nobody landed in take the mean of their neighbours, as the artifact's analysis does.
+  for (int b = 0; b <= kMaxArrivedPct; ++b) {
+    double a = alloc_sum[b], f = frag_sum[b];
+    int64_t c = samples[b];
+    if (c == 0) {
+      for (int nb : {b - 1, b + 1}) {
+        if (nb >= 0 && nb <= kMaxArrivedPct) {
+          a += alloc_sum[nb];
+          f += frag_sum[nb];
+          c += samples[nb];
+        }
+      }
+    }
+    out.alloc_pct[b] = c > 0 ? a / static_cast<double>(c) : std::nan("");
+    out.frag_pct[b] = c > 0 ? f / static_cast<double>(c) : std::nan("");
+  }
+  return out;
+}
+
+Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes, const std::vector<TracePod>& pods,
+                                const ReplayOptions& opts) {
+  for (const auto& p : pods) {
+    if (!p.has_times) {
+      return Status::InvalidArgument("--replay timed needs creation and deletion times; pod " + p.name +
+                                     " has none (5-column pod list)");
+    }
+  }
+  auto setup_or = MakeSetup(nodes, pods, opts.policy);
+  if (!setup_or.ok()) return setup_or.status();
+  Setup& s = **setup_or;
+  Pool& pool = s.pool;
+  sched::Rng rng(opts.seed);
+
+  std::vector<int32_t> arrivals(pods.size());
+  for (size_t i = 0; i < arrivals.size(); ++i) arrivals[i] = static_cast<int32_t>(i);
+  std::stable_sort(arrivals.begin(), arrivals.end(),
+                   [&](int32_t a, int32_t b) { return pods[a].creation_time < pods[b].creation_time; });
+
+  struct Running {
+    int64_t end;
+    int32_t pod;
+    sched::Placement placement;
+    bool operator>(const Running& o) const { return end != o.end ? end > o.end : pod > o.pod; }
+  };
+  std::priority_queue<Running, std::vector<Running>, std::greater<>> running;
+  std::deque<int32_t> queue;
+  std::vector<double> waits;
+  TimedResult out;
+  out.total_gpus = pool.total_devices();
+  out.pods = static_cast<int64_t>(pods.size());
+
+  std::vector<bool> can_ever_fit(s.shapes.size() + 1, false), checked(s.shapes.size() + 1, false);
+  auto ever_fits = [&](const Demand& d) {
+    if (!checked[d.shape]) {
+      checked[d.shape] = true;
+      for (int n = 0; n < pool.node_count() && !can_ever_fit[d.shape]; ++n) {
+        can_ever_fit[d.shape] = sched::FitsEmpty(pool.spec(n), pool.state(n).model, d);
+      }
+    }
+    return can_ever_fit[d.shape];
+  };
+  auto try_start = [&](int32_t i, int64_t now) {
+    const Demand& d = s.demands[i];
+    const auto t0 = Clock::now();
+    auto placement = s.scheduler->Schedule(pool, d, rng);
+    if (placement) sched::Scheduler::Commit(pool, d, *placement);
+    out.schedule_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    ++out.decisions;
+    if (!placement) return false;
+    const int64_t run = std::max<int64_t>(0, pods[i].deletion_time - pods[i].scheduled_time);
+    running.push({now + run, i, std::move(*placement)});
+    waits.push_back(static_cast<double>(now - pods[i].creation_time));
+    ++out.started;
+    return true;
+  };
+
+  const int64_t t_begin = arrivals.empty() ? 0 : pods[arrivals.front()].creation_time;
+  int64_t now = t_begin;
+  double used_integral = 0;  // milli-device-seconds
+  auto advance = [&](int64_t t) {
+    used_integral += static_cast<double>(pool.used_device_milli()) * static_cast<double>(t - now);
+    now = t;
+  };
+  auto release_one = [&]() {
+    Running r = running.top();
+    running.pop();
+    advance(r.end);
+    sched::Scheduler::Release(pool, s.demands[r.pod], r.placement);
+    // Only the released node changed, so only queued pods that fit it now can start.
+    for (auto it = queue.begin(); it != queue.end();) {
+      if (sched::Fits(pool.state(r.placement.node), s.demands[*it]) && try_start(*it, now)) {
+        it = queue.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  };
+
+  size_t done = 0;
+  for (int32_t i : arrivals) {
+    while (!running.empty() && running.top().end <= pods[i].creation_time) release_one();
+    advance(std::max(now, pods[i].creation_time));
+    if (!ever_fits(s.demands[i])) {
+      ++out.unschedulable;
+    } else if (!try_start(i, now)) {
+      queue.push_back(i);
+      ++out.queued;
+    }
+    Report(opts, ++done, arrivals.size());
+  }
+  while (!running.empty()) release_one();
+  out.never_started = static_cast<int64_t>(queue.size());
+  const double span = static_cast<double>(now - t_begin);
+  out.time_avg_alloc_pct = span > 0 ? 100.0 * used_integral / (span * static_cast<double>(pool.total_device_milli())) : 0;
+  std::sort(waits.begin(), waits.end());
+  auto pct = [&](double q) {
+    if (waits.empty()) return 0.0;
+    const auto idx = static_cast<size_t>(std::ceil(q * static_cast<double>(waits.size()))) - 1;
+    return waits[std::min(idx, waits.size() - 1)];
+  };
+  out.wait_p50_s = pct(0.50);
+  out.wait_p99_s = pct(0.99);
+  return out;
+}
+
+}  // namespace xpool::sim

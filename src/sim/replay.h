@@ -1,0 +1,62 @@
+// Trace replays on the scheduler.
+//  - Inflate (the FGD artifact's method): resample pods with the seed until the GPU request
+//    reaches `tune` × cluster capacity (or drop random pods above it), shuffle, schedule one at a
+//    time with no departures, drop what does not fit; record the allocation and FGD's
+//    fragmentation against the share of demand that has arrived.
+//  - Timed: pods arrive at their creation time and leave after their original run time; a pod
+//    that does not fit waits in a FIFO queue and is retried whenever resources are released.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "sim/trace.h"
+
+namespace xpool::sim {
+
+inline constexpr int kMaxArrivedPct = 130;
+
+struct ReplayOptions {
+  std::string policy = "xpool";
+  uint64_t seed = 42;
+  double tune = 1.3;
+  // Called now and then with the fraction of this replay done (0..1).
+  std::function<void(double)> progress;
+};
+
+struct InflateResult {
+  int total_gpus = 0;
+  // Mean allocation (% of cluster GPU share) and fragmentation (% of cluster GPUs, FGD's measure)
+  // while arrived demand was k % of capacity, k = 0..130; NaN where no pod arrived near k.
+  std::array<double, kMaxArrivedPct + 1> alloc_pct{};
+  std::array<double, kMaxArrivedPct + 1> frag_pct{};
+  int64_t pods = 0;
+  int64_t scheduled = 0;
+  double schedule_seconds = 0;  // time spent in scheduling decisions only
+};
+
+Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes,
+                                    const std::vector<TracePod>& pods, const ReplayOptions& opts);
+
+struct TimedResult {
+  int total_gpus = 0;
+  double time_avg_alloc_pct = 0;  // GPU share allocated, averaged over the replay's span
+  double wait_p50_s = 0;          // queueing delay of pods that started
+  double wait_p99_s = 0;
+  int64_t pods = 0;
+  int64_t started = 0;
+  int64_t queued = 0;          // pods that waited at least once
+  int64_t never_started = 0;   // still queued at the end
+  int64_t unschedulable = 0;   // fit no node even when empty
+  int64_t decisions = 0;
+  double schedule_seconds = 0;
+};
+
+Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes, const std::vector<TracePod>& pods,
+                                const ReplayOptions& opts);
+
+}  // namespace xpool::sim
