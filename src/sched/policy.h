@@ -29,6 +29,10 @@ class Policy {
   // class: equal classes are equal states, so a policy may cache on (cls, d.shape).
   virtual int64_t Score(const NodeState& node, ClassId cls, const Demand& d) = 0;
 
+  // Ties between equally scored nodes go to the earliest node of the pool (as the FGD artifact's
+  // scheduler breaks them, which packs), unless the policy asks for uniformly random ties.
+  virtual bool random_ties() const { return false; }
+
   // When true the policy returns 0..100 and the framework rescales its scores over the feasible
   // nodes to 0..100 with integer arithmetic, then to kStep units (a NormalizeScore extension).
   virtual bool normalizes_scores() const { return false; }

@@ -41,7 +41,6 @@ NodeIndex Pool::AddNode(const NodeSpec& spec) {
   s.affinity_counts.assign(32, 0);
   states_.push_back(std::move(s));
   total_milli_ += 1000LL * spec.device_count;
-  pos_in_class_.push_back(-1);
   class_of_.push_back(-1);
   Index(n);
   return n;
@@ -95,8 +94,7 @@ void Pool::Index(NodeIndex n) {
     live_pos_[c] = static_cast<int32_t>(live_classes_.size());
     live_classes_.push_back(c);
   }
-  pos_in_class_[n] = static_cast<int32_t>(cls.members.size());
-  cls.members.push_back(n);
+  cls.members.insert(n);
   ++cls.version;
   class_of_[n] = c;
 }
@@ -104,11 +102,7 @@ void Pool::Index(NodeIndex n) {
 void Pool::Unindex(NodeIndex n) {
   const ClassId c = class_of_[n];
   Class& cls = classes_[c];
-  const int32_t pos = pos_in_class_[n];
-  const NodeIndex last = cls.members.back();
-  cls.members[pos] = last;
-  pos_in_class_[last] = pos;
-  cls.members.pop_back();
+  cls.members.erase(n);
   ++cls.version;
   if (cls.members.empty()) {
     const int32_t lp = live_pos_[c];

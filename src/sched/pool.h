@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -79,7 +80,7 @@ class Pool {
 
   // Equivalence classes: nodes whose states are equal up to device order.
   struct Class {
-    std::vector<NodeIndex> members;
+    std::set<NodeIndex> members;  // ordered: the earliest node first
     uint64_t version = 0;  // bumped on every membership change, for policies' caches
   };
   const std::vector<ClassId>& live_classes() const { return live_classes_; }
@@ -104,7 +105,6 @@ class Pool {
 
   std::unordered_map<Key, ClassId, KeyHash> class_by_key_;
   std::vector<Class> classes_;
-  std::vector<int32_t> pos_in_class_;      // node -> position in its class's members
   std::vector<ClassId> class_of_;          // node -> class
   std::vector<ClassId> live_classes_;      // classes with members
   std::vector<int32_t> live_pos_;          // class -> position in live_classes_, -1 if empty

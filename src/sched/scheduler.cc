@@ -1,6 +1,7 @@
 #include "sched/scheduler.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 namespace xpool::sched {
@@ -39,7 +40,7 @@ Scheduler::Scheduler(std::vector<WeightedPolicy> profile) : profile_(std::move(p
 std::optional<Placement> Scheduler::Schedule(const Pool& pool, const Demand& d, Rng& rng) {
   feasible_.clear();
   for (ClassId c : pool.live_classes()) {
-    if (Fits(pool.state(pool.node_class(c).members.front()), d)) feasible_.push_back(c);
+    if (Fits(pool.state(*pool.node_class(c).members.begin()), d)) feasible_.push_back(c);
   }
   if (feasible_.empty()) return std::nullopt;
 
@@ -49,7 +50,7 @@ std::optional<Placement> Scheduler::Schedule(const Pool& pool, const Demand& d, 
     raw_.resize(n);
     for (size_t i = 0; i < n; ++i) {
       const ClassId c = feasible_[i];
-      raw_[i] = wp.policy->Score(pool.state(pool.node_class(c).members.front()), c, d);
+      raw_[i] = wp.policy->Score(pool.state(*pool.node_class(c).members.begin()), c, d);
     }
     if (wp.policy->normalizes_scores()) {
       const auto [lo_it, hi_it] = std::minmax_element(raw_.begin(), raw_.end());
@@ -59,25 +60,37 @@ std::optional<Placement> Scheduler::Schedule(const Pool& pool, const Demand& d, 
     for (size_t i = 0; i < n; ++i) total_[i] += wp.weight * raw_[i];
   }
 
-  // Highest total wins; among equals every node (not class) is equally likely.
-  int64_t best = std::numeric_limits<int64_t>::min();
-  uint64_t tied_nodes = 0;
-  ClassId chosen = -1;
-  for (size_t i = 0; i < n; ++i) {
-    const uint64_t size = pool.node_class(feasible_[i]).members.size();
-    if (total_[i] > best) {
-      best = total_[i];
-      tied_nodes = size;
-      chosen = feasible_[i];
-    } else if (total_[i] == best) {
-      tied_nodes += size;
-      if (rng.Below(tied_nodes) < size) chosen = feasible_[i];
+  Policy& chooser = *profile_[device_chooser_].policy;
+  Placement p;
+  if (chooser.random_ties()) {
+    // Every tied node (not class) equally likely.
+    int64_t best = std::numeric_limits<int64_t>::min();
+    uint64_t tied_nodes = 0;
+    ClassId chosen = -1;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t size = pool.node_class(feasible_[i]).members.size();
+      if (total_[i] > best) {
+        best = total_[i];
+        tied_nodes = size;
+        chosen = feasible_[i];
+      } else if (total_[i] == best) {
+        tied_nodes += size;
+        if (rng.Below(tied_nodes) < size) chosen = feasible_[i];
+      }
+    }
+    const auto& members = pool.node_class(chosen).members;
+    p.node = *std::next(members.begin(), static_cast<std::ptrdiff_t>(rng.Below(members.size())));
+  } else {
+    int64_t best = std::numeric_limits<int64_t>::min();
+    for (size_t i = 0; i < n; ++i) {
+      const NodeIndex first = *pool.node_class(feasible_[i]).members.begin();
+      if (total_[i] > best || (total_[i] == best && first < p.node)) {
+        best = total_[i];
+        p.node = first;
+      }
     }
   }
-  const auto& members = pool.node_class(chosen).members;
-  Placement p;
-  p.node = members.size() == 1 ? members.front() : members[rng.Below(members.size())];
-  p.devices = profile_[device_chooser_].policy->ChooseDevices(pool.state(p.node), d, rng);
+  p.devices = chooser.ChooseDevices(pool.state(p.node), d, rng);
   return p;
 }
 

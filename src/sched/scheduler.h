@@ -1,7 +1,8 @@
 // Scheduler: the framework pipeline — filter nodes, score them with weighted policies, choose the
 // devices on the winning node — as a pure function of (pool, demand, rng). Committing the
 // decision to the pool is a separate step, so the same code serves replay, controller and
-// extender. Ties between equally scored nodes are broken uniformly at random with the rng.
+// extender. Ties between equally scored nodes go to the earliest node (by index), or, for a policy
+// that asks for it, to a uniformly random one.
 //
 // Thread-safety: a Scheduler is used by one thread at a time (policies keep caches).
 #pragma once

@@ -11,6 +11,7 @@ namespace {
 class RandomPolicy final : public Policy {
  public:
   std::string_view name() const override { return "random"; }
+  bool random_ties() const override { return true; }
   int64_t Score(const NodeState&, ClassId, const Demand&) override { return 0; }
   // A sharing pod lands on a uniformly random device that fits (the artifact's "random" GPU
   // selection); whole devices are taken in index order.
