@@ -48,6 +48,9 @@ Result<DeviceId> DeviceId::Parse(std::string_view s) {
   DeviceId id;
   id.node = std::string(s.substr(0, slash));
   id.vendor = std::string(s.substr(slash + 1, dash - slash - 1));
+  if (id.vendor.find('-') != std::string::npos) {
+    return Status::InvalidArgument("device id '" + std::string(s) + "' has a '-' in its vendor");
+  }
   const auto digits = s.substr(dash + 1);
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id.index);
   if (ec != std::errc() || ptr != digits.data() + digits.size() || id.index < 0) {
