@@ -63,7 +63,8 @@ struct Bench {
     return p.has_value();
   }
   double allocated() const {
-    return static_cast<double>(pool.used_device_milli()) / static_cast<double>(pool.total_device_milli());
+    return static_cast<double>(pool.used_device_milli()) /
+           static_cast<double>(pool.total_device_milli());
   }
 };
 
@@ -85,14 +86,25 @@ void BM_Decision(benchmark::State& state, const std::string& policy) {
     }
   }
   max_classes = std::max(max_classes, bench->pool.live_classes().size());
-  state.counters["placed_fraction"] = static_cast<double>(placed) / static_cast<double>(state.iterations());
+  state.counters["placed_fraction"] =
+      static_cast<double>(placed) / static_cast<double>(state.iterations());
   state.counters["node_classes"] = static_cast<double>(max_classes);
   state.counters["peak_rss_MiB"] = static_cast<double>(PeakRssMiB());
 }
 
-BENCHMARK_CAPTURE(BM_Decision, xpool, std::string("xpool"))->Arg(1000)->Arg(10000)->Arg(50000)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Decision, fgd, std::string("fgd"))->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_Decision, best_fit, std::string("best-fit"))->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Decision, xpool, std::string("xpool"))
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Arg(50000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Decision, fgd, std::string("fgd"))
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_Decision, best_fit, std::string("best-fit"))
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace xpool::sched

@@ -1,7 +1,6 @@
 // xpool: the command line for users and operators.
-#include <iostream>
-
 #include <CLI/CLI.hpp>
+#include <iostream>
 
 #include "cli/sim_command.h"
 
@@ -17,7 +16,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "xpool: " << e.what() << "\n" << "run 'xpool --help' for usage\n";
+    std::cerr << "xpool: " << e.what() << "\n"
+              << "run 'xpool --help' for usage\n";
     return 2;
   }
   return exit_code;

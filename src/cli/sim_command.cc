@@ -21,7 +21,8 @@ namespace {
 constexpr int kBadInput = 2;
 
 struct SimOptions {
-  std::string nodes, pods, policy = std::string(sched::kDefaultPolicy), seeds = "42-51", replay = "inflate";
+  std::string nodes, pods, policy = std::string(sched::kDefaultPolicy), seeds = "42-51",
+                           replay = "inflate";
   std::string csv, published;
   double tune = 1.3;
   bool json = false;
@@ -62,8 +63,8 @@ class Progress {
       const double total = (static_cast<double>(run) + f) / static_cast<double>(runs_);
       const int width = 30;
       const int filled = static_cast<int>(total * width);
-      std::fprintf(stderr, "\r[%.*s%*s] %3.0f%% %-28s", filled, "##############################", width - filled,
-                   "", 100 * total, label.c_str());
+      std::fprintf(stderr, "\r[%.*s%*s] %3.0f%% %-28s", filled, "##############################",
+                   width - filled, "", 100 * total, label.c_str());
       drawn_ = true;
     };
   }
@@ -83,8 +84,10 @@ std::vector<std::string> SplitPolicies(const std::string& text) {
 }
 
 int RunSim(const SimOptions& o) {
-  if (o.nodes.empty() != o.pods.empty()) return Fail("give both --nodes and --pods, or neither for the built-in workload");
-  if (o.replay != "inflate" && o.replay != "timed") return Fail("--replay must be 'inflate' or 'timed', not '" + o.replay + "'");
+  if (o.nodes.empty() != o.pods.empty())
+    return Fail("give both --nodes and --pods, or neither for the built-in workload");
+  if (o.replay != "inflate" && o.replay != "timed")
+    return Fail("--replay must be 'inflate' or 'timed', not '" + o.replay + "'");
   if (!(o.tune > 0 && o.tune <= 10)) return Fail("--tune must be in (0, 10]");
   auto seeds = sim::ParseSeeds(o.seeds);
   if (!seeds.ok()) return Fail(seeds.status().message());
@@ -112,9 +115,11 @@ int RunSim(const SimOptions& o) {
   }
   std::map<std::string, sim::PublishedFigures> published;
   if (!o.nodes.empty()) {
-    const std::string path = !o.published.empty() ? o.published
-                             : (std::filesystem::path(o.pods).parent_path() / "fgd_expected_results" /
-                                "summary_by_workload_policy.csv").string();
+    const std::string path = !o.published.empty()
+                                 ? o.published
+                                 : (std::filesystem::path(o.pods).parent_path() /
+                                    "fgd_expected_results" / "summary_by_workload_policy.csv")
+                                       .string();
     auto p = sim::LoadPublished(path, w.name);
     if (!p.ok()) return Fail(p.status().message());
     published = std::move(*p);
@@ -144,7 +149,8 @@ int RunSim(const SimOptions& o) {
         timed_runs.push_back(std::move(*r));
       }
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (o.replay == "inflate") {
       auto s = sim::Summarize(policy, *seeds, std::move(inflate_runs), wall);
       if (auto it = published.find(policy); it != published.end()) s.published = it->second;
@@ -155,16 +161,22 @@ int RunSim(const SimOptions& o) {
   }
 
   if (!o.csv.empty()) {
-    const std::string csv = o.replay == "inflate" ? sim::CurvesCsv(w.name, inflate_rows) : sim::TimedCsv(timed_rows);
+    const std::string csv =
+        o.replay == "inflate" ? sim::CurvesCsv(w.name, inflate_rows) : sim::TimedCsv(timed_rows);
     if (Status s = WriteAtomically(o.csv, csv); !s.ok()) return Fail(s.message());
   }
   if (o.json) {
-    std::cout << (o.replay == "inflate" ? sim::ToJson(inflate_rows) : sim::ToJson(timed_rows)).dump(2) << "\n";
+    std::cout
+        << (o.replay == "inflate" ? sim::ToJson(inflate_rows) : sim::ToJson(timed_rows)).dump(2)
+        << "\n";
   } else {
-    std::cout << "workload " << w.name << ": " << w.nodes.size() << " nodes, " << w.pods.size() << " pods, "
-              << o.replay << " replay" << (o.replay == "inflate" ? " (tune " + std::to_string(o.tune).substr(0, 4) + ")" : "")
+    std::cout << "workload " << w.name << ": " << w.nodes.size() << " nodes, " << w.pods.size()
+              << " pods, " << o.replay << " replay"
+              << (o.replay == "inflate" ? " (tune " + std::to_string(o.tune).substr(0, 4) + ")"
+                                        : "")
               << "\n";
-    std::cout << (o.replay == "inflate" ? sim::FormatTable(inflate_rows) : sim::FormatTable(timed_rows));
+    std::cout << (o.replay == "inflate" ? sim::FormatTable(inflate_rows)
+                                        : sim::FormatTable(timed_rows));
   }
   return 0;
 }
@@ -173,15 +185,24 @@ int RunSim(const SimOptions& o) {
 
 void AddSimCommand(CLI::App& app, int* exit_code) {
   auto opts = std::make_shared<SimOptions>();
-  CLI::App* sim = app.add_subcommand("sim", "Replay a GPU trace (default: a built-in synthetic workload) with scheduling policies");
+  CLI::App* sim = app.add_subcommand(
+      "sim",
+      "Replay a GPU trace (default: a built-in synthetic workload) with scheduling policies");
   sim->add_option("--nodes", opts->nodes, "node list CSV (sn,cpu_milli,memory_mib,gpu,model)");
   sim->add_option("--pods", opts->pods, "pod list CSV (11- or 5-column openb format)");
-  sim->add_option("--policy", opts->policy, "policy name, comma-separated names, or 'all'")->capture_default_str();
+  sim->add_option("--policy", opts->policy, "policy name, comma-separated names, or 'all'")
+      ->capture_default_str();
   sim->add_option("--seeds", opts->seeds, "seeds: 42, 42-51, 1,5,9")->capture_default_str();
-  sim->add_option("--tune", opts->tune, "inflate the workload to this multiple of cluster GPU capacity")->capture_default_str();
-  sim->add_option("--replay", opts->replay, "inflate (FGD artifact method) or timed (creation/deletion times)")->capture_default_str();
-  sim->add_option("--csv", opts->csv, "write per-seed curves (inflate) or the summary (timed) to FILE");
-  sim->add_option("--published", opts->published, "the FGD artifact's summary_by_workload_policy.csv (default: next to --pods)");
+  sim->add_option("--tune", opts->tune,
+                  "inflate the workload to this multiple of cluster GPU capacity")
+      ->capture_default_str();
+  sim->add_option("--replay", opts->replay,
+                  "inflate (FGD artifact method) or timed (creation/deletion times)")
+      ->capture_default_str();
+  sim->add_option("--csv", opts->csv,
+                  "write per-seed curves (inflate) or the summary (timed) to FILE");
+  sim->add_option("--published", opts->published,
+                  "the FGD artifact's summary_by_workload_policy.csv (default: next to --pods)");
   sim->add_flag("--json", opts->json, "print one JSON array instead of the table");
   sim->callback([opts, exit_code] { *exit_code = RunSim(*opts); });
 }

@@ -6,10 +6,14 @@ namespace xpool {
 
 std::string_view ToString(DeviceType t) {
   switch (t) {
-    case DeviceType::kGpu: return "gpu";
-    case DeviceType::kNpu: return "npu";
-    case DeviceType::kFpga: return "fpga";
-    case DeviceType::kCpu: return "cpu";
+    case DeviceType::kGpu:
+      return "gpu";
+    case DeviceType::kNpu:
+      return "npu";
+    case DeviceType::kFpga:
+      return "fpga";
+    case DeviceType::kCpu:
+      return "cpu";
   }
   return "unknown";
 }
@@ -25,10 +29,14 @@ Result<DeviceType> ParseDeviceType(std::string_view s) {
 
 std::string_view ToString(AllocationState s) {
   switch (s) {
-    case AllocationState::kReserved: return "reserved";
-    case AllocationState::kBound: return "bound";
-    case AllocationState::kRunning: return "running";
-    case AllocationState::kReleased: return "released";
+    case AllocationState::kReserved:
+      return "reserved";
+    case AllocationState::kBound:
+      return "bound";
+    case AllocationState::kRunning:
+      return "running";
+    case AllocationState::kReleased:
+      return "released";
   }
   return "unknown";
 }

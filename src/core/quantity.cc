@@ -36,8 +36,9 @@ Result<MiB> ParseMemory(std::string_view text) {
   }
   auto n = ParsePositiveInteger(digits, text);
   if (!n.ok()) {
-    return Status::InvalidArgument("memory quantity '" + std::string(text) +
-                                   "' is malformed: use an integer with Mi, Gi or Ti (e.g. 512Mi, 8Gi)");
+    return Status::InvalidArgument(
+        "memory quantity '" + std::string(text) +
+        "' is malformed: use an integer with Mi, Gi or Ti (e.g. 512Mi, 8Gi)");
   }
   if (*n > std::numeric_limits<int64_t>::max() / scale) {
     return Status::InvalidArgument("memory quantity '" + std::string(text) + "' is too large");

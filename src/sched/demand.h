@@ -14,10 +14,10 @@ namespace xpool::sched {
 
 struct Demand {
   int device_count = 0;
-  int32_t milli = 0;     // per device, 1..1000
-  int64_t dev_mem = 0;   // per device MiB
-  int64_t cpu = 0;       // millicores
-  int64_t mem = 0;       // host MiB
+  int32_t milli = 0;                 // per device, 1..1000
+  int64_t dev_mem = 0;               // per device MiB
+  int64_t cpu = 0;                   // millicores
+  int64_t mem = 0;                   // host MiB
   std::vector<bool> allowed_models;  // by ModelId; empty = any model
   uint32_t affinity_bit = 0;
   int32_t shape = -1;  // interned id of everything above
@@ -25,7 +25,8 @@ struct Demand {
   bool sharing() const { return device_count == 1 && milli < 1000; }
   int64_t total_milli() const { return static_cast<int64_t>(milli) * device_count; }
   bool ModelAllowed(ModelId m) const {
-    return allowed_models.empty() || (m >= 0 && m < static_cast<int>(allowed_models.size()) && allowed_models[m]);
+    return allowed_models.empty() ||
+           (m >= 0 && m < static_cast<int>(allowed_models.size()) && allowed_models[m]);
   }
 };
 

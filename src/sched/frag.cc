@@ -53,7 +53,8 @@ double FragMeasure::Amount(ModelId model, int64_t cpu_free, int64_t mem_free,
   double amount = 0;
   for (const auto& c : compiled_) {
     const bool accessible =
-        c.models.empty() || (model >= 0 && model < static_cast<int>(c.models.size()) && c.models[model]);
+        c.models.empty() ||
+        (model >= 0 && model < static_cast<int>(c.models.size()) && c.models[model]);
     if (c.milli == 0 || !accessible || cpu_free < c.cpu || mem_free < c.mem) {
       amount += c.weight * static_cast<double>(free_total);
       continue;

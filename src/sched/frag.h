@@ -16,17 +16,17 @@ namespace xpool::sched {
 
 // A pod shape as the measure sees it (host memory plays no part in FGD's measure).
 struct PodShape {
-  int64_t cpu = 0;      // millicores
-  int32_t milli = 0;    // per device; 0 for a pod without devices
+  int64_t cpu = 0;    // millicores
+  int32_t milli = 0;  // per device; 0 for a pod without devices
   int device_count = 0;
-  std::string models;   // '|'-separated allowed models; empty = any
+  std::string models;  // '|'-separated allowed models; empty = any
   auto operator<=>(const PodShape&) const = default;
 };
 
 struct TypicalShape {
   PodShape shape;
-  double weight = 0;         // probability; weights sum to 1
-  int64_t host_memory = 0;   // MiB; 0 = not considered (the artifact's measure ignores memory)
+  double weight = 0;        // probability; weights sum to 1
+  int64_t host_memory = 0;  // MiB; 0 = not considered (the artifact's measure ignores memory)
 };
 
 // The most frequent shapes that together cover at least `coverage` of `pods` (by count),

@@ -1,8 +1,8 @@
 #include "sched/pool.h"
 
 #include <algorithm>
-#include <cassert>
 #include <bit>
+#include <cassert>
 #include <functional>
 
 namespace xpool::sched {
@@ -28,7 +28,8 @@ NodeIndex Pool::AddNode(const NodeSpec& spec) {
   specs_.push_back(spec);
   NodeState s;
   if (!spec.model.empty() && spec.device_count > 0) {
-    auto [it, inserted] = model_ids_.try_emplace(spec.model, static_cast<ModelId>(model_names_.size()));
+    auto [it, inserted] =
+        model_ids_.try_emplace(spec.model, static_cast<ModelId>(model_names_.size()));
     if (inserted) model_names_.push_back(spec.model);
     s.model = it->second;
   }
@@ -37,7 +38,8 @@ NodeIndex Pool::AddNode(const NodeSpec& spec) {
   s.cpu_free = spec.cpu.value();
   s.mem_free = spec.host_memory.value();
   s.milli_free.assign(spec.device_count, 1000);
-  if (spec.device_memory.value() > 0) s.dev_mem_free.assign(spec.device_count, spec.device_memory.value());
+  if (spec.device_memory.value() > 0)
+    s.dev_mem_free.assign(spec.device_count, spec.device_memory.value());
   s.affinity_counts.assign(32, 0);
   states_.push_back(std::move(s));
   total_milli_ += 1000LL * spec.device_count;
@@ -83,7 +85,8 @@ Pool::Key Pool::KeyOf(const NodeState& s) const {
 }
 
 void Pool::Index(NodeIndex n) {
-  auto [it, inserted] = class_by_key_.try_emplace(KeyOf(states_[n]), static_cast<ClassId>(classes_.size()));
+  auto [it, inserted] =
+      class_by_key_.try_emplace(KeyOf(states_[n]), static_cast<ClassId>(classes_.size()));
   if (inserted) {
     classes_.emplace_back();
     live_pos_.push_back(-1);

@@ -81,7 +81,7 @@ class Pool {
   // Equivalence classes: nodes whose states are equal up to device order.
   struct Class {
     std::set<NodeIndex> members;  // ordered: the earliest node first
-    uint64_t version = 0;  // bumped on every membership change, for policies' caches
+    uint64_t version = 0;         // bumped on every membership change, for policies' caches
   };
   const std::vector<ClassId>& live_classes() const { return live_classes_; }
   const Class& node_class(ClassId c) const { return classes_[c]; }
@@ -105,9 +105,9 @@ class Pool {
 
   std::unordered_map<Key, ClassId, KeyHash> class_by_key_;
   std::vector<Class> classes_;
-  std::vector<ClassId> class_of_;          // node -> class
-  std::vector<ClassId> live_classes_;      // classes with members
-  std::vector<int32_t> live_pos_;          // class -> position in live_classes_, -1 if empty
+  std::vector<ClassId> class_of_;      // node -> class
+  std::vector<ClassId> live_classes_;  // classes with members
+  std::vector<int32_t> live_pos_;      // class -> position in live_classes_, -1 if empty
 };
 
 }  // namespace xpool::sched

@@ -31,8 +31,10 @@ Result<std::unique_ptr<Policy>> MakePolicy(std::string_view name, const PolicyCo
   if (name == "gpu-packing") return MakeGpuPackingPolicy();
   if (name == "best-fit") return MakeBestFitPolicy();
   if (name == "fgd" || name == "xpool") {
-    if (ctx.pool == nullptr) return Status::InvalidArgument("policy '" + std::string(name) + "' needs the pool");
-    if (name == "fgd") return MakeFgdPolicy(FragMeasure(*ctx.pool, ArtifactTypicalShapes(ctx.workload)));
+    if (ctx.pool == nullptr)
+      return Status::InvalidArgument("policy '" + std::string(name) + "' needs the pool");
+    if (name == "fgd")
+      return MakeFgdPolicy(FragMeasure(*ctx.pool, ArtifactTypicalShapes(ctx.workload)));
     std::vector<PodShape> shapes;
     std::vector<int64_t> memory;
     for (const auto& w : ctx.workload) {
@@ -43,7 +45,8 @@ Result<std::unique_ptr<Policy>> MakePolicy(std::string_view name, const PolicyCo
   }
   std::string known;
   for (const auto& n : PolicyNames()) known += (known.empty() ? "" : ", ") + n;
-  return Status::InvalidArgument("unknown policy '" + std::string(name) + "' (known: " + known + ")");
+  return Status::InvalidArgument("unknown policy '" + std::string(name) + "' (known: " + known +
+                                 ")");
 }
 
 }  // namespace xpool::sched

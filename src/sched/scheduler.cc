@@ -13,7 +13,9 @@ std::vector<int> Policy::ChooseDevices(const NodeState& node, const Demand& d, R
 std::vector<int> BestFitDevices(const NodeState& node, const Demand& d) {
   std::vector<int> out;
   if (d.device_count == 0) return out;
-  auto mem_ok = [&](size_t i) { return node.dev_mem_free.empty() || node.dev_mem_free[i] >= d.dev_mem; };
+  auto mem_ok = [&](size_t i) {
+    return node.dev_mem_free.empty() || node.dev_mem_free[i] >= d.dev_mem;
+  };
   if (d.sharing()) {
     int best = -1;
     for (size_t i = 0; i < node.milli_free.size(); ++i) {
@@ -25,7 +27,8 @@ std::vector<int> BestFitDevices(const NodeState& node, const Demand& d) {
     if (best >= 0) out.push_back(best);
     return out;
   }
-  for (size_t i = 0; i < node.milli_free.size() && static_cast<int>(out.size()) < d.device_count; ++i) {
+  for (size_t i = 0; i < node.milli_free.size() && static_cast<int>(out.size()) < d.device_count;
+       ++i) {
     if (node.milli_free[i] >= d.milli && mem_ok(i)) out.push_back(static_cast<int>(i));
   }
   return out;

@@ -46,7 +46,8 @@ struct Setup {
 };
 
 Result<std::unique_ptr<Setup>> MakeSetup(const std::vector<TraceNode>& nodes,
-                                         const std::vector<TracePod>& pods, const std::string& policy) {
+                                         const std::vector<TracePod>& pods,
+                                         const std::string& policy) {
   auto s = std::make_unique<Setup>();
   for (const auto& n : nodes) {
     sched::NodeSpec spec;
@@ -57,11 +58,13 @@ Result<std::unique_ptr<Setup>> MakeSetup(const std::vector<TraceNode>& nodes,
     spec.host_memory = MiB(n.memory_mib);
     s->pool.AddNode(spec);
   }
-  if (s->pool.total_device_milli() == 0) return Status::InvalidArgument("the node list has no GPUs");
+  if (s->pool.total_device_milli() == 0)
+    return Status::InvalidArgument("the node list has no GPUs");
   sched::PolicyContext ctx;
   ctx.pool = &s->pool;
   for (const auto& p : pods) {
-    ctx.workload.push_back({{p.cpu_milli, p.num_gpu > 0 ? p.gpu_milli : 0, p.num_gpu, p.gpu_spec}, p.memory_mib});
+    ctx.workload.push_back(
+        {{p.cpu_milli, p.num_gpu > 0 ? p.gpu_milli : 0, p.num_gpu, p.gpu_spec}, p.memory_mib});
     auto d = sched::CompileDemand(s->pool, ToRequest(p), s->shapes);
     if (!d.ok()) return Status::InvalidArgument("pod " + p.name + ": " + d.status().message());
     s->demands.push_back(std::move(*d));
@@ -83,8 +86,8 @@ void Report(const ReplayOptions& opts, size_t done, size_t total) {
 
 }  // namespace
 
-Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes, const std::vector<TracePod>& pods,
-                                    const ReplayOptions& opts) {
+Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes,
+                                    const std::vector<TracePod>& pods, const ReplayOptions& opts) {
   if (!(opts.tune > 0)) return Status::InvalidArgument("--tune must be positive");
   auto setup_or = MakeSetup(nodes, pods, opts.policy);
   if (!setup_or.ok()) return setup_or.status();
@@ -97,7 +100,8 @@ Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes, const s
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
   int64_t requested = 0;
   for (const auto& d : s.demands) requested += d.total_milli();
-  const auto target = static_cast<int64_t>(opts.tune * static_cast<double>(pool.total_device_milli()));
+  const auto target =
+      static_cast<int64_t>(opts.tune * static_cast<double>(pool.total_device_milli()));
   if (requested < target) {
     while (true) {
       const auto i = static_cast<int32_t>(rng.Below(pods.size()));
@@ -121,7 +125,8 @@ Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes, const s
   std::array<int64_t, kMaxArrivedPct + 1> samples{};
   std::vector<double> node_frag(pool.node_count());
   double frag_total = 0;
-  for (int n = 0; n < pool.node_count(); ++n) frag_total += node_frag[n] = s.artifact_frag.Amount(pool.state(n));
+  for (int n = 0; n < pool.node_count(); ++n)
+    frag_total += node_frag[n] = s.artifact_frag.Amount(pool.state(n));
 
   int64_t arrived = 0;
   for (size_t k = 0; k < order.size(); ++k) {
@@ -166,12 +171,12 @@ Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes, const s
   return out;
 }
 
-Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes, const std::vector<TracePod>& pods,
-                                const ReplayOptions& opts) {
+Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
+                                const std::vector<TracePod>& pods, const ReplayOptions& opts) {
   for (const auto& p : pods) {
     if (!p.has_times) {
-      return Status::InvalidArgument("--replay timed needs creation and deletion times; pod " + p.name +
-                                     " has none (5-column pod list)");
+      return Status::InvalidArgument("--replay timed needs creation and deletion times; pod " +
+                                     p.name + " has none (5-column pod list)");
     }
   }
   auto setup_or = MakeSetup(nodes, pods, opts.policy);
@@ -182,8 +187,9 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes, const std::
 
   std::vector<int32_t> arrivals(pods.size());
   for (size_t i = 0; i < arrivals.size(); ++i) arrivals[i] = static_cast<int32_t>(i);
-  std::stable_sort(arrivals.begin(), arrivals.end(),
-                   [&](int32_t a, int32_t b) { return pods[a].creation_time < pods[b].creation_time; });
+  std::stable_sort(arrivals.begin(), arrivals.end(), [&](int32_t a, int32_t b) {
+    return pods[a].creation_time < pods[b].creation_time;
+  });
 
   struct Running {
     int64_t end;
@@ -260,7 +266,9 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes, const std::
   while (!running.empty()) release_one();
   out.never_started = static_cast<int64_t>(queue.size());
   const double span = static_cast<double>(now - t_begin);
-  out.time_avg_alloc_pct = span > 0 ? 100.0 * used_integral / (span * static_cast<double>(pool.total_device_milli())) : 0;
+  out.time_avg_alloc_pct =
+      span > 0 ? 100.0 * used_integral / (span * static_cast<double>(pool.total_device_milli()))
+               : 0;
   std::sort(waits.begin(), waits.end());
   auto pct = [&](double q) {
     if (waits.empty()) return 0.0;

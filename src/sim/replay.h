@@ -49,14 +49,14 @@ struct TimedResult {
   double wait_p99_s = 0;
   int64_t pods = 0;
   int64_t started = 0;
-  int64_t queued = 0;          // pods that waited at least once
-  int64_t never_started = 0;   // still queued at the end
-  int64_t unschedulable = 0;   // fit no node even when empty
+  int64_t queued = 0;         // pods that waited at least once
+  int64_t never_started = 0;  // still queued at the end
+  int64_t unschedulable = 0;  // fit no node even when empty
   int64_t decisions = 0;
   double schedule_seconds = 0;
 };
 
-Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes, const std::vector<TracePod>& pods,
-                                const ReplayOptions& opts);
+Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
+                                const std::vector<TracePod>& pods, const ReplayOptions& opts);
 
 }  // namespace xpool::sim

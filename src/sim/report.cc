@@ -1,18 +1,21 @@
 #include "sim/report.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 namespace xpool::sim {
 namespace {
 
 const std::map<std::string, std::string>& ArtifactNames() {
-  static const std::map<std::string, std::string> kNames = {
-      {"01-Random", "random"},     {"02-DotProd", "dot-product"}, {"03-GpuClustering", "gpu-clustering"},
-      {"04-GpuPacking", "gpu-packing"}, {"05-BestFit", "best-fit"}, {"06-FGD", "fgd"}};
+  static const std::map<std::string, std::string> kNames = {{"01-Random", "random"},
+                                                            {"02-DotProd", "dot-product"},
+                                                            {"03-GpuClustering", "gpu-clustering"},
+                                                            {"04-GpuPacking", "gpu-packing"},
+                                                            {"05-BestFit", "best-fit"},
+                                                            {"06-FGD", "fgd"}};
   return kNames;
 }
 
@@ -22,7 +25,9 @@ double Mean(const std::vector<double>& v) {
   return v.empty() ? 0 : s / static_cast<double>(v.size());
 }
 
-std::string Fixed(double v, int digits) { return std::isnan(v) ? "-" : fmt::format("{:.{}f}", v, digits); }
+std::string Fixed(double v, int digits) {
+  return std::isnan(v) ? "-" : fmt::format("{:.{}f}", v, digits);
+}
 
 }  // namespace
 
@@ -118,7 +123,8 @@ nlohmann::json ToJson(const std::vector<InflateSummary>& rows) {
     nlohmann::json j;
     j["policy"] = r.policy;
     j["seeds"] = r.seeds;
-    j["alloc_pct_at_arrived"] = {{"90", r.alloc_pct_90}, {"100", r.alloc_pct_100}, {"130", r.alloc_pct_130}};
+    j["alloc_pct_at_arrived"] = {
+        {"90", r.alloc_pct_90}, {"100", r.alloc_pct_100}, {"130", r.alloc_pct_130}};
     j["unallocated_gpus_at_100"] = r.unallocated_gpus_100;
     j["frag_pct_at_90"] = r.frag_pct_90;
     j["decisions_per_second"] = r.decisions_per_second;
@@ -126,7 +132,8 @@ nlohmann::json ToJson(const std::vector<InflateSummary>& rows) {
     j["total_gpus"] = r.total_gpus;
     if (r.published) {
       j["published"] = {{"alloc_pct_at_arrived",
-                         {{"90", r.published->alloc_pct_90}, {"100", r.published->alloc_pct_100},
+                         {{"90", r.published->alloc_pct_90},
+                          {"100", r.published->alloc_pct_100},
                           {"130", r.published->alloc_pct_130}}},
                         {"frag_pct_at_90", r.published->frag_pct_90}};
     }
@@ -153,39 +160,43 @@ nlohmann::json ToJson(const std::vector<TimedSummary>& rows) {
 }
 
 std::string FormatTable(const std::vector<InflateSummary>& rows) {
-  std::string out = fmt::format("{:<15} {:>15} {:>15} {:>15} {:>13} {:>13} {:>11}\n", "policy",
-                                "alloc%@90", "alloc%@100", "alloc%@130", "unalloc@100", "frag%@90",
-                                "decisions/s");
+  std::string out =
+      fmt::format("{:<15} {:>15} {:>15} {:>15} {:>13} {:>13} {:>11}\n", "policy", "alloc%@90",
+                  "alloc%@100", "alloc%@130", "unalloc@100", "frag%@90", "decisions/s");
   auto cell = [](double ours, std::optional<double> published) {
-    return published ? fmt::format("{} ({})", Fixed(ours, 2), Fixed(*published, 2)) : Fixed(ours, 2);
+    return published ? fmt::format("{} ({})", Fixed(ours, 2), Fixed(*published, 2))
+                     : Fixed(ours, 2);
   };
   bool any_published = false;
   for (const auto& r : rows) {
     const auto& p = r.published;
     any_published |= p.has_value();
-    out += fmt::format(
-        "{:<15} {:>15} {:>15} {:>15} {:>13} {:>13} {:>11.0f}\n", r.policy,
-        cell(r.alloc_pct_90, p ? std::optional(p->alloc_pct_90) : std::nullopt),
-        cell(r.alloc_pct_100, p ? std::optional(p->alloc_pct_100) : std::nullopt),
-        cell(r.alloc_pct_130, p ? std::optional(p->alloc_pct_130) : std::nullopt),
-        p ? fmt::format("{:.0f} ({:.0f})", r.unallocated_gpus_100, r.total_gpus * (1 - p->alloc_pct_100 / 100))
-          : Fixed(r.unallocated_gpus_100, 0),
-        cell(r.frag_pct_90, p ? std::optional(p->frag_pct_90) : std::nullopt), r.decisions_per_second);
+    out += fmt::format("{:<15} {:>15} {:>15} {:>15} {:>13} {:>13} {:>11.0f}\n", r.policy,
+                       cell(r.alloc_pct_90, p ? std::optional(p->alloc_pct_90) : std::nullopt),
+                       cell(r.alloc_pct_100, p ? std::optional(p->alloc_pct_100) : std::nullopt),
+                       cell(r.alloc_pct_130, p ? std::optional(p->alloc_pct_130) : std::nullopt),
+                       p ? fmt::format("{:.0f} ({:.0f})", r.unallocated_gpus_100,
+                                       r.total_gpus * (1 - p->alloc_pct_100 / 100))
+                         : Fixed(r.unallocated_gpus_100, 0),
+                       cell(r.frag_pct_90, p ? std::optional(p->frag_pct_90) : std::nullopt),
+                       r.decisions_per_second);
   }
   if (!rows.empty()) {
-    out += fmt::format("mean of {} seed(s); cluster of {} GPUs", rows.front().seeds.size(), rows.front().total_gpus);
+    out += fmt::format("mean of {} seed(s); cluster of {} GPUs", rows.front().seeds.size(),
+                       rows.front().total_gpus);
     out += any_published ? "; (figures) = published by the FGD artifact\n" : "\n";
   }
   return out;
 }
 
 std::string FormatTable(const std::vector<TimedSummary>& rows) {
-  std::string out = fmt::format("{:<15} {:>12} {:>12} {:>12} {:>10} {:>10} {:>11}\n", "policy", "alloc%(time)",
-                                "wait p50 s", "wait p99 s", "started", "waiting", "decisions/s");
+  std::string out =
+      fmt::format("{:<15} {:>12} {:>12} {:>12} {:>10} {:>10} {:>11}\n", "policy", "alloc%(time)",
+                  "wait p50 s", "wait p99 s", "started", "waiting", "decisions/s");
   for (const auto& r : rows) {
-    out += fmt::format("{:<15} {:>12.2f} {:>12.0f} {:>12.0f} {:>10.0f} {:>10.0f} {:>11.0f}\n", r.policy,
-                       r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.started, r.never_started,
-                       r.decisions_per_second);
+    out += fmt::format("{:<15} {:>12.2f} {:>12.0f} {:>12.0f} {:>10.0f} {:>10.0f} {:>11.0f}\n",
+                       r.policy, r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.started,
+                       r.never_started, r.decisions_per_second);
   }
   if (!rows.empty()) out += fmt::format("mean of {} seed(s)\n", rows.front().seeds.size());
   return out;
@@ -198,9 +209,11 @@ std::string CurvesCsv(const std::string& workload, const std::vector<InflateSumm
   for (const auto& r : rows) {
     for (size_t i = 0; i < r.runs.size(); ++i) {
       for (const char* metric : {"alloc_pct", "frag_pct"}) {
-        const auto& curve = std::string(metric) == "alloc_pct" ? r.runs[i].alloc_pct : r.runs[i].frag_pct;
+        const auto& curve =
+            std::string(metric) == "alloc_pct" ? r.runs[i].alloc_pct : r.runs[i].frag_pct;
         out += fmt::format("{},{},{},{},{}", workload, r.policy, r.seeds[i], r.total_gpus, metric);
-        for (double v : curve) out += "," + (std::isnan(v) ? std::string() : fmt::format("{:.2f}", v));
+        for (double v : curve)
+          out += "," + (std::isnan(v) ? std::string() : fmt::format("{:.2f}", v));
         out += "\n";
       }
     }
@@ -209,11 +222,13 @@ std::string CurvesCsv(const std::string& workload, const std::vector<InflateSumm
 }
 
 std::string TimedCsv(const std::vector<TimedSummary>& rows) {
-  std::string out = "policy,seeds,time_avg_alloc_pct,queue_wait_p50_s,queue_wait_p99_s,started,never_started,unschedulable\n";
+  std::string out =
+      "policy,seeds,time_avg_alloc_pct,queue_wait_p50_s,queue_wait_p99_s,started,never_started,"
+      "unschedulable\n";
   for (const auto& r : rows) {
-    out += fmt::format("{},{},{:.3f},{:.1f},{:.1f},{:.1f},{:.1f},{:.1f}\n", r.policy, r.seeds.size(),
-                       r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.started, r.never_started,
-                       r.unschedulable);
+    out += fmt::format("{},{},{:.3f},{:.1f},{:.1f},{:.1f},{:.1f},{:.1f}\n", r.policy,
+                       r.seeds.size(), r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.started,
+                       r.never_started, r.unschedulable);
   }
   return out;
 }

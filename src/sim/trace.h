@@ -23,9 +23,9 @@ struct TracePod {
   int64_t cpu_milli = 0;
   int64_t memory_mib = 0;
   int num_gpu = 0;
-  int32_t gpu_milli = 0;  // per GPU
-  std::string gpu_spec;   // '|'-separated allowed models; empty = any
-  bool has_times = false; // the 11-column format carries times, the 5-column one does not
+  int32_t gpu_milli = 0;   // per GPU
+  std::string gpu_spec;    // '|'-separated allowed models; empty = any
+  bool has_times = false;  // the 11-column format carries times, the 5-column one does not
   int64_t creation_time = 0;
   int64_t deletion_time = 0;
   int64_t scheduled_time = 0;

@@ -1,7 +1,8 @@
+#include "core/model.h"
+
 #include <gtest/gtest.h>
 
 #include "core/catalog.h"
-#include "core/model.h"
 
 namespace xpool {
 namespace {
@@ -15,16 +16,17 @@ TEST(DeviceId, RoundTripsThroughItsText) {
 }
 
 TEST(DeviceId, RefusesMalformedIds) {
-  for (const char* bad : {"", "node", "node/nvidia", "/nvidia-0", "node/-0", "node/nvidia-", "node/nvidia-x",
-                          "node/nvidia--1"}) {
+  for (const char* bad : {"", "node", "node/nvidia", "/nvidia-0", "node/-0", "node/nvidia-",
+                          "node/nvidia-x", "node/nvidia--1"}) {
     EXPECT_FALSE(DeviceId::Parse(bad).ok()) << bad;
   }
 }
 
 TEST(Catalog, HasEveryRequiredModelWithASource) {
-  for (const char* m : {"H200", "H100-SXM", "H100-PCIe", "H800", "A100-40GB", "A100-80GB", "A800", "L40S", "L4",
-                        "A10", "T4", "V100-16GB", "V100-32GB", "P100", "K80", "MI300X", "MI250X", "Ascend-910B",
-                        "MLU370", "cpu", "fpga"}) {
+  for (const char* m :
+       {"H200", "H100-SXM", "H100-PCIe", "H800",        "A100-40GB", "A100-80GB", "A800",
+        "L40S", "L4",       "A10",       "T4",          "V100-16GB", "V100-32GB", "P100",
+        "K80",  "MI300X",   "MI250X",    "Ascend-910B", "MLU370",    "cpu",       "fpga"}) {
     const CatalogEntry* e = FindModel(m);
     ASSERT_NE(e, nullptr) << m;
     EXPECT_FALSE(e->source.empty()) << m;

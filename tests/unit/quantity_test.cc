@@ -14,13 +14,14 @@ TEST(ParseMemory, AcceptsBinarySuffixesAndPlainMiB) {
 }
 
 TEST(ParseMemory, RefusesEveryMalformedForm) {
-  for (const char* bad : {"", "8GB", "8gi", "-1", "-1Gi", "1.5Gi", "Gi", "8 Gi", "8Gi ", "0x10", "8Ki",
-                          "99999999999999999999", "9007199254740993Ti"}) {
+  for (const char* bad : {"", "8GB", "8gi", "-1", "-1Gi", "1.5Gi", "Gi", "8 Gi", "8Gi ", "0x10",
+                          "8Ki", "99999999999999999999", "9007199254740993Ti"}) {
     auto r = ParseMemory(bad);
     EXPECT_FALSE(r.ok()) << "accepted '" << bad << "'";
     if (!r.ok()) {
       EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
-      EXPECT_NE(r.status().message().find(bad), std::string::npos) << "message does not name the input";
+      EXPECT_NE(r.status().message().find(bad), std::string::npos)
+          << "message does not name the input";
     }
   }
 }

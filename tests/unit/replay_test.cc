@@ -10,7 +10,8 @@ namespace xpool::sim {
 namespace {
 
 std::vector<TraceNode> Nodes() {
-  return {{"a", 64000, 262144, 8, "G2"}, {"b", 64000, 262144, 8, "G2"}, {"c", 32000, 131072, 2, "T4"}};
+  return {
+      {"a", 64000, 262144, 8, "G2"}, {"b", 64000, 262144, 8, "G2"}, {"c", 32000, 131072, 2, "T4"}};
 }
 
 std::vector<TracePod> Pods() {
@@ -42,7 +43,8 @@ TEST(ReplayInflate, IsDeterministicForASeed) {
     EXPECT_EQ(a->pods, b->pods) << policy;
     EXPECT_EQ(a->scheduled, b->scheduled) << policy;
     for (int k = 0; k <= kMaxArrivedPct; ++k) {
-      EXPECT_TRUE((std::isnan(a->alloc_pct[k]) && std::isnan(b->alloc_pct[k])) || a->alloc_pct[k] == b->alloc_pct[k]);
+      EXPECT_TRUE((std::isnan(a->alloc_pct[k]) && std::isnan(b->alloc_pct[k])) ||
+                  a->alloc_pct[k] == b->alloc_pct[k]);
     }
   }
 }
@@ -93,7 +95,9 @@ TEST(ReplayTimed, QueuesPodsThatDoNotFitUntilResourcesFree) {
   // One 1-GPU node; three 1-GPU pods arrive at 0, 10, 20 and run 100 s each.
   std::vector<TraceNode> nodes = {{"a", 64000, 262144, 1, "G2"}};
   std::vector<TracePod> pods;
-  for (int i = 0; i < 3; ++i) pods.push_back({"p" + std::to_string(i), 1000, 1024, 1, 1000, "", true, i * 10, i * 10 + 100, i * 10});
+  for (int i = 0; i < 3; ++i)
+    pods.push_back(
+        {"p" + std::to_string(i), 1000, 1024, 1, 1000, "", true, i * 10, i * 10 + 100, i * 10});
   TracePod never{"huge", 1000, 1024, 2, 1000, "", true, 5, 50, 5};
   pods.push_back(never);
   ReplayOptions o;
@@ -130,12 +134,15 @@ TEST(Report, JsonHasTheDocumentedShape) {
   const auto& row = j[0];
   EXPECT_EQ(row["policy"], "fgd");
   EXPECT_EQ(row["seeds"], nlohmann::json::array({42}));
-  for (const char* k : {"90", "100", "130"}) EXPECT_TRUE(row["alloc_pct_at_arrived"][k].is_number()) << k;
-  for (const char* k : {"unallocated_gpus_at_100", "frag_pct_at_90", "decisions_per_second", "wall_seconds"}) {
+  for (const char* k : {"90", "100", "130"})
+    EXPECT_TRUE(row["alloc_pct_at_arrived"][k].is_number()) << k;
+  for (const char* k :
+       {"unallocated_gpus_at_100", "frag_pct_at_90", "decisions_per_second", "wall_seconds"}) {
     EXPECT_TRUE(row[k].is_number()) << k;
   }
   if (!std::isnan(s.alloc_pct_100)) {
-    EXPECT_DOUBLE_EQ(row["unallocated_gpus_at_100"].get<double>(), 18 * (1 - s.alloc_pct_100 / 100));
+    EXPECT_DOUBLE_EQ(row["unallocated_gpus_at_100"].get<double>(),
+                     18 * (1 - s.alloc_pct_100 / 100));
   }
 }
 

@@ -20,8 +20,9 @@ inline NodeIndex AddNode(Pool& pool, const std::string& model, int gpus, int64_t
   return pool.AddNode(s);
 }
 
-inline Demand MakeDemand(const Pool& pool, ShapeTable& shapes, int gpus, int32_t milli, int64_t cpu_milli = 1000,
-                         int64_t mem_mib = 1024, std::vector<std::string> models = {}) {
+inline Demand MakeDemand(const Pool& pool, ShapeTable& shapes, int gpus, int32_t milli,
+                         int64_t cpu_milli = 1000, int64_t mem_mib = 1024,
+                         std::vector<std::string> models = {}) {
   Request r;
   r.device_count = gpus;
   r.compute = MilliDevice(gpus > 0 ? milli : 0);
@@ -33,7 +34,8 @@ inline Demand MakeDemand(const Pool& pool, ShapeTable& shapes, int gpus, int32_t
 
 // Takes `milli` of device `device` on node `n` (a sharing pod already running there).
 inline void Occupy(Pool& pool, NodeIndex n, int device, int32_t milli, int64_t cpu_milli = 0) {
-  pool.Take(n, cpu_milli, 0, {device}, MilliDevice(milli), MiB(0), AffinityBit(1, MilliDevice(milli)));
+  pool.Take(n, cpu_milli, 0, {device}, MilliDevice(milli), MiB(0),
+            AffinityBit(1, MilliDevice(milli)));
 }
 
 }  // namespace xpool::sched::testing

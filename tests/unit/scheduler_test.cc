@@ -47,7 +47,8 @@ TEST(Scheduler, HonoursModelListsCpuAndMemory) {
   Rng rng(1);
   EXPECT_EQ(s.Schedule(pool, MakeDemand(pool, shapes, 1, 500, 1000, 1024, {"G2"}), rng)->node, 1);
   EXPECT_EQ(s.Schedule(pool, MakeDemand(pool, shapes, 1, 500, 1000, 1024, {"T4"}), rng)->node, 0);
-  EXPECT_FALSE(s.Schedule(pool, MakeDemand(pool, shapes, 1, 500, 1000, 1024, {"A100"}), rng).has_value());
+  EXPECT_FALSE(
+      s.Schedule(pool, MakeDemand(pool, shapes, 1, 500, 1000, 1024, {"A100"}), rng).has_value());
   // 16 cores or 32 GiB only fit the G2 node, whatever the policy prefers.
   EXPECT_EQ(s.Schedule(pool, MakeDemand(pool, shapes, 1, 100, 16000), rng)->node, 1);
   EXPECT_EQ(s.Schedule(pool, MakeDemand(pool, shapes, 1, 100, 1000, 32768), rng)->node, 1);
@@ -95,8 +96,10 @@ TEST(RandomPolicy, SpreadsOverFeasibleNodesAndRepeatsForASeed) {
     for (int i = 0; i < 40; ++i) {
       const NodeIndex n = s.Schedule(pool, d, rng)->node;
       seen.insert(n);
-      if (run == 0) first_run.push_back(n);
-      else EXPECT_EQ(n, first_run[i]);
+      if (run == 0)
+        first_run.push_back(n);
+      else
+        EXPECT_EQ(n, first_run[i]);
     }
   }
   EXPECT_GE(seen.size(), 6u);
@@ -135,9 +138,10 @@ TEST(GpuPackingPolicy, ScoresUsedDevicesThenUsedNodesThenFreeNodes) {
   Occupy(pool, 2, 0, 500);  // a shared device with 500 free
   auto p = MakeGpuPackingPolicy();
   const Demand share = MakeDemand(pool, shapes, 1, 400);
-  EXPECT_EQ(p->Score(pool.state(0), 0, share), 25 * kStep);          // 33 - 8
-  EXPECT_EQ(p->Score(pool.state(1), 0, share), 49 * kStep);          // 50 - 1 whole device used
-  EXPECT_EQ(p->Score(pool.state(2), 0, share), (100 - 50 / 10) * kStep);  // 50 % free on the used device
+  EXPECT_EQ(p->Score(pool.state(0), 0, share), 25 * kStep);  // 33 - 8
+  EXPECT_EQ(p->Score(pool.state(1), 0, share), 49 * kStep);  // 50 - 1 whole device used
+  EXPECT_EQ(p->Score(pool.state(2), 0, share),
+            (100 - 50 / 10) * kStep);  // 50 % free on the used device
 }
 
 TEST(GpuClusteringPolicy, PrefersNodesRunningTheSameKindOfPod) {
@@ -147,7 +151,8 @@ TEST(GpuClusteringPolicy, PrefersNodesRunningTheSameKindOfPod) {
   AddNode(pool, "G2", 8);
   Occupy(pool, 1, 0, 300);  // runs a sharing pod
   AddNode(pool, "G2", 8);
-  pool.Take(2, 0, 0, {0}, MilliDevice(1000), MiB(0), AffinityBit(1, kWholeDevice));  // runs a 1-GPU pod
+  pool.Take(2, 0, 0, {0}, MilliDevice(1000), MiB(0),
+            AffinityBit(1, kWholeDevice));  // runs a 1-GPU pod
   auto p = MakeGpuClusteringPolicy();
   const Demand share = MakeDemand(pool, shapes, 1, 200);
   EXPECT_EQ(p->Score(pool.state(1), 0, share), (75 + 25 * 300 / 8000) * kStep);

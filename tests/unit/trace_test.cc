@@ -8,11 +8,13 @@ namespace xpool::sim {
 namespace {
 
 constexpr const char* kHeader11 =
-    "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\n";
+    "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_"
+    "time,scheduled_time\n";
 
 TEST(ParsePods, ReadsTheElevenColumnFormat) {
-  auto pods = ParsePods(std::string(kHeader11) + "p0,6000,12288,1,460,V100M16|V100M32,LS,Running,5,100,7\n"
-                                                 "p1,4000,100,0,0,,BE,Running,0,10,\n",
+  auto pods = ParsePods(std::string(kHeader11) +
+                            "p0,6000,12288,1,460,V100M16|V100M32,LS,Running,5,100,7\n"
+                            "p1,4000,100,0,0,,BE,Running,0,10,\n",
                         "t.csv");
   ASSERT_TRUE(pods.ok()) << pods.status().message();
   ASSERT_EQ(pods->size(), 2u);
@@ -26,18 +28,21 @@ TEST(ParsePods, ReadsTheElevenColumnFormat) {
 }
 
 TEST(ParsePods, ReadsTheFiveColumnFormat) {
-  auto pods = ParsePods("name,cpu_milli,memory_mib,num_gpu,gpu_milli\nq,88000,500000,8,1000\n", "m.csv");
+  auto pods =
+      ParsePods("name,cpu_milli,memory_mib,num_gpu,gpu_milli\nq,88000,500000,8,1000\n", "m.csv");
   ASSERT_TRUE(pods.ok());
   EXPECT_EQ((*pods)[0].num_gpu, 8);
   EXPECT_FALSE((*pods)[0].has_times);
 }
 
 TEST(ParsePods, NamesTheFileAndLineOfAMalformedRow) {
-  const std::string text = std::string(kHeader11) + "p0,6000,12288,1,460,,LS,Running,0,1,0\n"
-                                                    "p1,6000,12288,1,abc,,LS,Running,0,1,0\n";
+  const std::string text = std::string(kHeader11) +
+                           "p0,6000,12288,1,460,,LS,Running,0,1,0\n"
+                           "p1,6000,12288,1,abc,,LS,Running,0,1,0\n";
   auto pods = ParsePods(text, "bad.csv");
   ASSERT_FALSE(pods.ok());
-  EXPECT_NE(pods.status().message().find("bad.csv:3:"), std::string::npos) << pods.status().message();
+  EXPECT_NE(pods.status().message().find("bad.csv:3:"), std::string::npos)
+      << pods.status().message();
   EXPECT_NE(pods.status().message().find("gpu_milli"), std::string::npos);
 }
 
@@ -56,7 +61,8 @@ TEST(ParsePods, RefusesInconsistentRows) {
 }
 
 TEST(ParseNodes, ReadsNodesAndRefusesGpusWithoutModel) {
-  auto nodes = ParseNodes("sn,cpu_milli,memory_mib,gpu,model\nn0,96000,393216,8,G2\nn1,32000,262144,0,\n", "n.csv");
+  auto nodes = ParseNodes(
+      "sn,cpu_milli,memory_mib,gpu,model\nn0,96000,393216,8,G2\nn1,32000,262144,0,\n", "n.csv");
   ASSERT_TRUE(nodes.ok());
   EXPECT_EQ((*nodes)[0].gpus, 8);
   EXPECT_EQ((*nodes)[1].model, "");

@@ -20,8 +20,8 @@ class RandomPolicy final : public Policy {
     int chosen = -1;
     uint64_t fitting = 0;
     for (size_t i = 0; i < n.milli_free.size(); ++i) {
-      if (n.milli_free[i] >= d.milli && (n.dev_mem_free.empty() || n.dev_mem_free[i] >= d.dev_mem) &&
-          rng.Below(++fitting) == 0) {
+      if (n.milli_free[i] >= d.milli &&
+          (n.dev_mem_free.empty() || n.dev_mem_free[i] >= d.dev_mem) && rng.Below(++fitting) == 0) {
         chosen = static_cast<int>(i);
       }
     }
@@ -94,19 +94,29 @@ class BestFitPolicy final : public Policy {
   std::string_view name() const override { return "best-fit"; }
   bool normalizes_scores() const override { return true; }
   int64_t Score(const NodeState& n, ClassId, const Demand& d) override {
-    const double left = 0.5 * static_cast<double>(n.cpu_free - d.cpu) / kArtifactMaxCpu +
-                        0.5 * static_cast<double>(n.milli_free_total() - d.total_milli()) /
-                            kArtifactMaxMilli;
+    const double left =
+        0.5 * static_cast<double>(n.cpu_free - d.cpu) / kArtifactMaxCpu +
+        0.5 * static_cast<double>(n.milli_free_total() - d.total_milli()) / kArtifactMaxMilli;
     return static_cast<int64_t>((1.0 - left) * 100.0);
   }
 };
 
 }  // namespace
 
-std::unique_ptr<Policy> MakeRandomPolicy() { return std::make_unique<RandomPolicy>(); }
-std::unique_ptr<Policy> MakeDotProductPolicy() { return std::make_unique<DotProductPolicy>(); }
-std::unique_ptr<Policy> MakeGpuClusteringPolicy() { return std::make_unique<GpuClusteringPolicy>(); }
-std::unique_ptr<Policy> MakeGpuPackingPolicy() { return std::make_unique<GpuPackingPolicy>(); }
-std::unique_ptr<Policy> MakeBestFitPolicy() { return std::make_unique<BestFitPolicy>(); }
+std::unique_ptr<Policy> MakeRandomPolicy() {
+  return std::make_unique<RandomPolicy>();
+}
+std::unique_ptr<Policy> MakeDotProductPolicy() {
+  return std::make_unique<DotProductPolicy>();
+}
+std::unique_ptr<Policy> MakeGpuClusteringPolicy() {
+  return std::make_unique<GpuClusteringPolicy>();
+}
+std::unique_ptr<Policy> MakeGpuPackingPolicy() {
+  return std::make_unique<GpuPackingPolicy>();
+}
+std::unique_ptr<Policy> MakeBestFitPolicy() {
+  return std::make_unique<BestFitPolicy>();
+}
 
 }  // namespace xpool::sched
