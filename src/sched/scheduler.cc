@@ -69,7 +69,7 @@ std::optional<Placement> Scheduler::Schedule(const Pool& pool, const Demand& d, 
     // Every tied node (not class) equally likely.
     int64_t best = std::numeric_limits<int64_t>::min();
     uint64_t tied_nodes = 0;
-    ClassId chosen = -1;
+    ClassId chosen = feasible_.front();  // n >= 1 here
     for (size_t i = 0; i < n; ++i) {
       const uint64_t size = pool.node_class(feasible_[i]).members.size();
       if (total_[i] > best) {

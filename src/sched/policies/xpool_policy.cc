@@ -27,7 +27,8 @@ std::vector<TypicalShape> DemandWeightedShapes(const std::vector<PodShape>& shap
     const auto& s = shapes[i];
     if (s.device_count == 0) continue;
     const double w = static_cast<double>(s.milli) * s.device_count;
-    weight[{s, host_memory[i]}] += w;
+    const std::pair<PodShape, int64_t> key{s, host_memory[i]};
+    weight[key] += w;
     total += w;
   }
   std::vector<TypicalShape> out;
