@@ -42,12 +42,9 @@ struct Bench {
     }
     PolicyContext ctx{&pool, {}};
     for (const auto& p : sim::SyntheticWorkload().pods) {
-      ctx.workload.push_back({{p.cpu_milli, p.gpu_milli, p.num_gpu, p.gpu_spec}, p.memory_mib});
-      Request r;
-      r.device_count = p.num_gpu;
-      r.compute = MilliDevice(p.gpu_milli);
-      r.cpu = MilliCpu(p.cpu_milli);
-      r.host_memory = MiB(p.memory_mib);
+      ctx.workload.push_back(sim::ToWorkloadShape(p));
+      Request r = sim::ToRequest(p);
+      r.selector.models.clear();  // the benchmark pool's models differ from the workload's specs
       stream.push_back(CompileDemand(pool, r, shapes).value());
     }
     std::vector<WeightedPolicy> profile;

@@ -18,24 +18,6 @@ using sched::Demand;
 using sched::Pool;
 using Clock = std::chrono::steady_clock;
 
-Request ToRequest(const TracePod& p) {
-  Request r;
-  r.device_count = p.num_gpu;
-  r.compute = MilliDevice(p.gpu_milli);
-  r.cpu = MilliCpu(p.cpu_milli);
-  r.host_memory = MiB(p.memory_mib);
-  if (!p.gpu_spec.empty()) {
-    std::string_view rest = p.gpu_spec;
-    while (!rest.empty()) {
-      const auto bar = rest.find('|');
-      r.selector.models.emplace_back(rest.substr(0, bar));
-      if (bar == std::string_view::npos) break;
-      rest.remove_prefix(bar + 1);
-    }
-  }
-  return r;
-}
-
 // Everything one replay needs: the pool, the scheduler of the chosen policy, compiled demands.
 struct Setup {
   Pool pool;
@@ -63,8 +45,7 @@ Result<std::unique_ptr<Setup>> MakeSetup(const std::vector<TraceNode>& nodes,
   sched::PolicyContext ctx;
   ctx.pool = &s->pool;
   for (const auto& p : pods) {
-    ctx.workload.push_back(
-        {{p.cpu_milli, p.num_gpu > 0 ? p.gpu_milli : 0, p.num_gpu, p.gpu_spec}, p.memory_mib});
+    ctx.workload.push_back(ToWorkloadShape(p));
     auto d = sched::CompileDemand(s->pool, ToRequest(p), s->shapes);
     if (!d.ok()) return Status::InvalidArgument("pod " + p.name + ": " + d.status().message());
     s->demands.push_back(std::move(*d));

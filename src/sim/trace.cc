@@ -185,6 +185,28 @@ Result<std::vector<TracePod>> LoadPods(const std::string& path) {
   return ParsePods(*text, path);
 }
 
+Request ToRequest(const TracePod& p) {
+  Request r;
+  r.device_count = p.num_gpu;
+  r.compute = MilliDevice(p.gpu_milli);
+  r.cpu = MilliCpu(p.cpu_milli);
+  r.host_memory = MiB(p.memory_mib);
+  if (!p.gpu_spec.empty()) {
+    std::string_view rest = p.gpu_spec;
+    while (!rest.empty()) {
+      const auto bar = rest.find('|');
+      r.selector.models.emplace_back(rest.substr(0, bar));
+      if (bar == std::string_view::npos) break;
+      rest.remove_prefix(bar + 1);
+    }
+  }
+  return r;
+}
+
+sched::WorkloadShape ToWorkloadShape(const TracePod& p) {
+  return {{p.cpu_milli, p.num_gpu > 0 ? p.gpu_milli : 0, p.num_gpu, p.gpu_spec}, p.memory_mib};
+}
+
 Workload SyntheticWorkload() {
   Workload w;
   w.name = "synthetic";

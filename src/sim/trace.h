@@ -6,7 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "core/model.h"
 #include "core/status.h"
+#include "sched/policies.h"
 
 namespace xpool::sim {
 
@@ -40,6 +42,11 @@ Result<std::vector<TracePod>> LoadPods(const std::string& path);
 // The same parsers over text already in memory (`origin` names it in messages).
 Result<std::vector<TraceNode>> ParseNodes(const std::string& text, const std::string& origin);
 Result<std::vector<TracePod>> ParsePods(const std::string& text, const std::string& origin);
+
+// The scheduler's view of a trace pod: the request it makes, and its shape as the policies'
+// workload knowledge holds it.
+Request ToRequest(const TracePod& p);
+sched::WorkloadShape ToWorkloadShape(const TracePod& p);
 
 // A deterministic synthetic pool of mixed accelerators and a workload shaped like the trace's
 // (sharing, whole, multi-device and CPU-only pods, with times), for runs without a trace.

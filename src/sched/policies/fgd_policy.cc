@@ -2,10 +2,10 @@
 // pods) grows least; score = sigmoid(decrease / 1000) in whole steps of 0..100, as published.
 #include <cmath>
 #include <limits>
-#include <unordered_map>
 
 #include "sched/policies/baselines.h"
 #include "sched/policies/node_after.h"
+#include "sched/policies/score_cache.h"
 
 namespace xpool::sched {
 namespace {
@@ -16,12 +16,7 @@ class FgdPolicy final : public Policy {
   std::string_view name() const override { return "fgd"; }
 
   int64_t Score(const NodeState& n, ClassId cls, const Demand& d) override {
-    const uint64_t key = (static_cast<uint64_t>(cls) << 24) | static_cast<uint32_t>(d.shape);
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-    if (cache_.size() > kMaxCacheEntries) cache_.clear();
-    const int64_t s = Evaluate(n, d, nullptr);
-    cache_.emplace(key, s);
-    return s;
+    return cache_.GetOrCompute(cls, d, [&] { return Evaluate(n, d, nullptr); });
   }
 
   std::vector<int> ChooseDevices(const NodeState& n, const Demand& d, Rng& /*rng*/) override {
@@ -32,8 +27,6 @@ class FgdPolicy final : public Policy {
   }
 
  private:
-  static constexpr size_t kMaxCacheEntries = 1 << 22;
-
   static int64_t ToScore(double decrease) {
     return static_cast<int64_t>(100.0 / (1.0 + std::exp(-decrease / 1000.0))) * kStep;
   }
@@ -62,7 +55,7 @@ class FgdPolicy final : public Policy {
   }
 
   FragMeasure measure_;
-  std::unordered_map<uint64_t, int64_t> cache_;
+  ClassScoreCache cache_;
 };
 
 }  // namespace

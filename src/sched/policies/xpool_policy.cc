@@ -13,9 +13,9 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <unordered_map>
 
 #include "sched/policies/node_after.h"
+#include "sched/policies/score_cache.h"
 
 namespace xpool::sched {
 
@@ -44,12 +44,7 @@ class XpoolPolicy final : public Policy {
   std::string_view name() const override { return "xpool"; }
 
   int64_t Score(const NodeState& n, ClassId cls, const Demand& d) override {
-    const uint64_t key = (static_cast<uint64_t>(cls) << 24) | static_cast<uint32_t>(d.shape);
-    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
-    if (cache_.size() > kMaxCacheEntries) cache_.clear();
-    const int64_t s = Evaluate(n, d, nullptr);
-    cache_.emplace(key, s);
-    return s;
+    return cache_.GetOrCompute(cls, d, [&] { return Evaluate(n, d, nullptr); });
   }
 
   std::vector<int> ChooseDevices(const NodeState& n, const Demand& d, Rng& /*rng*/) override {
@@ -60,7 +55,6 @@ class XpoolPolicy final : public Policy {
   }
 
  private:
-  static constexpr size_t kMaxCacheEntries = 1 << 22;
   static constexpr double kPerMilli = 50;  // score units per milli-device of fragmentation
 
   int64_t ToScore(double growth, int64_t free_after) const {
@@ -99,7 +93,7 @@ class XpoolPolicy final : public Policy {
   }
 
   FragMeasure measure_;
-  std::unordered_map<uint64_t, int64_t> cache_;
+  ClassScoreCache cache_;
 };
 
 }  // namespace
