@@ -1,0 +1,78 @@
+// The process-wide bookkeeping behind the memory hooks: which physical device a CUDA device is,
+// each device's quota, what every live allocation charged, and the slice segment that sums the
+// charges of all processes of the slice.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "runtime/config.h"
+#include "runtime/driver_abi.h"
+#include "runtime/slice_segment.h"
+
+namespace xpool::runtime {
+
+// What kind of driver object a charge belongs to; keys of different kinds may collide.
+enum class ObjectKind { kPointer, kVmmHandle, kArray, kMipmappedArray, kIpcImport };
+
+class Accountant {
+ public:
+  // The process's accountant, built on first use from the environment. Never destroyed, so
+  // hooks that run during exit still find it.
+  static Accountant& Get();
+
+  // True when the configuration was malformed: every device allocation is refused.
+  bool refusing() const { return !config_.error.empty(); }
+
+  // The physical index (as NVML numbers devices) of CUDA device `dev`, or of the calling
+  // thread's current context; -1 when unknown.
+  int Physical(CUdevice dev);
+  int CurrentPhysical();
+  // Quota of a physical device in bytes; nullopt when it has none.
+  std::optional<int64_t> QuotaBytes(int physical);
+
+  // Admits `bytes` on `physical` against the quota (every process of the slice counted).
+  bool Charge(int physical, int64_t bytes);
+  void Uncharge(int physical, int64_t bytes);
+  // Records a successful allocation's charge against the object that holds it, and takes it back.
+  void Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes);
+  void Untrack(ObjectKind kind, uint64_t key);
+
+  // Re-reads this process's context footprint on `physical` from NVML's per-process usage.
+  void RefreshFootprint(int physical);
+  // The slice's usage of `physical`, dead processes reaped.
+  int64_t SliceUsage(int physical);
+
+  // In a child after fork(): the child registers in the slice as a process of its own.
+  void AfterFork() {
+    if (segment_) segment_->AfterFork();
+  }
+
+  void NoteIpcExport(uint64_t key);
+  bool IsIpcExportedHere(uint64_t key);
+
+ private:
+  Accountant();
+  std::string UuidOf(CUdevice dev);
+
+  struct Charged {
+    int physical;
+    int64_t bytes;
+  };
+  static uint64_t MapKey(ObjectKind kind, uint64_t key) {
+    return key ^ (static_cast<uint64_t>(kind) << 60);
+  }
+
+  RuntimeConfig config_;
+  std::unique_ptr<SliceSegment> segment_;
+  std::mutex mu_;
+  std::unordered_map<uint64_t, Charged> objects_;
+  int physical_of_[64];  // -2: not looked up yet
+  std::string uuid_of_[64];
+};
+
+}  // namespace xpool::runtime

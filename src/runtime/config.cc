@@ -1,0 +1,101 @@
+#include "runtime/config.h"
+
+#include <charconv>
+
+namespace xpool::runtime {
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Status ParseEntry(std::string_view entry, MemoryQuotas& quotas) {
+  const size_t eq = entry.find('=');
+  if (eq == std::string_view::npos) {
+    auto m = ParseMemory(entry);
+    if (!m.ok()) return m.status();
+    quotas.SetAll(*m);
+    return Status::Ok();
+  }
+  const std::string_view key = Trim(entry.substr(0, eq));
+  auto m = ParseMemory(Trim(entry.substr(eq + 1)));
+  if (!m.ok()) return m.status();
+  if (key.starts_with("GPU-") || key.starts_with("MIG-")) {
+    quotas.SetUuid(std::string(key), *m);
+    return Status::Ok();
+  }
+  int index = -1;
+  auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), index);
+  if (key.empty() || ec != std::errc() || ptr != key.data() + key.size() || index < 0) {
+    return Status::InvalidArgument("device '" + std::string(key) +
+                                   "' is neither a device index nor a GPU-/MIG- UUID");
+  }
+  quotas.SetIndex(index, *m);
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::optional<MiB> MemoryQuotas::For(int physical_index, std::string_view uuid) const {
+  if (!uuid.empty()) {
+    auto u = by_uuid_.find(uuid);
+    if (u != by_uuid_.end()) return u->second;
+  }
+  auto i = by_index_.find(physical_index);
+  if (i != by_index_.end()) return i->second;
+  return all_;
+}
+
+Result<MemoryQuotas> ParseMemoryQuotas(std::string_view text) {
+  MemoryQuotas quotas;
+  if (Trim(text).empty()) return Status::InvalidArgument("the quota list is empty");
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view entry = Trim(text.substr(0, comma));
+    Status s = ParseEntry(entry, quotas);
+    if (!s.ok()) return s;
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return quotas;
+}
+
+Result<LogLevel> ParseLogLevel(std::string_view text) {
+  if (text == "error") return LogLevel::kError;
+  if (text == "warn") return LogLevel::kWarn;
+  if (text == "info") return LogLevel::kInfo;
+  if (text == "debug") return LogLevel::kDebug;
+  return Status::InvalidArgument("log level '" + std::string(text) +
+                                 "' is not one of error, warn, info, debug");
+}
+
+RuntimeConfig LoadConfig(const char* (*lookup)(const char* name)) {
+  RuntimeConfig config;
+  if (const char* level = lookup(kEnvLogLevel); level != nullptr && *level != '\0') {
+    auto parsed = ParseLogLevel(level);
+    if (parsed.ok()) {
+      config.log_level = *parsed;
+    } else {
+      config.error = std::string(kEnvLogLevel) + ": " + parsed.status().message();
+    }
+  }
+  if (const char* memory = lookup(kEnvGpuMemory); memory != nullptr) {
+    auto parsed = ParseMemoryQuotas(memory);
+    if (parsed.ok()) {
+      config.quotas = std::move(*parsed);
+    } else if (config.error.empty()) {
+      config.error = std::string(kEnvGpuMemory) + "='" + memory + "': " + parsed.status().message();
+    }
+  }
+  if (const char* slice = lookup(kEnvSlice); slice != nullptr) {
+    config.slice_path = slice;
+    if (config.slice_path.empty() && config.error.empty()) {
+      config.error = std::string(kEnvSlice) + " is set but empty";
+    }
+  }
+  return config;
+}
+
+}  // namespace xpool::runtime

@@ -1,0 +1,61 @@
+// Runtime configuration, read from the environment once per process.
+//
+//   XPOOL_GPU_MEMORY  memory quota: "8Gi" for every device, "0=8Gi,1=512Mi" per physical device
+//                     index (as nvidia-smi numbers them), "GPU-<uuid>=4Gi" per device UUID; a bare
+//                     size and per-device entries combine ("8Gi,1=4Gi"). Unset: no quota.
+//   XPOOL_SLICE       path of the slice's shared segment (all processes of a slice name the same
+//                     file). Unset: the process is a slice of its own.
+//   XPOOL_LOG_LEVEL   error | warn (default) | info | debug.
+//
+// A malformed value does not fall back to "unlimited": the configuration carries the error and the
+// runtime refuses every device allocation.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/quantity.h"
+#include "core/status.h"
+
+namespace xpool::runtime {
+
+inline constexpr const char* kEnvGpuMemory = "XPOOL_GPU_MEMORY";
+inline constexpr const char* kEnvSlice = "XPOOL_SLICE";
+inline constexpr const char* kEnvLogLevel = "XPOOL_LOG_LEVEL";
+
+class MemoryQuotas {
+ public:
+  bool empty() const { return !all_ && by_index_.empty() && by_uuid_.empty(); }
+  // The quota of the device with this physical index and UUID; nullopt when it has none.
+  std::optional<MiB> For(int physical_index, std::string_view uuid) const;
+
+  void SetAll(MiB m) { all_ = m; }
+  void SetIndex(int index, MiB m) { by_index_[index] = m; }
+  void SetUuid(std::string uuid, MiB m) { by_uuid_[std::move(uuid)] = m; }
+
+ private:
+  std::optional<MiB> all_;
+  std::map<int, MiB> by_index_;
+  std::map<std::string, MiB, std::less<>> by_uuid_;
+};
+
+Result<MemoryQuotas> ParseMemoryQuotas(std::string_view text);
+
+enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
+Result<LogLevel> ParseLogLevel(std::string_view text);
+
+struct RuntimeConfig {
+  MemoryQuotas quotas;
+  std::string slice_path;  // empty: a private slice
+  LogLevel log_level = LogLevel::kWarn;
+  // Non-empty when a variable was malformed: every device allocation is then refused.
+  std::string error;
+};
+
+// Reads the variables above through `lookup` (getenv in the runtime; a map in tests).
+RuntimeConfig LoadConfig(const char* (*lookup)(const char* name));
+
+}  // namespace xpool::runtime

@@ -1,0 +1,290 @@
+// The memory hooks: every call that takes device memory is admitted against the slice's quota
+// before it reaches the driver, and every call that gives memory back returns its charge. A call
+// over quota returns CUDA_ERROR_OUT_OF_MEMORY and changes nothing else.
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/accountant.h"
+#include "runtime/hooks.h"
+#include "runtime/log.h"
+#include "runtime/symbol_table.h"
+
+using xpool::runtime::Accountant;
+using xpool::runtime::DriverSymbol;
+using xpool::runtime::LogLevel;
+using xpool::runtime::ObjectKind;
+
+namespace {
+
+// Admits `bytes` on the current device, runs the allocation, and keeps or returns the charge.
+template <typename Call>
+CUresult CountedAllocation(ObjectKind kind, CUdeviceptr* dptr, int64_t bytes, Call&& call) {
+  Accountant& a = Accountant::Get();
+  if (a.refusing()) return CUDA_ERROR_OUT_OF_MEMORY;
+  const int physical = a.CurrentPhysical();
+  if (physical < 0) return call();  // no current context: the driver reports its own error
+  if (!a.Charge(physical, bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
+  const CUresult rc = call();
+  if (rc != CUDA_SUCCESS || dptr == nullptr) {
+    a.Uncharge(physical, bytes);
+    return rc;
+  }
+  a.Track(kind, *dptr, physical, bytes);
+  return rc;
+}
+
+template <typename Call>
+CUresult CountedFree(ObjectKind kind, uint64_t key, Call&& call) {
+  const CUresult rc = call();
+  if (rc == CUDA_SUCCESS) Accountant::Get().Untrack(kind, key);
+  return rc;
+}
+
+int64_t ElementBytes(int format) {
+  switch (format) {
+    case 0x01: case 0x08: return 1;  // 8-bit integers
+    case 0x02: case 0x09: case 0x10: return 2;  // 16-bit integers, half
+    default: return 4;  // 32-bit integers and float; an upper bound for the packed formats
+  }
+}
+
+int64_t EstimateArrayBytes(size_t width, size_t height, size_t depth, int format,
+                           unsigned channels) {
+  return static_cast<int64_t>(std::max<size_t>(width, 1) * std::max<size_t>(height, 1) *
+                              std::max<size_t>(depth, 1)) *
+         ElementBytes(format) * std::max(channels, 1u);
+}
+
+// The driver's own figure for an array's footprint where it offers one.
+template <typename Object>
+int64_t ArrayBytes(const char* requirements_fn, Object object, int64_t estimate) {
+  using Requirements = CUresult (*)(CUDA_ARRAY_MEMORY_REQUIREMENTS*, Object, CUdevice);
+  using GetDevice = CUresult (*)(CUdevice*);
+  auto requirements = reinterpret_cast<Requirements>(DriverSymbol(requirements_fn));
+  auto get_device = reinterpret_cast<GetDevice>(DriverSymbol("cuCtxGetDevice"));
+  CUdevice dev = 0;
+  CUDA_ARRAY_MEMORY_REQUIREMENTS r{};
+  if (requirements != nullptr && get_device != nullptr && get_device(&dev) == CUDA_SUCCESS &&
+      requirements(&r, object, dev) == CUDA_SUCCESS && r.size > 0) {
+    return static_cast<int64_t>(r.size);
+  }
+  return estimate;
+}
+
+// Arrays are sized by the driver only once they exist: create, measure, then admit or undo.
+template <typename Object, typename Create, typename Destroy>
+CUresult CountedArray(ObjectKind kind, Object* out, const char* requirements_fn, int64_t estimate,
+                      Create&& create, Destroy&& destroy) {
+  Accountant& a = Accountant::Get();
+  if (a.refusing()) return CUDA_ERROR_OUT_OF_MEMORY;
+  const int physical = a.CurrentPhysical();
+  if (physical >= 0 && a.QuotaBytes(physical) && a.SliceUsage(physical) + estimate >
+                                                      *a.QuotaBytes(physical)) {
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  const CUresult rc = create();
+  if (rc != CUDA_SUCCESS || out == nullptr || physical < 0) return rc;
+  const int64_t bytes = ArrayBytes(requirements_fn, *out, estimate);
+  if (!a.Charge(physical, bytes)) {
+    destroy(*out);
+    *out = nullptr;
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  a.Track(kind, reinterpret_cast<uint64_t>(*out), physical, bytes);
+  return rc;
+}
+
+uint64_t IpcKey(const CUipcMemHandle& h) {
+  uint64_t x = 1469598103934665603ull;  // FNV-1a over the opaque handle
+  for (char c : h.reserved) x = (x ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return x;
+}
+
+#define REAL_OR_FAIL(name)                                  \
+  auto real = XPOOL_REAL(name);                             \
+  if (real == nullptr) return CUDA_ERROR_NOT_INITIALIZED
+
+}  // namespace
+
+extern "C" {
+
+CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
+  REAL_OR_FAIL(cuMemAlloc_v2);
+  return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
+                           [&] { return real(dptr, bytes); });
+}
+
+CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags) {
+  REAL_OR_FAIL(cuMemAllocManaged);
+  return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
+                           [&] { return real(dptr, bytes, flags); });
+}
+
+CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width_bytes, size_t height,
+                            unsigned int element_bytes) {
+  REAL_OR_FAIL(cuMemAllocPitch_v2);
+  // Admit the width rounded to the driver's usual 512-byte pitch, then settle on the real pitch.
+  const int64_t estimate = static_cast<int64_t>(((width_bytes + 511) / 512) * 512 * height);
+  Accountant& a = Accountant::Get();
+  const int physical = a.CurrentPhysical();
+  const CUresult rc = CountedAllocation(ObjectKind::kPointer, dptr, estimate, [&] {
+    return real(dptr, pitch, width_bytes, height, element_bytes);
+  });
+  if (rc != CUDA_SUCCESS || physical < 0 || pitch == nullptr) return rc;
+  const int64_t actual = static_cast<int64_t>(*pitch * height);
+  if (actual > estimate && !a.Charge(physical, actual - estimate)) {
+    cuMemFree_v2(*dptr);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  if (actual < estimate) a.Uncharge(physical, estimate - actual);
+  a.Track(ObjectKind::kPointer, *dptr, physical, actual);
+  return rc;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  REAL_OR_FAIL(cuMemFree_v2);
+  return CountedFree(ObjectKind::kPointer, dptr, [&] { return real(dptr); });
+}
+
+CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytes, CUstream stream) {
+  REAL_OR_FAIL(cuMemAllocAsync);
+  return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
+                           [&] { return real(dptr, bytes, stream); });
+}
+
+CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUstream stream) {
+  REAL_OR_FAIL(cuMemAllocAsync_ptsz);
+  return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
+                           [&] { return real(dptr, bytes, stream); });
+}
+
+CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool,
+                                 CUstream stream) {
+  REAL_OR_FAIL(cuMemAllocFromPoolAsync);
+  return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
+                           [&] { return real(dptr, bytes, pool, stream); });
+}
+
+CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool,
+                                      CUstream stream) {
+  REAL_OR_FAIL(cuMemAllocFromPoolAsync_ptsz);
+  return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
+                           [&] { return real(dptr, bytes, pool, stream); });
+}
+
+CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream stream) {
+  REAL_OR_FAIL(cuMemFreeAsync);
+  return CountedFree(ObjectKind::kPointer, dptr, [&] { return real(dptr, stream); });
+}
+
+CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
+  REAL_OR_FAIL(cuMemFreeAsync_ptsz);
+  return CountedFree(ObjectKind::kPointer, dptr, [&] { return real(dptr, stream); });
+}
+
+CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t bytes,
+                     const CUmemAllocationProp* prop, unsigned long long flags) {
+  REAL_OR_FAIL(cuMemCreate);
+  Accountant& a = Accountant::Get();
+  if (prop == nullptr || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
+    return real(handle, bytes, prop, flags);  // host memory: not the device's
+  }
+  if (a.refusing()) return CUDA_ERROR_OUT_OF_MEMORY;
+  const int physical = a.Physical(prop->location.id);
+  const auto charge = static_cast<int64_t>(bytes);
+  if (!a.Charge(physical, charge)) return CUDA_ERROR_OUT_OF_MEMORY;
+  const CUresult rc = real(handle, bytes, prop, flags);
+  if (rc != CUDA_SUCCESS || handle == nullptr) {
+    a.Uncharge(physical, charge);
+    return rc;
+  }
+  a.Track(ObjectKind::kVmmHandle, *handle, physical, charge);
+  return rc;
+}
+
+CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
+  REAL_OR_FAIL(cuMemRelease);
+  return CountedFree(ObjectKind::kVmmHandle, handle, [&] { return real(handle); });
+}
+
+CUresult cuArrayCreate_v2(CUarray* array, const CUDA_ARRAY_DESCRIPTOR* desc) {
+  REAL_OR_FAIL(cuArrayCreate_v2);
+  if (desc == nullptr) return real(array, desc);
+  const int64_t estimate =
+      EstimateArrayBytes(desc->Width, desc->Height, 1, desc->Format, desc->NumChannels);
+  return CountedArray(
+      ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
+      [&] { return real(array, desc); },
+      [](CUarray a) { XPOOL_REAL(cuArrayDestroy)(a); });
+}
+
+CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc) {
+  REAL_OR_FAIL(cuArray3DCreate_v2);
+  if (desc == nullptr) return real(array, desc);
+  const int64_t estimate = EstimateArrayBytes(desc->Width, desc->Height, desc->Depth,
+                                              desc->Format, desc->NumChannels);
+  return CountedArray(
+      ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
+      [&] { return real(array, desc); },
+      [](CUarray a) { XPOOL_REAL(cuArrayDestroy)(a); });
+}
+
+CUresult cuArrayDestroy(CUarray array) {
+  REAL_OR_FAIL(cuArrayDestroy);
+  return CountedFree(ObjectKind::kArray, reinterpret_cast<uint64_t>(array),
+                     [&] { return real(array); });
+}
+
+CUresult cuMipmappedArrayCreate(CUmipmappedArray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc,
+                                unsigned int levels) {
+  REAL_OR_FAIL(cuMipmappedArrayCreate);
+  if (desc == nullptr) return real(array, desc, levels);
+  // Level 0 plus the smaller levels come to at most 4/3 of level 0 in 2D (8/7 in 3D).
+  const int64_t estimate = EstimateArrayBytes(desc->Width, desc->Height, desc->Depth,
+                                              desc->Format, desc->NumChannels) *
+                           4 / 3;
+  return CountedArray(
+      ObjectKind::kMipmappedArray, array, "cuMipmappedArrayGetMemoryRequirements", estimate,
+      [&] { return real(array, desc, levels); },
+      [](CUmipmappedArray a) { XPOOL_REAL(cuMipmappedArrayDestroy)(a); });
+}
+
+CUresult cuMipmappedArrayDestroy(CUmipmappedArray array) {
+  REAL_OR_FAIL(cuMipmappedArrayDestroy);
+  return CountedFree(ObjectKind::kMipmappedArray, reinterpret_cast<uint64_t>(array),
+                     [&] { return real(array); });
+}
+
+CUresult cuIpcGetMemHandle(CUipcMemHandle* handle, CUdeviceptr dptr) {
+  REAL_OR_FAIL(cuIpcGetMemHandle);
+  const CUresult rc = real(handle, dptr);
+  if (rc == CUDA_SUCCESS && handle != nullptr) Accountant::Get().NoteIpcExport(IpcKey(*handle));
+  return rc;
+}
+
+CUresult cuIpcOpenMemHandle_v2(CUdeviceptr* dptr, CUipcMemHandle handle, unsigned int flags) {
+  REAL_OR_FAIL(cuIpcOpenMemHandle_v2);
+  Accountant& a = Accountant::Get();
+  const CUresult rc = real(dptr, handle, flags);
+  // Memory exported by this slice is already charged to it; memory from elsewhere joins it.
+  if (rc != CUDA_SUCCESS || dptr == nullptr || a.IsIpcExportedHere(IpcKey(handle))) return rc;
+  using Range = CUresult (*)(CUdeviceptr*, size_t*, CUdeviceptr);
+  auto range = reinterpret_cast<Range>(DriverSymbol("cuMemGetAddressRange_v2"));
+  size_t bytes = 0;
+  CUdeviceptr base = 0;
+  if (range == nullptr || range(&base, &bytes, *dptr) != CUDA_SUCCESS) return rc;
+  const int physical = a.CurrentPhysical();
+  if (!a.Charge(physical, static_cast<int64_t>(bytes))) {
+    XPOOL_REAL(cuIpcCloseMemHandle)(*dptr);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  a.Track(ObjectKind::kIpcImport, *dptr, physical, static_cast<int64_t>(bytes));
+  return rc;
+}
+
+CUresult cuIpcCloseMemHandle(CUdeviceptr dptr) {
+  REAL_OR_FAIL(cuIpcCloseMemHandle);
+  return CountedFree(ObjectKind::kIpcImport, dptr, [&] { return real(dptr); });
+}
+
+}  // extern "C"

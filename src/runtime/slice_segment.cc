@@ -1,0 +1,317 @@
+#include "runtime/slice_segment.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace xpool::runtime {
+namespace {
+
+constexpr uint64_t kMagic = 0x31534c43'4c4f4f50;  // "POOLCLS1"
+constexpr uint32_t kVersion = 1;
+// Liveness locks sit far past the end of the file, one byte per slot, so they never overlap data.
+constexpr off_t kLivenessLockBase = off_t{1} << 30;
+
+constexpr int kExportTable = 1024;
+
+enum SlotState : uint32_t { kFree = 0, kLive = 1 };
+
+struct Slot {
+  uint32_t state;
+  pid_t pid;
+  int64_t charged[kMaxSliceDevices];
+  int64_t overhead[kMaxSliceDevices];
+};
+
+Status Errno(const std::string& what) { return Status::IoError(what + ": " + std::strerror(errno)); }
+
+bool SetLivenessLock(int fd, int slot, short type, int cmd) {
+  struct flock lk {};
+  lk.l_type = type;
+  lk.l_whence = SEEK_SET;
+  lk.l_start = kLivenessLockBase + slot;
+  lk.l_len = 1;
+  return fcntl(fd, cmd, &lk) == 0;
+}
+
+}  // namespace
+
+struct SliceSegment::Layout {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t slot_count;
+  pthread_mutex_t mutex;
+  uint32_t export_next;
+  uint64_t exports[kExportTable];
+  Slot slots[kMaxSliceProcesses];
+};
+
+SliceSegment::SliceSegment(int fd, Layout* layout, bool observer)
+    : fd_(fd), layout_(layout), observer_(observer) {}
+
+SliceSegment::~SliceSegment() {
+  if (!observer_ && slot_ >= 0 && getpid() == pid_) {
+    LockTable();
+    layout_->slots[slot_] = Slot{};
+    UnlockTable();
+  }
+  if (layout_ != nullptr) munmap(layout_, sizeof(Layout));
+  if (lock_fd_ >= 0) close(lock_fd_);
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<std::unique_ptr<SliceSegment>> SliceSegment::Open(const std::string& path) {
+  int fd = -1;
+  if (path.empty()) {
+    fd = memfd_create("xpool-slice", MFD_CLOEXEC);
+    if (fd < 0) return Errno("memfd_create");
+  } else {
+    fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+    if (fd < 0) return Errno("open slice segment '" + path + "'");
+  }
+  // Whoever finds the file empty initialises it; flock keeps two first-comers apart.
+  if (flock(fd, LOCK_EX) != 0) {
+    Status s = Errno("lock slice segment '" + path + "'");
+    close(fd);
+    return s;
+  }
+  struct stat st {};
+  fstat(fd, &st);
+  const bool fresh = st.st_size == 0;
+  if (fresh && ftruncate(fd, sizeof(Layout)) != 0) {
+    Status s = Errno("size slice segment '" + path + "'");
+    close(fd);
+    return s;
+  }
+  if (!fresh && st.st_size < static_cast<off_t>(sizeof(Layout))) {
+    close(fd);
+    return Status::FailedPrecondition("slice segment '" + path + "' is truncated or foreign");
+  }
+  void* mem = mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mem == MAP_FAILED) {
+    Status s = Errno("map slice segment '" + path + "'");
+    close(fd);
+    return s;
+  }
+  auto* layout = static_cast<Layout*>(mem);
+  if (fresh) {
+    std::memset(layout, 0, sizeof(Layout));
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&layout->mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+    layout->version = kVersion;
+    layout->slot_count = kMaxSliceProcesses;
+    __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
+  }
+  flock(fd, LOCK_UN);
+  if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
+    munmap(mem, sizeof(Layout));
+    close(fd);
+    return Status::FailedPrecondition("slice segment '" + path +
+                                      "' is not an xpool slice segment of this version");
+  }
+  std::unique_ptr<SliceSegment> segment(new SliceSegment(fd, layout, false));
+  Status s = segment->Register();
+  if (!s.ok()) return s;
+  return segment;
+}
+
+Result<std::unique_ptr<SliceSegment>> SliceSegment::OpenReadOnlyObserver(const std::string& path) {
+  // The mutex lives in the segment, so even an observer maps it writable.
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Errno("open slice segment '" + path + "'");
+  struct stat st {};
+  fstat(fd, &st);
+  if (st.st_size < static_cast<off_t>(sizeof(Layout))) {
+    close(fd);
+    return Status::FailedPrecondition("slice segment '" + path + "' is truncated or foreign");
+  }
+  void* mem = mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mem == MAP_FAILED) {
+    Status s = Errno("map slice segment '" + path + "'");
+    close(fd);
+    return s;
+  }
+  auto* layout = static_cast<Layout*>(mem);
+  if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
+    munmap(mem, sizeof(Layout));
+    close(fd);
+    return Status::FailedPrecondition("slice segment '" + path + "' is not an xpool slice segment");
+  }
+  return std::unique_ptr<SliceSegment>(new SliceSegment(fd, layout, true));
+}
+
+Status SliceSegment::Register() {
+  pid_ = getpid();
+  // A private description of the file: its lock is ours alone, and dies with this process.
+  char fd_path[64];
+  std::snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd_);
+  lock_fd_ = open(fd_path, O_RDWR | O_CLOEXEC);
+  if (lock_fd_ < 0) return Errno("reopen slice segment");
+  LockTable();
+  ReapLocked();
+  for (int i = 0; i < kMaxSliceProcesses; ++i) {
+    Slot& s = layout_->slots[i];
+    if (s.state != kFree) continue;
+    if (!SetLivenessLock(lock_fd_, i, F_WRLCK, F_OFD_SETLK)) continue;
+    s = Slot{};
+    s.state = kLive;
+    s.pid = pid_;
+    slot_ = i;
+    break;
+  }
+  UnlockTable();
+  if (slot_ < 0) {
+    return Status::FailedPrecondition("slice segment is full: " +
+                                      std::to_string(kMaxSliceProcesses) + " live processes");
+  }
+  return Status::Ok();
+}
+
+void SliceSegment::AfterFork() {
+  if (observer_ || getpid() == pid_) return;
+  // The inherited description still carries the parent's lock; the child must not keep it.
+  if (lock_fd_ >= 0) close(lock_fd_);
+  lock_fd_ = -1;
+  slot_ = -1;
+  (void)Register();
+}
+
+int SliceSegment::LockTable() {
+  const int rc = pthread_mutex_lock(&layout_->mutex);
+  if (rc == EOWNERDEAD) {
+    // The holder died mid-update; the dead process's slot is reaped by the liveness check.
+    pthread_mutex_consistent(&layout_->mutex);
+    return 0;
+  }
+  return rc;
+}
+
+void SliceSegment::UnlockTable() { pthread_mutex_unlock(&layout_->mutex); }
+
+bool SliceSegment::SlotAlive(int slot) const {
+  if (slot == slot_ && getpid() == pid_) return true;
+  struct flock lk {};
+  lk.l_type = F_WRLCK;
+  lk.l_whence = SEEK_SET;
+  lk.l_start = kLivenessLockBase + slot;
+  lk.l_len = 1;
+  if (fcntl(fd_, F_OFD_GETLK, &lk) != 0) return true;  // cannot tell: keep it counted
+  return lk.l_type != F_UNLCK;
+}
+
+int SliceSegment::ReapLocked() {
+  int reaped = 0;
+  for (int i = 0; i < kMaxSliceProcesses; ++i) {
+    Slot& s = layout_->slots[i];
+    if (s.state == kFree || SlotAlive(i)) continue;
+    s = Slot{};
+    ++reaped;
+  }
+  return reaped;
+}
+
+int64_t SliceSegment::SumLocked(int device) const {
+  int64_t sum = 0;
+  for (const Slot& s : layout_->slots) {
+    if (s.state == kFree) continue;
+    sum += s.charged[device] + s.overhead[device];
+  }
+  return sum;
+}
+
+bool SliceSegment::TryCharge(int device, int64_t bytes, int64_t quota_bytes) {
+  if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return quota_bytes < 0;
+  LockTable();
+  bool ok = quota_bytes < 0 || SumLocked(device) + bytes <= quota_bytes;
+  if (!ok && ReapLocked() > 0) ok = SumLocked(device) + bytes <= quota_bytes;
+  if (ok) layout_->slots[slot_].charged[device] += bytes;
+  UnlockTable();
+  return ok;
+}
+
+void SliceSegment::Uncharge(int device, int64_t bytes) {
+  if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return;
+  LockTable();
+  int64_t& charged = layout_->slots[slot_].charged[device];
+  charged = charged > bytes ? charged - bytes : 0;
+  UnlockTable();
+}
+
+void SliceSegment::SetOverhead(int device, int64_t bytes) {
+  if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return;
+  LockTable();
+  layout_->slots[slot_].overhead[device] = bytes < 0 ? 0 : bytes;
+  UnlockTable();
+}
+
+int64_t SliceSegment::Usage(int device) {
+  if (device < 0 || device >= kMaxSliceDevices) return 0;
+  LockTable();
+  ReapLocked();
+  const int64_t sum = SumLocked(device);
+  UnlockTable();
+  return sum;
+}
+
+int64_t SliceSegment::OwnCharged(int device) {
+  if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return 0;
+  LockTable();
+  const int64_t v = layout_->slots[slot_].charged[device];
+  UnlockTable();
+  return v;
+}
+
+int SliceSegment::ReapDead() {
+  LockTable();
+  const int n = ReapLocked();
+  UnlockTable();
+  return n;
+}
+
+void SliceSegment::NoteExport(uint64_t key) {
+  LockTable();
+  if (!IsExportedLocked(key)) layout_->exports[layout_->export_next++ % kExportTable] = key;
+  UnlockTable();
+}
+
+bool SliceSegment::IsExported(uint64_t key) {
+  LockTable();
+  const bool found = IsExportedLocked(key);
+  UnlockTable();
+  return found;
+}
+
+bool SliceSegment::IsExportedLocked(uint64_t key) const {
+  for (uint64_t k : layout_->exports) {
+    if (k == key && key != 0) return true;
+  }
+  return false;
+}
+
+std::vector<ProcessUsage> SliceSegment::Processes() {
+  std::vector<ProcessUsage> out;
+  LockTable();
+  ReapLocked();
+  for (const Slot& s : layout_->slots) {
+    if (s.state == kFree) continue;
+    ProcessUsage p;
+    p.pid = s.pid;
+    std::memcpy(p.charged, s.charged, sizeof(p.charged));
+    std::memcpy(p.overhead, s.overhead, sizeof(p.overhead));
+    out.push_back(p);
+  }
+  UnlockTable();
+  return out;
+}
+
+}  // namespace xpool::runtime

@@ -1,0 +1,85 @@
+// The shared-memory segment of one slice: every process of the slice maps the same file and
+// records, per physical device, the bytes it has charged and its context footprint. The slice's
+// usage is the sum over live processes; a process that died, even by SIGKILL, is found by a
+// per-process file lock that the kernel drops with the process, and its usage is reaped the next
+// time anyone reads or charges the slice.
+//
+// Concurrency: one process-shared robust mutex guards the table, so a holder killed mid-update
+// cannot wedge the slice. Liveness locks are open-file-description locks (F_OFD_SETLK), which work
+// across PID namespaces and need no thread to hold them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace xpool::runtime {
+
+inline constexpr int kMaxSliceDevices = 16;
+inline constexpr int kMaxSliceProcesses = 256;
+
+struct ProcessUsage {
+  pid_t pid = 0;
+  int64_t charged[kMaxSliceDevices] = {};   // bytes of counted allocations
+  int64_t overhead[kMaxSliceDevices] = {};  // bytes of context footprint
+};
+
+class SliceSegment {
+ public:
+  // Maps the segment at `path`, creating and initialising it if absent, and registers the calling
+  // process. An empty path makes a private segment (a slice of one process).
+  static Result<std::unique_ptr<SliceSegment>> Open(const std::string& path);
+  // Maps an existing segment to read it, without registering (for observers such as the agent).
+  static Result<std::unique_ptr<SliceSegment>> OpenReadOnlyObserver(const std::string& path);
+  ~SliceSegment();
+  SliceSegment(const SliceSegment&) = delete;
+  SliceSegment& operator=(const SliceSegment&) = delete;
+
+  // Charges `bytes` on `device` to this process if the slice's usage of that device, after
+  // reaping dead processes if needed, stays within `quota_bytes` (negative: no quota).
+  bool TryCharge(int device, int64_t bytes, int64_t quota_bytes);
+  void Uncharge(int device, int64_t bytes);
+  // Sets this process's context footprint on `device`; it counts towards the slice like charges.
+  void SetOverhead(int device, int64_t bytes);
+
+  // The slice's usage of `device` (charges plus footprints of live processes), reaping first.
+  int64_t Usage(int device);
+  // This process's charges (without footprint) on `device`.
+  int64_t OwnCharged(int device);
+  // Releases the usage of processes that died; returns how many were reaped.
+  int ReapDead();
+  std::vector<ProcessUsage> Processes();
+
+  // Memory exported by IPC from this slice: an importer in the same slice must not pay for it
+  // twice. Keys are digests of the IPC handle; the table keeps the most recent exports.
+  void NoteExport(uint64_t key);
+  bool IsExported(uint64_t key);
+
+  // In a child after fork(): drops the parent's registration and registers the child.
+  void AfterFork();
+
+ private:
+  struct Layout;
+  SliceSegment(int fd, Layout* layout, bool observer);
+  Status Register();
+  int LockTable();
+  void UnlockTable();
+  int64_t SumLocked(int device) const;
+  int ReapLocked();
+  bool SlotAlive(int slot) const;
+  bool IsExportedLocked(uint64_t key) const;
+
+  int fd_ = -1;
+  int lock_fd_ = -1;  // the open file description whose lock marks this process alive
+  Layout* layout_ = nullptr;
+  bool observer_ = false;
+  int slot_ = -1;
+  pid_t pid_ = 0;
+};
+
+}  // namespace xpool::runtime
