@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 
 #include "runtime/hooks.h"
+#include "runtime/log.h"
 #include "runtime/symbol_table.h"
 
 using xpool::runtime::InterceptByAddress;
@@ -53,7 +54,13 @@ CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int version, cuuint
   auto real = XPOOL_REAL(cuGetProcAddress_v2);
   if (real == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
   const CUresult rc = real(symbol, pfn, version, flags, status);
-  if (rc == CUDA_SUCCESS && pfn != nullptr) *pfn = InterceptByAddress(*pfn);
+  if (rc == CUDA_SUCCESS && pfn != nullptr) {
+    void* driver = *pfn;
+    *pfn = InterceptByAddress(driver);
+    xpool::runtime::Log(xpool::runtime::LogLevel::kDebug, "cuGetProcAddress_v2(%s, %d, %llu): %s",
+                        symbol, version, static_cast<unsigned long long>(flags),
+                        *pfn == driver ? "driver" : "hooked");
+  }
   return rc;
 }
 

@@ -1,0 +1,219 @@
+// A stand-in for a CUDA program: it opens libcuda.so.1 and resolves the driver the way the CUDA
+// runtime does (dlsym on its own handle, or cuGetProcAddress_v2 with --proc-address), then runs
+// the steps given on its command line, printing one line per step for the tests to read.
+//
+//   ctx DEV | alloc MIB | alloc-until-oom STEP_MIB | free-all | managed MIB | pitch W H |
+//   async MIB | vmm MIB | array W H | array3d W H D | mipmap W H | destroy-arrays | meminfo |
+//   totalmem DEV | nvml-meminfo INDEX | ready FILE | wait-for FILE | unknown-symbol |
+//   passthrough | rtld-next
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "runtime/driver_abi.h"
+
+namespace {
+
+constexpr size_t kMiB = 1024 * 1024;
+void* g_cuda = nullptr;
+bool g_proc_address = false;
+int g_flags = 0;
+
+void* Resolve(const char* name) {
+  if (!g_proc_address) return dlsym(g_cuda, name);
+  using GetProc = CUresult (*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
+  static auto get_proc = reinterpret_cast<GetProc>(dlsym(g_cuda, "cuGetProcAddress_v2"));
+  void* fn = nullptr;
+  CUdriverProcAddressQueryResult status = 0;
+  // The runtime asks by base name; strip the version suffix as cudart's tables do.
+  std::string base = name;
+  for (const char* suffix : {"_v2", "_v3", "_v4", "_ptsz"}) {
+    const size_t n = std::strlen(suffix);
+    if (base.size() > n && base.compare(base.size() - n, n, suffix) == 0) base.resize(base.size() - n);
+  }
+  if (get_proc == nullptr || get_proc(base.c_str(), &fn, 13000, g_flags, &status) != CUDA_SUCCESS) {
+    return nullptr;
+  }
+  return fn;
+}
+
+template <typename Fn>
+Fn F(const char* name) {
+  auto f = reinterpret_cast<Fn>(Resolve(name));
+  if (f == nullptr) {
+    std::printf("missing %s\n", name);
+    std::exit(3);
+  }
+  return f;
+}
+
+std::vector<CUdeviceptr> g_pointers;
+std::vector<CUmemGenericAllocationHandle> g_handles;
+std::vector<CUarray> g_arrays;
+std::vector<CUmipmappedArray> g_mipmaps;
+
+const char* Outcome(CUresult rc) { return rc == CUDA_SUCCESS ? "ok" : (rc == CUDA_ERROR_OUT_OF_MEMORY ? "oom" : "error"); }
+
+void* NvmlHandle() {
+  static void* h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  return h;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int i = 1;
+  for (; i < argc && argv[i][0] == '-'; ++i) {
+    if (std::strcmp(argv[i], "--proc-address") == 0) g_proc_address = true;
+    if (std::strcmp(argv[i], "--per-thread") == 0) g_flags = CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+  }
+  g_cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (g_cuda == nullptr) {
+    std::printf("no driver: %s\n", dlerror());
+    return 2;
+  }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  for (; i < argc; ++i) {
+    const std::string step = argv[i];
+    auto arg = [&](int k) { return std::atoll(argv[i + k]); };
+    if (step == "ctx") {
+      F<CUresult (*)(unsigned)>("cuInit")(0);
+      CUcontext ctx = nullptr;
+      const CUresult rc = F<CUresult (*)(CUcontext*, CUdevice)>("cuDevicePrimaryCtxRetain")(&ctx, static_cast<CUdevice>(arg(1)));
+      if (rc == CUDA_SUCCESS) F<CUresult (*)(CUcontext)>("cuCtxSetCurrent")(ctx);
+      std::printf("ctx %s\n", Outcome(rc));
+      ++i;
+    } else if (step == "alloc" || step == "managed" || step == "async") {
+      CUdeviceptr p = 0;
+      const size_t bytes = arg(1) * kMiB;
+      CUresult rc;
+      if (step == "alloc") rc = F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&p, bytes);
+      else if (step == "managed") rc = F<CUresult (*)(CUdeviceptr*, size_t, unsigned)>("cuMemAllocManaged")(&p, bytes, 1);
+      else rc = F<CUresult (*)(CUdeviceptr*, size_t, CUstream)>(g_flags ? "cuMemAllocAsync_ptsz" : "cuMemAllocAsync")(&p, bytes, nullptr);
+      if (rc == CUDA_SUCCESS) g_pointers.push_back(p);
+      std::printf("%s %s\n", step.c_str(), Outcome(rc));
+      ++i;
+    } else if (step == "alloc-until-oom") {
+      auto alloc = F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2");
+      int n = 0;
+      CUresult rc = CUDA_SUCCESS;
+      for (;; ++n) {
+        CUdeviceptr p = 0;
+        rc = alloc(&p, arg(1) * kMiB);
+        if (rc != CUDA_SUCCESS) break;
+        g_pointers.push_back(p);
+      }
+      std::printf("allocated %d then %s\n", n, Outcome(rc));
+      ++i;
+    } else if (step == "free-all") {
+      auto free_fn = F<CUresult (*)(CUdeviceptr)>("cuMemFree_v2");
+      for (CUdeviceptr p : g_pointers) free_fn(p);
+      g_pointers.clear();
+      std::printf("freed\n");
+    } else if (step == "pitch") {
+      CUdeviceptr p = 0;
+      size_t pitch = 0;
+      const CUresult rc = F<CUresult (*)(CUdeviceptr*, size_t*, size_t, size_t, unsigned)>("cuMemAllocPitch_v2")(&p, &pitch, arg(1), arg(2), 4);
+      if (rc == CUDA_SUCCESS) g_pointers.push_back(p);
+      std::printf("pitch %s %zu\n", Outcome(rc), pitch);
+      i += 2;
+    } else if (step == "vmm") {
+      CUmemAllocationProp prop{};
+      prop.type = 1;
+      prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+      prop.location.id = 0;
+      CUmemGenericAllocationHandle h = 0;
+      const CUresult rc = F<CUresult (*)(CUmemGenericAllocationHandle*, size_t, const CUmemAllocationProp*, unsigned long long)>("cuMemCreate")(&h, arg(1) * kMiB, &prop, 0);
+      if (rc == CUDA_SUCCESS) g_handles.push_back(h);
+      std::printf("vmm %s\n", Outcome(rc));
+      ++i;
+    } else if (step == "vmm-release-all") {
+      for (auto h : g_handles) F<CUresult (*)(CUmemGenericAllocationHandle)>("cuMemRelease")(h);
+      g_handles.clear();
+      std::printf("released\n");
+    } else if (step == "array" || step == "array3d") {
+      CUarray a = nullptr;
+      CUresult rc;
+      if (step == "array") {
+        CUDA_ARRAY_DESCRIPTOR d{static_cast<size_t>(arg(1)), static_cast<size_t>(arg(2)), 0x20, 1};
+        rc = F<CUresult (*)(CUarray*, const CUDA_ARRAY_DESCRIPTOR*)>("cuArrayCreate_v2")(&a, &d);
+        i += 2;
+      } else {
+        CUDA_ARRAY3D_DESCRIPTOR d{static_cast<size_t>(arg(1)), static_cast<size_t>(arg(2)), static_cast<size_t>(arg(3)), 0x20, 1, 0};
+        rc = F<CUresult (*)(CUarray*, const CUDA_ARRAY3D_DESCRIPTOR*)>("cuArray3DCreate_v2")(&a, &d);
+        i += 3;
+      }
+      if (rc == CUDA_SUCCESS) g_arrays.push_back(a);
+      std::printf("%s %s\n", step.c_str(), Outcome(rc));
+    } else if (step == "mipmap") {
+      CUmipmappedArray a = nullptr;
+      CUDA_ARRAY3D_DESCRIPTOR d{static_cast<size_t>(arg(1)), static_cast<size_t>(arg(2)), 0, 0x20, 1, 0};
+      const CUresult rc = F<CUresult (*)(CUmipmappedArray*, const CUDA_ARRAY3D_DESCRIPTOR*, unsigned)>("cuMipmappedArrayCreate")(&a, &d, 4);
+      if (rc == CUDA_SUCCESS) g_mipmaps.push_back(a);
+      std::printf("mipmap %s\n", Outcome(rc));
+      i += 2;
+    } else if (step == "destroy-arrays") {
+      for (auto a : g_arrays) F<CUresult (*)(CUarray)>("cuArrayDestroy")(a);
+      for (auto a : g_mipmaps) F<CUresult (*)(CUmipmappedArray)>("cuMipmappedArrayDestroy")(a);
+      g_arrays.clear();
+      g_mipmaps.clear();
+      std::printf("destroyed\n");
+    } else if (step == "meminfo") {
+      size_t free_b = 0, total = 0;
+      const CUresult rc = F<CUresult (*)(size_t*, size_t*)>("cuMemGetInfo_v2")(&free_b, &total);
+      std::printf("meminfo %s free=%zu total=%zu\n", Outcome(rc), free_b / kMiB, total / kMiB);
+    } else if (step == "totalmem") {
+      size_t total = 0;
+      const CUresult rc = F<CUresult (*)(size_t*, CUdevice)>("cuDeviceTotalMem_v2")(&total, static_cast<CUdevice>(arg(1)));
+      std::printf("totalmem %s %zu\n", Outcome(rc), total / kMiB);
+      ++i;
+    } else if (step == "nvml-meminfo") {
+      void* nvml = NvmlHandle();
+      reinterpret_cast<nvmlReturn_t (*)()>(dlsym(nvml, "nvmlInit_v2"))();
+      nvmlDevice_t dev = nullptr;
+      reinterpret_cast<nvmlReturn_t (*)(unsigned, nvmlDevice_t*)>(dlsym(nvml, "nvmlDeviceGetHandleByIndex_v2"))(static_cast<unsigned>(arg(1)), &dev);
+      nvmlMemory_t m{};
+      nvmlMemory_v2_t m2{};
+      m2.version = nvmlMemory_v2;
+      const int rc1 = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_t*)>(dlsym(nvml, "nvmlDeviceGetMemoryInfo"))(dev, &m);
+      const int rc2 = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_v2_t*)>(dlsym(nvml, "nvmlDeviceGetMemoryInfo_v2"))(dev, &m2);
+      std::printf("nvml %d %d total=%llu used=%llu free=%llu v2total=%llu v2used=%llu\n", rc1, rc2, m.total / kMiB, m.used / kMiB, m.free / kMiB, m2.total / kMiB, m2.used / kMiB);
+      ++i;
+    } else if (step == "ready") {
+      FILE* f = std::fopen(argv[i + 1], "w");
+      if (f != nullptr) std::fclose(f);
+      ++i;
+    } else if (step == "wait-for") {
+      while (access(argv[i + 1], F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      ++i;
+    } else if (step == "unknown-symbol") {
+      std::printf("unknown %s\n", dlsym(g_cuda, "cuNoSuchFunction_v9") == nullptr ? "null" : "found");
+    } else if (step == "passthrough") {
+      Dl_info info{};
+      void* fn = Resolve("cuLaunchKernel");
+      dladdr(fn, &info);
+      std::printf("passthrough %s\n", info.dli_fname != nullptr && std::strstr(info.dli_fname, "xpool") == nullptr ? "driver" : "runtime");
+    } else if (step == "rtld-next") {
+      // From the program, RTLD_NEXT must search the objects after the program (the preloaded
+      // runtime comes first), exactly as without an interposed dlsym.
+      void* global = dlopen("libcuda.so.1", RTLD_NOW | RTLD_GLOBAL);
+      (void)global;
+      void* next = dlsym(RTLD_NEXT, "cuMemAlloc_v2");
+      void* deflt = dlsym(RTLD_DEFAULT, "cuMemAlloc_v2");
+      std::printf("rtld-next %s\n", next == deflt ? "same" : "different");
+    } else if (step == "hold") {
+      pause();
+    } else {
+      std::printf("unknown step %s\n", step.c_str());
+      return 2;
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,428 @@
+// A test double of libcuda.so.1 and libnvidia-ml.so.1 for CPU-only CI: one library, installed
+// under both names, that implements the driver and NVML calls the runtime's tests exercise.
+// Devices hold no memory: allocations are address ranges with sizes, bounded by the device size.
+//
+//   FAKE_CUDA_DEVICES      number of physical devices (default 2)
+//   FAKE_CUDA_DEVICE_MIB   memory per device (default 16384)
+//   FAKE_CUDA_CONTEXT_MIB  footprint of a context (default 300)
+// CUDA_VISIBLE_DEVICES (numeric) selects and orders the devices CUDA sees; NVML sees them all.
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+#include <unistd.h>
+
+#include "runtime/driver_abi.h"
+
+#define FAKE_API extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+constexpr uint64_t kMiB = 1024 * 1024;
+
+struct PhysicalDevice {
+  uint64_t capacity = 0;
+  uint64_t used = 0;  // this process's allocations
+  bool has_context = false;
+};
+
+struct Allocation {
+  int physical;
+  uint64_t bytes;
+};
+
+struct State {
+  std::mutex mu;
+  std::vector<PhysicalDevice> devices;
+  std::vector<int> visible;  // CUDA ordinal -> physical index
+  uint64_t context_bytes = 0;
+  std::map<uint64_t, Allocation> allocations;  // pointers, VMM handles, arrays
+  uint64_t next_address = 0x7f0000000000ull;
+  bool initialised = false;
+};
+
+State& S() {
+  static State* s = [] {
+    auto* st = new State;
+    const char* n = std::getenv("FAKE_CUDA_DEVICES");
+    const char* mib = std::getenv("FAKE_CUDA_DEVICE_MIB");
+    const char* ctx = std::getenv("FAKE_CUDA_CONTEXT_MIB");
+    const int count = n != nullptr ? std::atoi(n) : 2;
+    st->devices.resize(count);
+    for (auto& d : st->devices) d.capacity = (mib != nullptr ? std::atoll(mib) : 16384) * kMiB;
+    st->context_bytes = (ctx != nullptr ? std::atoll(ctx) : 300) * kMiB;
+    const char* vis = std::getenv("CUDA_VISIBLE_DEVICES");
+    if (vis == nullptr) {
+      for (int i = 0; i < count; ++i) st->visible.push_back(i);
+    } else {
+      std::string v = vis;
+      size_t pos = 0;
+      while (pos < v.size()) {
+        size_t comma = v.find(',', pos);
+        if (comma == std::string::npos) comma = v.size();
+        const int idx = std::atoi(v.substr(pos, comma - pos).c_str());
+        if (idx >= 0 && idx < count) st->visible.push_back(idx);
+        pos = comma + 1;
+      }
+    }
+    return st;
+  }();
+  return *s;
+}
+
+thread_local int t_current = -1;  // physical index of the current context
+
+CUresult Take(int physical, uint64_t bytes, unsigned long long* key) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (physical < 0 || physical >= static_cast<int>(s.devices.size())) {
+    return CUDA_ERROR_INVALID_CONTEXT;
+  }
+  PhysicalDevice& d = s.devices[physical];
+  if (d.used + s.context_bytes + bytes > d.capacity) return CUDA_ERROR_OUT_OF_MEMORY;
+  d.used += bytes;
+  *key = s.next_address;
+  s.next_address += (bytes + 0xfffff) & ~uint64_t{0xfffff};
+  s.next_address += 0x100000;
+  s.allocations[*key] = Allocation{physical, bytes};
+  return CUDA_SUCCESS;
+}
+
+CUresult Give(uint64_t key) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.allocations.find(key);
+  if (it == s.allocations.end()) return CUDA_ERROR_INVALID_VALUE;
+  s.devices[it->second.physical].used -= it->second.bytes;
+  s.allocations.erase(it);
+  return CUDA_SUCCESS;
+}
+
+int Physical(CUdevice dev) {
+  State& s = S();
+  return dev >= 0 && dev < static_cast<int>(s.visible.size()) ? s.visible[dev] : -1;
+}
+
+CUuuid UuidOf(int physical) {
+  CUuuid u{};
+  for (int i = 0; i < 16; ++i) u.bytes[i] = static_cast<char>(0xa0 + i);
+  u.bytes[15] = static_cast<char>(physical);
+  return u;
+}
+
+std::string UuidString(int physical) {
+  const CUuuid u = UuidOf(physical);
+  const auto* b = reinterpret_cast<const unsigned char*>(u.bytes);
+  char s[64];
+  std::snprintf(s, sizeof(s),
+                "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                b[14], b[15]);
+  return s;
+}
+
+CUresult StartContext(CUcontext* ctx, CUdevice dev) {
+  const int p = Physical(dev);
+  if (p < 0) return CUDA_ERROR_INVALID_DEVICE;
+  {
+    std::lock_guard<std::mutex> lock(S().mu);
+    S().devices[p].has_context = true;
+  }
+  t_current = p;
+  if (ctx != nullptr) *ctx = reinterpret_cast<CUcontext>(static_cast<uintptr_t>(p + 1));
+  return CUDA_SUCCESS;
+}
+
+int64_t ElementBytes(int format) {
+  return format == 0x01 || format == 0x08 ? 1 : (format == 0x02 || format == 0x09 || format == 0x10 ? 2 : 4);
+}
+
+uint64_t ArrayBytes(const CUDA_ARRAY3D_DESCRIPTOR& d) {
+  // Rows padded to 512 bytes, as a real driver pads them: the runtime must ask, not guess.
+  const uint64_t row = ((d.Width * ElementBytes(d.Format) * d.NumChannels + 511) / 512) * 512;
+  return row * (d.Height ? d.Height : 1) * (d.Depth ? d.Depth : 1);
+}
+
+}  // namespace
+
+FAKE_API CUresult cuInit(unsigned int) {
+  S().initialised = true;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuDriverGetVersion(int* v) {
+  *v = 13000;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuDeviceGetCount(int* n) {
+  *n = static_cast<int>(S().visible.size());
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuDeviceGet(CUdevice* d, int ordinal) {
+  if (Physical(ordinal) < 0) return CUDA_ERROR_INVALID_DEVICE;
+  *d = ordinal;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuDeviceGetUuid_v2(CUuuid* u, CUdevice dev) {
+  const int p = Physical(dev);
+  if (p < 0) return CUDA_ERROR_INVALID_DEVICE;
+  *u = UuidOf(p);
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuDeviceGetUuid(CUuuid* u, CUdevice dev) { return cuDeviceGetUuid_v2(u, dev); }
+FAKE_API CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
+  const int p = Physical(dev);
+  if (p < 0) return CUDA_ERROR_INVALID_DEVICE;
+  *bytes = S().devices[p].capacity;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice dev) {
+  return StartContext(ctx, dev);
+}
+FAKE_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) { return CUDA_SUCCESS; }
+FAKE_API CUresult cuCtxCreate_v4(CUcontext* ctx, void*, unsigned int, CUdevice dev) {
+  return StartContext(ctx, dev);
+}
+FAKE_API CUresult cuCtxSetCurrent(CUcontext ctx) {
+  t_current = static_cast<int>(reinterpret_cast<uintptr_t>(ctx)) - 1;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuCtxGetDevice(CUdevice* dev) {
+  if (t_current < 0) return CUDA_ERROR_INVALID_CONTEXT;
+  const auto& vis = S().visible;
+  for (size_t i = 0; i < vis.size(); ++i) {
+    if (vis[i] == t_current) {
+      *dev = static_cast<CUdevice>(i);
+      return CUDA_SUCCESS;
+    }
+  }
+  return CUDA_ERROR_INVALID_CONTEXT;
+}
+FAKE_API CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
+  if (t_current < 0) return CUDA_ERROR_INVALID_CONTEXT;
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  const PhysicalDevice& d = s.devices[t_current];
+  *total = d.capacity;
+  *free_bytes = d.capacity - d.used - s.context_bytes;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { return Take(t_current, bytes, p); }
+FAKE_API CUresult cuMemAllocManaged(CUdeviceptr* p, size_t bytes, unsigned int) {
+  return Take(t_current, bytes, p);
+}
+FAKE_API CUresult cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t width, size_t height,
+                                     unsigned int) {
+  *pitch = ((width + 511) / 512) * 512;
+  return Take(t_current, *pitch * height, p);
+}
+FAKE_API CUresult cuMemFree_v2(CUdeviceptr p) { return Give(p); }
+FAKE_API CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
+  return Take(t_current, bytes, p);
+}
+FAKE_API CUresult cuMemAllocAsync_ptsz(CUdeviceptr* p, size_t bytes, CUstream) {
+  return Take(t_current, bytes, p);
+}
+FAKE_API CUresult cuMemAllocFromPoolAsync(CUdeviceptr* p, size_t bytes, CUmemoryPool, CUstream) {
+  return Take(t_current, bytes, p);
+}
+FAKE_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* p, size_t bytes, CUmemoryPool,
+                                               CUstream) {
+  return Take(t_current, bytes, p);
+}
+FAKE_API CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) { return Give(p); }
+FAKE_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream) { return Give(p); }
+FAKE_API CUresult cuMemCreate(CUmemGenericAllocationHandle* h, size_t bytes,
+                              const CUmemAllocationProp* prop, unsigned long long) {
+  if (prop == nullptr || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  return Take(Physical(prop->location.id), bytes, h);
+}
+FAKE_API CUresult cuMemRelease(CUmemGenericAllocationHandle h) { return Give(h); }
+FAKE_API CUresult cuArray3DCreate_v2(CUarray* a, const CUDA_ARRAY3D_DESCRIPTOR* d) {
+  unsigned long long key = 0;
+  const CUresult rc = Take(t_current, ArrayBytes(*d), &key);
+  if (rc == CUDA_SUCCESS) *a = reinterpret_cast<CUarray>(key);
+  return rc;
+}
+FAKE_API CUresult cuArrayCreate_v2(CUarray* a, const CUDA_ARRAY_DESCRIPTOR* d) {
+  const CUDA_ARRAY3D_DESCRIPTOR d3{d->Width, d->Height, 0, d->Format, d->NumChannels, 0};
+  return cuArray3DCreate_v2(a, &d3);
+}
+FAKE_API CUresult cuArrayDestroy(CUarray a) { return Give(reinterpret_cast<uint64_t>(a)); }
+FAKE_API CUresult cuArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS* r, CUarray a,
+                                               CUdevice) {
+  std::lock_guard<std::mutex> lock(S().mu);
+  auto it = S().allocations.find(reinterpret_cast<uint64_t>(a));
+  if (it == S().allocations.end()) return CUDA_ERROR_INVALID_VALUE;
+  *r = CUDA_ARRAY_MEMORY_REQUIREMENTS{it->second.bytes, 512, {}};
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuMipmappedArrayCreate(CUmipmappedArray* a, const CUDA_ARRAY3D_DESCRIPTOR* d,
+                                         unsigned int) {
+  unsigned long long key = 0;
+  const CUresult rc = Take(t_current, ArrayBytes(*d) * 4 / 3, &key);
+  if (rc == CUDA_SUCCESS) *a = reinterpret_cast<CUmipmappedArray>(key);
+  return rc;
+}
+FAKE_API CUresult cuMipmappedArrayDestroy(CUmipmappedArray a) {
+  return Give(reinterpret_cast<uint64_t>(a));
+}
+FAKE_API CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS* r,
+                                                        CUmipmappedArray a, CUdevice dev) {
+  return cuArrayGetMemoryRequirements(r, reinterpret_cast<CUarray>(a), dev);
+}
+FAKE_API CUresult cuLaunchKernel(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                 unsigned, CUstream, void**, void**) {
+  return CUDA_SUCCESS;
+}
+
+namespace {
+struct Exported {
+  const char* name;
+  void* fn;
+};
+#define FAKE_ENTRY(name) {#name, reinterpret_cast<void*>(&name)}
+const Exported kExported[] = {
+    FAKE_ENTRY(cuInit), FAKE_ENTRY(cuDriverGetVersion), FAKE_ENTRY(cuDeviceGetCount),
+    FAKE_ENTRY(cuDeviceGet), FAKE_ENTRY(cuDeviceGetUuid), FAKE_ENTRY(cuDeviceGetUuid_v2),
+    FAKE_ENTRY(cuDeviceTotalMem_v2), FAKE_ENTRY(cuDevicePrimaryCtxRetain),
+    FAKE_ENTRY(cuDevicePrimaryCtxRelease_v2), FAKE_ENTRY(cuCtxCreate_v4),
+    FAKE_ENTRY(cuCtxSetCurrent), FAKE_ENTRY(cuCtxGetDevice), FAKE_ENTRY(cuMemGetInfo_v2),
+    FAKE_ENTRY(cuMemAlloc_v2), FAKE_ENTRY(cuMemAllocManaged), FAKE_ENTRY(cuMemAllocPitch_v2),
+    FAKE_ENTRY(cuMemFree_v2), FAKE_ENTRY(cuMemAllocAsync), FAKE_ENTRY(cuMemAllocAsync_ptsz),
+    FAKE_ENTRY(cuMemAllocFromPoolAsync), FAKE_ENTRY(cuMemAllocFromPoolAsync_ptsz),
+    FAKE_ENTRY(cuMemFreeAsync), FAKE_ENTRY(cuMemFreeAsync_ptsz), FAKE_ENTRY(cuMemCreate),
+    FAKE_ENTRY(cuMemRelease), FAKE_ENTRY(cuArrayCreate_v2), FAKE_ENTRY(cuArray3DCreate_v2),
+    FAKE_ENTRY(cuArrayDestroy), FAKE_ENTRY(cuArrayGetMemoryRequirements),
+    FAKE_ENTRY(cuMipmappedArrayCreate), FAKE_ENTRY(cuMipmappedArrayDestroy),
+    FAKE_ENTRY(cuMipmappedArrayGetMemoryRequirements), FAKE_ENTRY(cuLaunchKernel),
+};
+
+void* FindExported(const std::string& name) {
+  for (const Exported& e : kExported) {
+    if (name == e.name) return e.fn;
+  }
+  return nullptr;
+}
+}  // namespace
+
+// Resolves as the real driver does: per-thread variants under the per-thread flag, otherwise the
+// newest versioned name.
+FAKE_API CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int, cuuint64_t flags,
+                                      CUdriverProcAddressQueryResult* status) {
+  std::vector<std::string> candidates;
+  if ((flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0) {
+    candidates.push_back(std::string(symbol) + "_ptsz");
+    candidates.push_back(std::string(symbol) + "_ptds");
+  }
+  for (const char* v : {"_v4", "_v3", "_v2", ""}) candidates.push_back(std::string(symbol) + v);
+  for (const auto& c : candidates) {
+    if (void* fn = FindExported(c)) {
+      *pfn = fn;
+      if (status != nullptr) *status = CU_GET_PROC_ADDRESS_SUCCESS;
+      return CUDA_SUCCESS;
+    }
+  }
+  if (std::string(symbol) == "cuGetProcAddress") {
+    *pfn = reinterpret_cast<void*>(&cuGetProcAddress_v2);
+    if (status != nullptr) *status = CU_GET_PROC_ADDRESS_SUCCESS;
+    return CUDA_SUCCESS;
+  }
+  *pfn = nullptr;
+  if (status != nullptr) *status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+  return CUDA_ERROR_NOT_FOUND;
+}
+FAKE_API CUresult cuGetProcAddress(const char* symbol, void** pfn, int version, cuuint64_t flags) {
+  return cuGetProcAddress_v2(symbol, pfn, version, flags, nullptr);
+}
+
+// NVML: every physical device, whatever CUDA_VISIBLE_DEVICES says.
+namespace {
+nvmlDevice_t HandleOf(int physical) {
+  return reinterpret_cast<nvmlDevice_t>(static_cast<uintptr_t>(0x1000 + physical));
+}
+int PhysicalOf(nvmlDevice_t h) {
+  const auto p = static_cast<int>(reinterpret_cast<uintptr_t>(h)) - 0x1000;
+  return p >= 0 && p < static_cast<int>(S().devices.size()) ? p : -1;
+}
+uint64_t ProcessUse(int p) {
+  const PhysicalDevice& d = S().devices[p];
+  return d.has_context ? d.used + S().context_bytes : 0;
+}
+}  // namespace
+
+FAKE_API nvmlReturn_t nvmlInit_v2() { return NVML_SUCCESS; }
+FAKE_API nvmlReturn_t nvmlShutdown() { return NVML_SUCCESS; }
+FAKE_API nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* n) {
+  *n = static_cast<unsigned>(S().devices.size());
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t* h) {
+  if (i >= S().devices.size()) return NVML_ERROR_INVALID_ARGUMENT;
+  *h = HandleOf(static_cast<int>(i));
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* h) {
+  for (size_t i = 0; i < S().devices.size(); ++i) {
+    if (UuidString(static_cast<int>(i)) == uuid) {
+      *h = HandleOf(static_cast<int>(i));
+      return NVML_SUCCESS;
+    }
+  }
+  return NVML_ERROR_NOT_FOUND;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t h, unsigned int* i) {
+  const int p = PhysicalOf(h);
+  if (p < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  *i = static_cast<unsigned>(p);
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t h, char* out, unsigned int len) {
+  const int p = PhysicalOf(h);
+  if (p < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  std::snprintf(out, len, "%s", UuidString(p).c_str());
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t h, nvmlMemory_t* m) {
+  const int p = PhysicalOf(h);
+  if (p < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  std::lock_guard<std::mutex> lock(S().mu);
+  m->total = S().devices[p].capacity;
+  m->used = ProcessUse(p);
+  m->free = m->total - m->used;
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t h, nvmlMemory_v2_t* m) {
+  nvmlMemory_t v1{};
+  const nvmlReturn_t rc = nvmlDeviceGetMemoryInfo(h, &v1);
+  if (rc != NVML_SUCCESS) return rc;
+  m->total = v1.total;
+  m->reserved = 0;
+  m->free = v1.free;
+  m->used = v1.used;
+  return NVML_SUCCESS;
+}
+// Only the calling process is known to the fake, as it would be in a PID namespace of its own.
+FAKE_API nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t h, unsigned int* count,
+                                                              nvmlProcessInfo_t* infos) {
+  const int p = PhysicalOf(h);
+  if (p < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  std::lock_guard<std::mutex> lock(S().mu);
+  if (!S().devices[p].has_context) {
+    *count = 0;
+    return NVML_SUCCESS;
+  }
+  if (*count < 1) {
+    *count = 1;
+    return NVML_ERROR_INSUFFICIENT_SIZE;
+  }
+  *count = 1;
+  infos[0] = nvmlProcessInfo_t{static_cast<unsigned>(getpid()), ProcessUse(p), 0, 0};
+  return NVML_SUCCESS;
+}
