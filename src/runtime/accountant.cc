@@ -150,32 +150,33 @@ std::optional<int64_t> Accountant::QuotaBytes(int physical) {
   return q->value() * kMiB;
 }
 
-bool Accountant::Charge(int physical, int64_t bytes) {
+bool Accountant::Charge(int physical, int64_t bytes, bool resident) {
   if (refusing()) return false;
   if (physical < 0) return true;
   const std::optional<int64_t> quota = QuotaBytes(physical);
-  if (!quota) return segment_->TryCharge(physical, bytes, -1);
+  if (!quota) return segment_->TryCharge(physical, bytes, -1, resident);
   const int64_t margin = std::min(kRefreshMargin, *quota / 8);
-  if (segment_->TryCharge(physical, bytes, *quota - margin)) return true;
+  if (segment_->TryCharge(physical, bytes, *quota - margin, resident)) return true;
   RefreshFootprint(physical);
-  if (segment_->TryCharge(physical, bytes, *quota)) return true;
+  if (segment_->TryCharge(physical, bytes, *quota, resident)) return true;
   Log(LogLevel::kInfo, "refused %lld bytes on device %d: slice uses %lld of %lld",
       static_cast<long long>(bytes), physical, static_cast<long long>(SliceUsage(physical)),
       static_cast<long long>(*quota));
   return false;
 }
 
-void Accountant::Uncharge(int physical, int64_t bytes) {
-  if (physical >= 0 && segment_) segment_->Uncharge(physical, bytes);
+void Accountant::Uncharge(int physical, int64_t bytes, bool resident) {
+  if (physical >= 0 && segment_) segment_->Uncharge(physical, bytes, resident);
 }
 
-void Accountant::Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes) {
+void Accountant::Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes,
+                       bool resident) {
   std::lock_guard<std::mutex> lock(mu_);
-  objects_[MapKey(kind, key)] = Charged{physical, bytes};
+  objects_[MapKey(kind, key)] = Charged{physical, bytes, resident};
 }
 
 void Accountant::Untrack(ObjectKind kind, uint64_t key) {
-  Charged c{-1, 0};
+  Charged c{-1, 0, true};
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = objects_.find(MapKey(kind, key));
@@ -183,7 +184,7 @@ void Accountant::Untrack(ObjectKind kind, uint64_t key) {
     c = it->second;
     objects_.erase(it);
   }
-  Uncharge(c.physical, c.bytes);
+  Uncharge(c.physical, c.bytes, c.resident);
 }
 
 void Accountant::RefreshFootprint(int physical) {
@@ -197,19 +198,14 @@ void Accountant::RefreshFootprint(int physical) {
       by_index(static_cast<unsigned int>(physical), &device) != NVML_SUCCESS) {
     return;
   }
-  nvmlProcessInfo_t infos[128];
-  unsigned int count = 128;
+  nvmlProcessInfo_t infos[kMaxSliceProcesses];
+  unsigned int count = kMaxSliceProcesses;
   if (processes(device, &count, infos) != NVML_SUCCESS) return;
-  const auto self = static_cast<unsigned int>(getpid());
+  std::vector<SliceSegment::DriverUsage> usage;
   for (unsigned int i = 0; i < count; ++i) {
-    if (infos[i].pid != self) continue;
-    const auto used = static_cast<int64_t>(infos[i].usedGpuMemory);
-    const int64_t footprint = used - segment_->OwnCharged(physical);
-    segment_->SetOverhead(physical, footprint);
-    Log(LogLevel::kDebug, "device %d: process uses %lld bytes, footprint %lld", physical,
-        static_cast<long long>(used), static_cast<long long>(footprint));
-    return;
+    usage.push_back({static_cast<pid_t>(infos[i].pid), static_cast<int64_t>(infos[i].usedGpuMemory)});
   }
+  segment_->SetFootprintsFromDriver(physical, usage);
 }
 
 int64_t Accountant::SliceUsage(int physical) {

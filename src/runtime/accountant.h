@@ -36,13 +36,15 @@ class Accountant {
   std::optional<int64_t> QuotaBytes(int physical);
 
   // Admits `bytes` on `physical` against the quota (every process of the slice counted).
-  bool Charge(int physical, int64_t bytes);
-  void Uncharge(int physical, int64_t bytes);
+  // `resident` is false for managed memory, which the driver's per-process figures leave out.
+  bool Charge(int physical, int64_t bytes, bool resident = true);
+  void Uncharge(int physical, int64_t bytes, bool resident = true);
   // Records a successful allocation's charge against the object that holds it, and takes it back.
-  void Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes);
+  void Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes, bool resident = true);
   void Untrack(ObjectKind kind, uint64_t key);
 
-  // Re-reads this process's context footprint on `physical` from NVML's per-process usage.
+  // Re-reads the context footprints of the slice's processes on `physical` from NVML's
+  // per-process usage (those NVML can see: the same PID namespace).
   void RefreshFootprint(int physical);
   // The slice's usage of `physical`, dead processes reaped.
   int64_t SliceUsage(int physical);
@@ -62,6 +64,7 @@ class Accountant {
   struct Charged {
     int physical;
     int64_t bytes;
+    bool resident;
   };
   static uint64_t MapKey(ObjectKind kind, uint64_t key) {
     return key ^ (static_cast<uint64_t>(kind) << 60);

@@ -18,18 +18,19 @@ namespace {
 
 // Admits `bytes` on the current device, runs the allocation, and keeps or returns the charge.
 template <typename Call>
-CUresult CountedAllocation(ObjectKind kind, CUdeviceptr* dptr, int64_t bytes, Call&& call) {
+CUresult CountedAllocation(ObjectKind kind, CUdeviceptr* dptr, int64_t bytes, Call&& call,
+                           bool resident = true) {
   Accountant& a = Accountant::Get();
   if (a.refusing()) return CUDA_ERROR_OUT_OF_MEMORY;
   const int physical = a.CurrentPhysical();
   if (physical < 0) return call();  // no current context: the driver reports its own error
-  if (!a.Charge(physical, bytes)) return CUDA_ERROR_OUT_OF_MEMORY;
+  if (!a.Charge(physical, bytes, resident)) return CUDA_ERROR_OUT_OF_MEMORY;
   const CUresult rc = call();
   if (rc != CUDA_SUCCESS || dptr == nullptr) {
-    a.Uncharge(physical, bytes);
+    a.Uncharge(physical, bytes, resident);
     return rc;
   }
-  a.Track(kind, *dptr, physical, bytes);
+  a.Track(kind, *dptr, physical, bytes, resident);
   return rc;
 }
 
@@ -116,8 +117,10 @@ CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
 
 CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags) {
   REAL_OR_FAIL(cuMemAllocManaged);
-  return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
-                           [&] { return real(dptr, bytes, flags); });
+  // Charged in full, though NVML's per-process figure leaves managed memory out.
+  return CountedAllocation(
+      ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
+      [&] { return real(dptr, bytes, flags); }, /*resident=*/false);
 }
 
 CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width_bytes, size_t height,

@@ -27,6 +27,7 @@ struct Slot {
   pid_t pid;
   int64_t charged[kMaxSliceDevices];
   int64_t overhead[kMaxSliceDevices];
+  int64_t unresident[kMaxSliceDevices];  // part of `charged` the driver does not report
 };
 
 Status Errno(const std::string& what) { return Status::IoError(what + ": " + std::strerror(errno)); }
@@ -229,21 +230,41 @@ int64_t SliceSegment::SumLocked(int device) const {
   return sum;
 }
 
-bool SliceSegment::TryCharge(int device, int64_t bytes, int64_t quota_bytes) {
+bool SliceSegment::TryCharge(int device, int64_t bytes, int64_t quota_bytes, bool resident) {
   if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return quota_bytes < 0;
   LockTable();
   bool ok = quota_bytes < 0 || SumLocked(device) + bytes <= quota_bytes;
   if (!ok && ReapLocked() > 0) ok = SumLocked(device) + bytes <= quota_bytes;
-  if (ok) layout_->slots[slot_].charged[device] += bytes;
+  if (ok) {
+    layout_->slots[slot_].charged[device] += bytes;
+    if (!resident) layout_->slots[slot_].unresident[device] += bytes;
+  }
   UnlockTable();
   return ok;
 }
 
-void SliceSegment::Uncharge(int device, int64_t bytes) {
+void SliceSegment::Uncharge(int device, int64_t bytes, bool resident) {
   if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return;
   LockTable();
-  int64_t& charged = layout_->slots[slot_].charged[device];
-  charged = charged > bytes ? charged - bytes : 0;
+  Slot& s = layout_->slots[slot_];
+  s.charged[device] = s.charged[device] > bytes ? s.charged[device] - bytes : 0;
+  if (!resident) {
+    s.unresident[device] = s.unresident[device] > bytes ? s.unresident[device] - bytes : 0;
+  }
+  UnlockTable();
+}
+
+void SliceSegment::SetFootprintsFromDriver(int device, const std::vector<DriverUsage>& usage) {
+  if (device < 0 || device >= kMaxSliceDevices) return;
+  LockTable();
+  for (Slot& s : layout_->slots) {
+    if (s.state == kFree) continue;
+    for (const DriverUsage& u : usage) {
+      if (u.pid != s.pid) continue;
+      const int64_t footprint = u.bytes - (s.charged[device] - s.unresident[device]);
+      s.overhead[device] = footprint > 0 ? footprint : 0;
+    }
+  }
   UnlockTable();
 }
 

@@ -42,10 +42,19 @@ class SliceSegment {
 
   // Charges `bytes` on `device` to this process if the slice's usage of that device, after
   // reaping dead processes if needed, stays within `quota_bytes` (negative: no quota).
-  bool TryCharge(int device, int64_t bytes, int64_t quota_bytes);
-  void Uncharge(int device, int64_t bytes);
+  // `resident` is false for memory the driver does not report per process (managed memory), so
+  // that footprints derived from the driver's figures leave it out.
+  bool TryCharge(int device, int64_t bytes, int64_t quota_bytes, bool resident = true);
+  void Uncharge(int device, int64_t bytes, bool resident = true);
   // Sets this process's context footprint on `device`; it counts towards the slice like charges.
   void SetOverhead(int device, int64_t bytes);
+  // Derives every listed process's footprint on `device` from the driver's per-process usage:
+  // what the driver reports beyond the resident memory the process charged.
+  struct DriverUsage {
+    pid_t pid;
+    int64_t bytes;
+  };
+  void SetFootprintsFromDriver(int device, const std::vector<DriverUsage>& usage);
 
   // The slice's usage of `device` (charges plus footprints of live processes), reaping first.
   int64_t Usage(int device);

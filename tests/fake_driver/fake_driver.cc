@@ -27,13 +27,15 @@ constexpr uint64_t kMiB = 1024 * 1024;
 
 struct PhysicalDevice {
   uint64_t capacity = 0;
-  uint64_t used = 0;  // this process's allocations
+  uint64_t used = 0;     // this process's allocations
+  uint64_t managed = 0;  // the part of `used` that is managed memory, which NVML leaves out
   bool has_context = false;
 };
 
 struct Allocation {
   int physical;
   uint64_t bytes;
+  bool managed;
 };
 
 struct State {
@@ -77,7 +79,7 @@ State& S() {
 
 thread_local int t_current = -1;  // physical index of the current context
 
-CUresult Take(int physical, uint64_t bytes, unsigned long long* key) {
+CUresult Take(int physical, uint64_t bytes, unsigned long long* key, bool managed = false) {
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
   if (physical < 0 || physical >= static_cast<int>(s.devices.size())) {
@@ -86,10 +88,11 @@ CUresult Take(int physical, uint64_t bytes, unsigned long long* key) {
   PhysicalDevice& d = s.devices[physical];
   if (d.used + s.context_bytes + bytes > d.capacity) return CUDA_ERROR_OUT_OF_MEMORY;
   d.used += bytes;
+  if (managed) d.managed += bytes;
   *key = s.next_address;
   s.next_address += (bytes + 0xfffff) & ~uint64_t{0xfffff};
   s.next_address += 0x100000;
-  s.allocations[*key] = Allocation{physical, bytes};
+  s.allocations[*key] = Allocation{physical, bytes, managed};
   return CUDA_SUCCESS;
 }
 
@@ -99,6 +102,7 @@ CUresult Give(uint64_t key) {
   auto it = s.allocations.find(key);
   if (it == s.allocations.end()) return CUDA_ERROR_INVALID_VALUE;
   s.devices[it->second.physical].used -= it->second.bytes;
+  if (it->second.managed) s.devices[it->second.physical].managed -= it->second.bytes;
   s.allocations.erase(it);
   return CUDA_SUCCESS;
 }
@@ -213,7 +217,7 @@ FAKE_API CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
 }
 FAKE_API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { return Take(t_current, bytes, p); }
 FAKE_API CUresult cuMemAllocManaged(CUdeviceptr* p, size_t bytes, unsigned int) {
-  return Take(t_current, bytes, p);
+  return Take(t_current, bytes, p, /*managed=*/true);
 }
 FAKE_API CUresult cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t width, size_t height,
                                      unsigned int) {
@@ -353,7 +357,7 @@ int PhysicalOf(nvmlDevice_t h) {
 }
 uint64_t ProcessUse(int p) {
   const PhysicalDevice& d = S().devices[p];
-  return d.has_context ? d.used + S().context_bytes : 0;
+  return d.has_context ? d.used - d.managed + S().context_bytes : 0;
 }
 }  // namespace
 

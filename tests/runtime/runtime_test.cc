@@ -1,0 +1,202 @@
+// The runtime loaded into separate processes over the fake driver, reached the ways real
+// programs reach the driver: dlsym on a dlopen'ed libcuda, cuGetProcAddress (with the per-thread
+// flag), and NVML. The fake has 2 devices of 16 GiB and a 300 MiB context footprint.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "process.h"
+
+namespace xpool::testing {
+namespace {
+
+std::string SlicePath(const std::string& name) {
+  return "/tmp/xpool-runtime-test-" + std::to_string(getpid()) + "-" + name;
+}
+
+Env Slice(const std::string& quota, const std::string& slice = "") {
+  Env env{{"LD_PRELOAD", XPOOL_TEST_RUNTIME},
+          {"LD_LIBRARY_PATH", XPOOL_TEST_FAKE_DIR},
+          {"XPOOL_GPU_MEMORY", quota},
+          {"XPOOL_SLICE", slice},
+          {"CUDA_VISIBLE_DEVICES", ""}};
+  return env;
+}
+
+std::vector<std::string> Probe(std::vector<std::string> steps) {
+  steps.insert(steps.begin(), XPOOL_TEST_PROBE);
+  return steps;
+}
+
+TEST(RuntimeTest, WithoutTheRuntimeTheFakeDeviceIsTheOnlyLimit) {
+  Env env = Slice("");
+  env["LD_PRELOAD"] = "";
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc-until-oom", "1024", "meminfo"}), env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("allocated 15 then oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("total=16384"), std::string::npos) << r.out;
+}
+
+TEST(RuntimeTest, QuotaRefusesAtTheLimitAndTheViewShowsTheSlice) {
+  // 1024 MiB quota - 300 MiB context = 724 MiB: eleven 64 MiB pieces, 20 MiB left.
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc-until-oom", "64", "meminfo", "totalmem", "0",
+                            "nvml-meminfo", "0"}),
+                     Slice("1Gi"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("allocated 11 then oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meminfo ok free=20 total=1024"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("totalmem ok 1024"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nvml 0 0 total=1024 used=1004 free=20 v2total=1024 v2used=1004"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(RuntimeTest, FreedMemoryReturnsToTheSlice) {
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc-until-oom", "64", "free-all", "alloc-until-oom",
+                            "64"}),
+                     Slice("1Gi"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out.find("allocated 11 then oom"), r.out.rfind("allocated 11 then oom") -
+                                                     std::string("allocated 11 then oom\nfreed\n").size())
+      << r.out;
+}
+
+TEST(RuntimeTest, CuGetProcAddressPerThreadVariantsAreCounted) {
+  const auto r = RunProcess(Probe({"--proc-address", "--per-thread", "ctx", "0", "async", "500", "async",
+                            "500", "alloc-until-oom", "64", "meminfo", "passthrough"}),
+                     Slice("1Gi"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("async ok\nasync oom\nallocated 3 then oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("passthrough driver"), std::string::npos) << r.out;
+}
+
+TEST(RuntimeTest, UnmanagedAndUnknownSymbolsPassThrough) {
+  const auto r = RunProcess(Probe({"ctx", "0", "unknown-symbol", "passthrough", "rtld-next"}),
+                     Slice("1Gi"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("unknown null"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("passthrough driver"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rtld-next same"), std::string::npos) << r.out;
+}
+
+TEST(RuntimeTest, NoQuotaChangesNothing) {
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc", "8192", "meminfo"}), Slice(""));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("alloc ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meminfo ok free=7892 total=16384"), std::string::npos) << r.out;
+}
+
+TEST(RuntimeTest, MalformedQuotaRefusesEveryAllocationWithOneLine) {
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc", "1", "vmm", "2"}), Slice("8GB"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("vmm oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("XPOOL_GPU_MEMORY='8GB'"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST(RuntimeTest, VmmArraysPitchAndManagedMemoryAreCounted) {
+  // 300 context + 256 VMM + 256 array (4096 floats x 16384 rows) + 64 pitched (1000-byte rows
+  // padded to 1024) + 128 managed = 1004 of 1024: a further 64 MiB of managed memory is refused.
+  const auto r = RunProcess(Probe({"ctx", "0", "vmm", "256", "array", "4096", "16384", "pitch", "1000",
+                            "65536", "managed", "128", "managed", "64", "meminfo", "vmm-release-all",
+                            "destroy-arrays", "meminfo"}),
+                     Slice("1Gi"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("vmm ok\narray ok\npitch ok 1024\nmanaged ok\nmanaged oom\n"),
+            std::string::npos)
+      << r.out;
+  // After the VMM handle and array are released, 512 MiB comes back.
+  EXPECT_NE(r.out.find("meminfo ok free=20 total=1024"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("meminfo ok free=532 total=1024"), std::string::npos) << r.out;
+}
+
+TEST(RuntimeTest, MipmappedArraysAndThreeDimensionalArraysAreCounted) {
+  const auto r = RunProcess(Probe({"ctx", "0", "array3d", "1024", "1024", "64", "mipmap", "4096", "4096",
+                            "meminfo", "destroy-arrays", "meminfo"}),
+                     Slice("1Gi"));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // The 256 MiB 3D array fits; the mipmap (64 MiB x 4/3) too: 300 + 256 + 85 = 641.
+  EXPECT_NE(r.out.find("array3d ok\nmipmap ok\nmeminfo ok free=382 total=1024"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("meminfo ok free=724 total=1024"), std::string::npos) << r.out;
+}
+
+TEST(RuntimeTest, QuotasFollowPhysicalDevicesThroughCudaVisibleDevices) {
+  Env env = Slice("1=512Mi");
+  env["CUDA_VISIBLE_DEVICES"] = "1";
+  auto r = RunProcess(Probe({"ctx", "0", "meminfo"}), env);
+  EXPECT_NE(r.out.find("meminfo ok free=212 total=512"), std::string::npos) << r.out << r.err;
+  env["CUDA_VISIBLE_DEVICES"] = "0";
+  r = RunProcess(Probe({"ctx", "0", "meminfo"}), env);
+  EXPECT_NE(r.out.find("total=16384"), std::string::npos) << r.out << r.err;
+  env["CUDA_VISIBLE_DEVICES"] = "";
+  r = RunProcess(Probe({"ctx", "1", "meminfo", "nvml-meminfo", "1", "nvml-meminfo", "0"}), env);
+  EXPECT_NE(r.out.find("meminfo ok free=212 total=512"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("nvml 0 0 total=512 used=300"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nvml 0 0 total=16384"), std::string::npos) << r.out;
+}
+
+TEST(RuntimeTest, UuidQuotaKeysSelectTheirDevice) {
+  // The fake's device 1 has UUID GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae01.
+  const auto r = RunProcess(Probe({"ctx", "1", "meminfo"}),
+                     Slice("8Gi,GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae01=2Gi"));
+  EXPECT_NE(r.out.find("total=2048"), std::string::npos) << r.out << r.err;
+}
+
+TEST(RuntimeTest, ProcessesOfOneSliceShareTheQuotaAndADeadOnesShareIsReaped) {
+  const std::string slice = SlicePath("shared");
+  const std::string ready = slice + ".ready";
+  const std::string go = slice + ".go";
+  std::filesystem::remove(slice);
+  // A takes 600 MiB and holds it.
+  Process a(Probe({"ctx", "0", "alloc", "600", "ready", ready, "hold"}), Slice("2Gi", slice));
+  while (!std::filesystem::exists(ready)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // B fills what is left: 2048 - 300 - 600 - 300 = 848 MiB, thirteen 64 MiB pieces. After A is
+  // killed, B gets A's 900 MiB back: fourteen more.
+  Process b(Probe({"ctx", "0", "alloc-until-oom", "64", "ready", slice + ".b", "wait-for", go,
+                   "alloc-until-oom", "64"}),
+            Slice("2Gi", slice));
+  while (!std::filesystem::exists(slice + ".b")) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  a.Kill(SIGKILL);
+  a.Wait();
+  const auto killed = std::chrono::steady_clock::now();
+  { FILE* f = std::fopen(go.c_str(), "w"); std::fclose(f); }
+  const auto rb = b.Wait();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
+  EXPECT_NE(rb.out.find("allocated 13 then oom\nallocated 14 then oom"), std::string::npos)
+      << rb.out << rb.err;
+  EXPECT_LT(seconds, 1.0);
+  for (const auto& f : {slice, ready, go, slice + ".b"}) std::filesystem::remove(f);
+}
+
+TEST(RuntimeTest, DifferentSlicesDoNotShare) {
+  const std::string s1 = SlicePath("one");
+  const std::string s2 = SlicePath("two");
+  const std::string ready = s1 + ".ready";
+  Process a(Probe({"ctx", "0", "alloc", "600", "ready", ready, "hold"}), Slice("1Gi", s1));
+  while (!std::filesystem::exists(ready)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc-until-oom", "64"}), Slice("1Gi", s2));
+  EXPECT_NE(r.out.find("allocated 11 then oom"), std::string::npos) << r.out << r.err;
+  for (const auto& f : {s1, s2, ready}) std::filesystem::remove(f);
+}
+
+TEST(RuntimeTest, UnreadableSliceSegmentRefusesAllocations) {
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc", "1"}), Slice("1Gi", "/nonexistent-dir/slice"));
+  EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("XPOOL_SLICE"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace xpool::testing
