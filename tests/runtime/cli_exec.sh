@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# xpool exec as a user runs it: the real binary, the real runtime, the fake driver.
+# Usage: cli_exec.sh XPOOL PROBE FAKE_DRIVER_DIR
+set -uo pipefail
+XPOOL="$1" PROBE="$2"
+export LD_LIBRARY_PATH="$3"
+unset CUDA_VISIBLE_DEVICES XPOOL_GPU_MEMORY XPOOL_SLICE
+fail() { echo "FAIL: $*"; exit 1; }
+expect() { grep -qF -- "$2" <<<"$1" || fail "expected '$2' in: $1"; }
+
+out=$("$XPOOL" exec --gpu-memory 1Gi -- "$PROBE" ctx 0 alloc-until-oom 64 meminfo) || fail "exec failed"
+expect "$out" "allocated 11 then oom"
+expect "$out" "meminfo ok free=20 total=1024"
+ls /dev/shm | grep -q "^xpool-exec-" && fail "the command's own slice segment was left behind"
+
+"$XPOOL" exec --gpu-memory 1Gi -- sh -c 'exit 7'
+[ $? -eq 7 ] || fail "exit code not passed through"
+
+err=$("$XPOOL" exec --gpu-memory 8GB -- true 2>&1)
+[ $? -eq 2 ] || fail "bad quota must exit 2"
+expect "$err" "--gpu-memory"
+
+"$XPOOL" exec -- /nonexistent/program 2>/dev/null
+[ $? -eq 127 ] || fail "a missing command must exit 127"
+
+err=$("$XPOOL" exec --devices 0,x -- true 2>&1)
+[ $? -eq 2 ] || fail "bad device list must exit 2"
+
+out=$("$XPOOL" exec --devices 1 --gpu-memory 2Gi -- "$PROBE" ctx 0 meminfo nvml-meminfo 1)
+expect "$out" "meminfo ok free=1748 total=2048"
+expect "$out" "nvml 0 0 total=2048"
+
+# Two commands joining one slice share its quota.
+slice=$(mktemp -u /tmp/xpool-exec-test.XXXXXX)
+"$XPOOL" exec --slice "$slice" --gpu-memory 2Gi -- "$PROBE" ctx 0 alloc 600 ready "$slice.ready" hold >/dev/null &
+holder=$!
+for _ in $(seq 500); do [ -e "$slice.ready" ] && break; sleep 0.01; done
+out=$("$XPOOL" exec --slice "$slice" --gpu-memory 2Gi -- "$PROBE" ctx 0 alloc-until-oom 64)
+expect "$out" "allocated 13 then oom"
+# Signals reach the command: SIGTERM to xpool exec ends it with 128+15.
+kill -TERM $holder
+wait $holder
+[ $? -eq 143 ] || fail "SIGTERM was not forwarded"
+rm -f "$slice" "$slice.ready"
+echo "cli_exec: all checks passed"

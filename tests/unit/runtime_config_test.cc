@@ -1,0 +1,73 @@
+#include "runtime/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+namespace xpool::runtime {
+namespace {
+
+TEST(MemoryQuotasTest, BareSizeAppliesToEveryDevice) {
+  auto q = ParseMemoryQuotas("8Gi");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->For(0, "")->value(), 8192);
+  EXPECT_EQ(q->For(7, "GPU-x")->value(), 8192);
+}
+
+TEST(MemoryQuotasTest, PerDeviceEntriesOverrideTheDefault) {
+  auto q = ParseMemoryQuotas("8Gi, 1=512Mi ,GPU-abc=2Gi");
+  ASSERT_TRUE(q.ok()) << q.status().message();
+  EXPECT_EQ(q->For(0, "GPU-zzz")->value(), 8192);
+  EXPECT_EQ(q->For(1, "GPU-zzz")->value(), 512);
+  EXPECT_EQ(q->For(1, "GPU-abc")->value(), 2048);  // the UUID wins over the index
+}
+
+TEST(MemoryQuotasTest, DevicesWithoutAnEntryHaveNoQuota) {
+  auto q = ParseMemoryQuotas("0=1Gi");
+  ASSERT_TRUE(q.ok());
+  EXPECT_FALSE(q->For(1, "").has_value());
+}
+
+TEST(MemoryQuotasTest, MalformedListsAreRefusedWithTheReason) {
+  for (const char* bad : {"", "8GB", "1=", "x=1Gi", "-1=1Gi", "1=1.5Gi", "8Gi,,"}) {
+    auto q = ParseMemoryQuotas(bad);
+    EXPECT_FALSE(q.ok()) << bad;
+  }
+  EXPECT_NE(ParseMemoryQuotas("x=1Gi").status().message().find("'x'"), std::string::npos);
+}
+
+std::map<std::string, std::string> g_env;
+const char* Lookup(const char* name) {
+  auto it = g_env.find(name);
+  return it == g_env.end() ? nullptr : it->second.c_str();
+}
+
+TEST(LoadConfigTest, ReadsEveryVariable) {
+  g_env = {{"XPOOL_GPU_MEMORY", "4Gi"}, {"XPOOL_SLICE", "/dev/shm/s"}, {"XPOOL_LOG_LEVEL", "debug"}};
+  const RuntimeConfig c = LoadConfig(&Lookup);
+  EXPECT_TRUE(c.error.empty()) << c.error;
+  EXPECT_EQ(c.quotas.For(0, "")->value(), 4096);
+  EXPECT_EQ(c.slice_path, "/dev/shm/s");
+  EXPECT_EQ(c.log_level, LogLevel::kDebug);
+}
+
+TEST(LoadConfigTest, NothingSetMeansNoQuotaAndNoError) {
+  g_env = {};
+  const RuntimeConfig c = LoadConfig(&Lookup);
+  EXPECT_TRUE(c.error.empty());
+  EXPECT_TRUE(c.quotas.empty());
+  EXPECT_TRUE(c.slice_path.empty());
+}
+
+TEST(LoadConfigTest, AMalformedValueIsAnErrorNotUnlimited) {
+  g_env = {{"XPOOL_GPU_MEMORY", "lots"}};
+  EXPECT_NE(LoadConfig(&Lookup).error.find("XPOOL_GPU_MEMORY='lots'"), std::string::npos);
+  g_env = {{"XPOOL_LOG_LEVEL", "loud"}};
+  EXPECT_NE(LoadConfig(&Lookup).error.find("XPOOL_LOG_LEVEL"), std::string::npos);
+  g_env = {{"XPOOL_SLICE", ""}};
+  EXPECT_FALSE(LoadConfig(&Lookup).error.empty());
+}
+
+}  // namespace
+}  // namespace xpool::runtime
