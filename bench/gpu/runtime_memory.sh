@@ -38,7 +38,7 @@ $PY determinism /tmp/det_native.pt
 LD_PRELOAD="$RT" $PY determinism /tmp/det_runtime.pt
 python3 -c "import torch; a=torch.load('/tmp/det_native.pt'); b=torch.load('/tmp/det_runtime.pt'); print('bitwise_equal', torch.equal(a,b) and a.view(torch.int32).equal(b.view(torch.int32)))"
 echo "== 6. Overhead (native, runtime, native, runtime)"
-for i in 1 2; do
+for i in 1 2 3; do
   $B/driver_checks overhead
   LD_PRELOAD="$RT" $B/driver_checks overhead
 done
