@@ -46,3 +46,4 @@ for i in 1 2; do
   $PY gpt2 30
   LD_PRELOAD="$RT" $PY gpt2 30
 done
+python3 bench/gpu/check_runtime_log.py "$LOG"

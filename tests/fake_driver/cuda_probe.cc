@@ -208,6 +208,27 @@ int main(int argc, char** argv) {
       void* next = dlsym(RTLD_NEXT, "cuMemAlloc_v2");
       void* deflt = dlsym(RTLD_DEFAULT, "cuMemAlloc_v2");
       std::printf("rtld-next %s\n", next == deflt ? "same" : "different");
+    } else if (step == "time-alloc" || step == "time-launch") {
+      // ns per cuMemAlloc+cuMemFree pair, or per cuLaunchKernel, over N calls (bench/runtime_overhead.sh)
+      const long long n = arg(1);
+      auto alloc = F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2");
+      auto free_fn = F<CUresult (*)(CUdeviceptr)>("cuMemFree_v2");
+      using Launch = CUresult (*)(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                  unsigned, CUstream, void**, void**);
+      auto launch = F<Launch>("cuLaunchKernel");
+      const auto t0 = std::chrono::steady_clock::now();
+      for (long long k = 0; k < n; ++k) {
+        if (step == "time-alloc") {
+          CUdeviceptr p = 0;
+          alloc(&p, 2 * kMiB);
+          free_fn(p);
+        } else {
+          launch(nullptr, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
+        }
+      }
+      const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
+      std::printf("%s %.1f\n", step.c_str(), ns);
+      ++i;
     } else if (step == "hold") {
       pause();
     } else {
