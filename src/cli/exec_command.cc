@@ -80,13 +80,13 @@ int RunExec(const ExecOptions& o) {
   }
   const std::string runtime_lib = FindRuntime(o.runtime);
   if (runtime_lib.empty() || !std::filesystem::exists(runtime_lib)) {
-    return Fail("cannot find libxpool-cuda.so (looked beside this binary and in ../lib/xpool; "
-                "set --runtime or XPOOL_RUNTIME)");
+    return Fail(
+        "cannot find libxpool-cuda.so (looked beside this binary and in ../lib/xpool; "
+        "set --runtime or XPOOL_RUNTIME)");
   }
   // A slice of its own unless told to join one; that segment goes when the command ends.
   const bool own_slice = o.slice.empty();
-  const std::string slice =
-      own_slice ? "/dev/shm/xpool-exec-" + std::to_string(getpid()) : o.slice;
+  const std::string slice = own_slice ? "/dev/shm/xpool-exec-" + std::to_string(getpid()) : o.slice;
 
   std::string preload = runtime_lib;
   if (const char* existing = std::getenv("LD_PRELOAD"); existing != nullptr && *existing != '\0') {
@@ -104,7 +104,8 @@ int RunExec(const ExecOptions& o) {
     for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execvp(argv[0], argv.data());
-    std::cerr << "xpool exec: cannot run '" << o.command[0] << "': " << std::strerror(errno) << "\n";
+    std::cerr << "xpool exec: cannot run '" << o.command[0] << "': " << std::strerror(errno)
+              << "\n";
     _exit(127);
   }
   struct sigaction forward {};
@@ -135,8 +136,7 @@ void AddExecCommand(CLI::App& app, int* exit_code) {
                   "quota); default: a new slice for this command");
   cmd->add_option("--log-level", opts->log_level, "Runtime log level: error, warn, info, debug");
   cmd->add_option("--runtime", opts->runtime, "Path of libxpool-cuda.so");
-  cmd->add_option("command", opts->command, "The command and its arguments, after --")
-      ->required();
+  cmd->add_option("command", opts->command, "The command and its arguments, after --")->required();
   cmd->callback([opts, exit_code] { *exit_code = RunExec(*opts); });
 }
 

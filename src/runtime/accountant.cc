@@ -3,9 +3,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -20,7 +20,9 @@ constexpr int64_t kMiB = 1024 * 1024;
 // loading and library workspaces grow it after the context exists.
 constexpr int64_t kRefreshMargin = 256 * kMiB;
 
-const char* GetEnv(const char* name) { return std::getenv(name); }
+const char* GetEnv(const char* name) {
+  return std::getenv(name);
+}
 
 template <typename Fn>
 Fn Driver(const char* name) {
@@ -110,8 +112,7 @@ int Accountant::Physical(CUdevice dev) {
   nvmlDevice_t handle = nullptr;
   unsigned int index = 0;
   if (!uuid.empty() && by_uuid != nullptr && get_index != nullptr &&
-      by_uuid(uuid.c_str(), &handle) == NVML_SUCCESS &&
-      get_index(handle, &index) == NVML_SUCCESS) {
+      by_uuid(uuid.c_str(), &handle) == NVML_SUCCESS && get_index(handle, &index) == NVML_SUCCESS) {
     physical = static_cast<int>(index);
   } else {
     // No NVML: CUDA_VISIBLE_DEVICES, when numeric, says which physical device ordinal dev is.
@@ -169,8 +170,7 @@ void Accountant::Uncharge(int physical, int64_t bytes, bool resident) {
   if (physical >= 0 && segment_) segment_->Uncharge(physical, bytes, resident);
 }
 
-void Accountant::Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes,
-                       bool resident) {
+void Accountant::Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes, bool resident) {
   std::lock_guard<std::mutex> lock(mu_);
   objects_[MapKey(kind, key)] = Charged{physical, bytes, resident};
 }
@@ -203,7 +203,8 @@ void Accountant::RefreshFootprint(int physical) {
   if (processes(device, &count, infos) != NVML_SUCCESS) return;
   std::vector<SliceSegment::DriverUsage> usage;
   for (unsigned int i = 0; i < count; ++i) {
-    usage.push_back({static_cast<pid_t>(infos[i].pid), static_cast<int64_t>(infos[i].usedGpuMemory)});
+    usage.push_back(
+        {static_cast<pid_t>(infos[i].pid), static_cast<int64_t>(infos[i].usedGpuMemory)});
   }
   segment_->SetFootprintsFromDriver(physical, usage);
 }

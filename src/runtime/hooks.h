@@ -49,6 +49,5 @@ XPOOL_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMe
 XPOOL_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int version,
                                        cuuint64_t flags);
 XPOOL_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int version,
-                                          cuuint64_t flags,
-                                          CUdriverProcAddressQueryResult* status);
+                                          cuuint64_t flags, CUdriverProcAddressQueryResult* status);
 }

@@ -12,9 +12,13 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::kWarn)};
 constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
 }  // namespace
 
-void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
+void SetLogLevel(LogLevel level) {
+  g_level.store(static_cast<int>(level));
+}
 
-bool LogEnabled(LogLevel level) { return static_cast<int>(level) <= g_level.load(); }
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) <= g_level.load();
+}
 
 void Log(LogLevel level, const char* format, ...) {
   if (!LogEnabled(level)) return;
@@ -25,7 +29,9 @@ void Log(LogLevel level, const char* format, ...) {
   va_start(args, format);
   const int m = std::vsnprintf(line + n, sizeof(line) - n - 1, format, args);
   va_end(args);
-  n += m < 0 ? 0 : (m > static_cast<int>(sizeof(line)) - n - 2 ? static_cast<int>(sizeof(line)) - n - 2 : m);
+  n += m < 0 ? 0
+             : (m > static_cast<int>(sizeof(line)) - n - 2 ? static_cast<int>(sizeof(line)) - n - 2
+                                                           : m);
   line[n++] = '\n';
   // One write, so lines from several processes do not interleave.
   (void)!write(STDERR_FILENO, line, n);

@@ -43,9 +43,15 @@ CUresult CountedFree(ObjectKind kind, uint64_t key, Call&& call) {
 
 int64_t ElementBytes(int format) {
   switch (format) {
-    case 0x01: case 0x08: return 1;  // 8-bit integers
-    case 0x02: case 0x09: case 0x10: return 2;  // 16-bit integers, half
-    default: return 4;  // 32-bit integers and float; an upper bound for the packed formats
+    case 0x01:
+    case 0x08:
+      return 1;  // 8-bit integers
+    case 0x02:
+    case 0x09:
+    case 0x10:
+      return 2;  // 16-bit integers, half
+    default:
+      return 4;  // 32-bit integers and float; an upper bound for the packed formats
   }
 }
 
@@ -79,8 +85,8 @@ CUresult CountedArray(ObjectKind kind, Object* out, const char* requirements_fn,
   Accountant& a = Accountant::Get();
   if (a.refusing()) return CUDA_ERROR_OUT_OF_MEMORY;
   const int physical = a.CurrentPhysical();
-  if (physical >= 0 && a.QuotaBytes(physical) && a.SliceUsage(physical) + estimate >
-                                                      *a.QuotaBytes(physical)) {
+  if (physical >= 0 && a.QuotaBytes(physical) &&
+      a.SliceUsage(physical) + estimate > *a.QuotaBytes(physical)) {
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   const CUresult rc = create();
@@ -101,8 +107,8 @@ uint64_t IpcKey(const CUipcMemHandle& h) {
   return x;
 }
 
-#define REAL_OR_FAIL(name)                                  \
-  auto real = XPOOL_REAL(name);                             \
+#define REAL_OR_FAIL(name)      \
+  auto real = XPOOL_REAL(name); \
   if (real == nullptr) return CUDA_ERROR_NOT_INITIALIZED
 
 }  // namespace
@@ -217,19 +223,19 @@ CUresult cuArrayCreate_v2(CUarray* array, const CUDA_ARRAY_DESCRIPTOR* desc) {
       EstimateArrayBytes(desc->Width, desc->Height, 1, desc->Format, desc->NumChannels);
   return CountedArray(
       ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
-      [&] { return real(array, desc); },
-      [](CUarray a) { XPOOL_REAL(cuArrayDestroy)(a); });
+      [&] { return real(array, desc); }, [](CUarray a) { XPOOL_REAL(cuArrayDestroy)
+                                                         (a); });
 }
 
 CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc) {
   REAL_OR_FAIL(cuArray3DCreate_v2);
   if (desc == nullptr) return real(array, desc);
-  const int64_t estimate = EstimateArrayBytes(desc->Width, desc->Height, desc->Depth,
-                                              desc->Format, desc->NumChannels);
+  const int64_t estimate =
+      EstimateArrayBytes(desc->Width, desc->Height, desc->Depth, desc->Format, desc->NumChannels);
   return CountedArray(
       ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
-      [&] { return real(array, desc); },
-      [](CUarray a) { XPOOL_REAL(cuArrayDestroy)(a); });
+      [&] { return real(array, desc); }, [](CUarray a) { XPOOL_REAL(cuArrayDestroy)
+                                                         (a); });
 }
 
 CUresult cuArrayDestroy(CUarray array) {
@@ -243,13 +249,14 @@ CUresult cuMipmappedArrayCreate(CUmipmappedArray* array, const CUDA_ARRAY3D_DESC
   REAL_OR_FAIL(cuMipmappedArrayCreate);
   if (desc == nullptr) return real(array, desc, levels);
   // Level 0 plus the smaller levels come to at most 4/3 of level 0 in 2D (8/7 in 3D).
-  const int64_t estimate = EstimateArrayBytes(desc->Width, desc->Height, desc->Depth,
-                                              desc->Format, desc->NumChannels) *
-                           4 / 3;
+  const int64_t estimate =
+      EstimateArrayBytes(desc->Width, desc->Height, desc->Depth, desc->Format, desc->NumChannels) *
+      4 / 3;
   return CountedArray(
       ObjectKind::kMipmappedArray, array, "cuMipmappedArrayGetMemoryRequirements", estimate,
       [&] { return real(array, desc, levels); },
-      [](CUmipmappedArray a) { XPOOL_REAL(cuMipmappedArrayDestroy)(a); });
+      [](CUmipmappedArray a) { XPOOL_REAL(cuMipmappedArrayDestroy)
+                               (a); });
 }
 
 CUresult cuMipmappedArrayDestroy(CUmipmappedArray array) {

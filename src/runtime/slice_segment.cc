@@ -30,7 +30,9 @@ struct Slot {
   int64_t unresident[kMaxSliceDevices];  // part of `charged` the driver does not report
 };
 
-Status Errno(const std::string& what) { return Status::IoError(what + ": " + std::strerror(errno)); }
+Status Errno(const std::string& what) {
+  return Status::IoError(what + ": " + std::strerror(errno));
+}
 
 bool SetLivenessLock(int fd, int slot, short type, int cmd) {
   struct flock lk {};
@@ -172,8 +174,8 @@ Status SliceSegment::Register() {
   }
   UnlockTable();
   if (slot_ < 0) {
-    return Status::FailedPrecondition("slice segment is full: " +
-                                      std::to_string(kMaxSliceProcesses) + " live processes");
+    return Status::FailedPrecondition(
+        "slice segment is full: " + std::to_string(kMaxSliceProcesses) + " live processes");
   }
   return Status::Ok();
 }
@@ -197,7 +199,9 @@ int SliceSegment::LockTable() {
   return rc;
 }
 
-void SliceSegment::UnlockTable() { pthread_mutex_unlock(&layout_->mutex); }
+void SliceSegment::UnlockTable() {
+  pthread_mutex_unlock(&layout_->mutex);
+}
 
 bool SliceSegment::SlotAlive(int slot) const {
   if (slot == slot_ && getpid() == pid_) return true;

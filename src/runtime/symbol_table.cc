@@ -114,7 +114,9 @@ void* InterceptByAddress(void* real) {
   return real;
 }
 
-void* DriverSymbol(const char* name) { return LookUp(CudaLibrary(), name); }
+void* DriverSymbol(const char* name) {
+  return LookUp(CudaLibrary(), name);
+}
 
 void* NvmlSymbol(const char* name) {
   static const bool ready = [] {

@@ -35,6 +35,5 @@ DlsymFn RealDlsym();
 
 }  // namespace xpool::runtime
 
-#define XPOOL_REAL(name)                                      \
-  reinterpret_cast<decltype(&::name)>(::xpool::runtime::RealFunction( \
-      ::xpool::runtime::Hook::name))
+#define XPOOL_REAL(name) \
+  reinterpret_cast<decltype(&::name)>(::xpool::runtime::RealFunction(::xpool::runtime::Hook::name))

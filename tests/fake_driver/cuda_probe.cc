@@ -28,7 +28,8 @@ int g_flags = 0;
 
 void* Resolve(const char* name) {
   if (!g_proc_address) return dlsym(g_cuda, name);
-  using GetProc = CUresult (*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
+  using GetProc =
+      CUresult (*)(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
   static auto get_proc = reinterpret_cast<GetProc>(dlsym(g_cuda, "cuGetProcAddress_v2"));
   void* fn = nullptr;
   CUdriverProcAddressQueryResult status = 0;
@@ -36,7 +37,8 @@ void* Resolve(const char* name) {
   std::string base = name;
   for (const char* suffix : {"_v2", "_v3", "_v4", "_ptsz"}) {
     const size_t n = std::strlen(suffix);
-    if (base.size() > n && base.compare(base.size() - n, n, suffix) == 0) base.resize(base.size() - n);
+    if (base.size() > n && base.compare(base.size() - n, n, suffix) == 0)
+      base.resize(base.size() - n);
   }
   if (get_proc == nullptr || get_proc(base.c_str(), &fn, 13000, g_flags, &status) != CUDA_SUCCESS) {
     return nullptr;
@@ -59,7 +61,9 @@ std::vector<CUmemGenericAllocationHandle> g_handles;
 std::vector<CUarray> g_arrays;
 std::vector<CUmipmappedArray> g_mipmaps;
 
-const char* Outcome(CUresult rc) { return rc == CUDA_SUCCESS ? "ok" : (rc == CUDA_ERROR_OUT_OF_MEMORY ? "oom" : "error"); }
+const char* Outcome(CUresult rc) {
+  return rc == CUDA_SUCCESS ? "ok" : (rc == CUDA_ERROR_OUT_OF_MEMORY ? "oom" : "error");
+}
 
 void* NvmlHandle() {
   static void* h = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -72,7 +76,8 @@ int main(int argc, char** argv) {
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; ++i) {
     if (std::strcmp(argv[i], "--proc-address") == 0) g_proc_address = true;
-    if (std::strcmp(argv[i], "--per-thread") == 0) g_flags = CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+    if (std::strcmp(argv[i], "--per-thread") == 0)
+      g_flags = CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
   }
   g_cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (g_cuda == nullptr) {
@@ -86,7 +91,8 @@ int main(int argc, char** argv) {
     if (step == "ctx") {
       F<CUresult (*)(unsigned)>("cuInit")(0);
       CUcontext ctx = nullptr;
-      const CUresult rc = F<CUresult (*)(CUcontext*, CUdevice)>("cuDevicePrimaryCtxRetain")(&ctx, static_cast<CUdevice>(arg(1)));
+      const CUresult rc = F<CUresult (*)(CUcontext*, CUdevice)>("cuDevicePrimaryCtxRetain")(
+          &ctx, static_cast<CUdevice>(arg(1)));
       if (rc == CUDA_SUCCESS) F<CUresult (*)(CUcontext)>("cuCtxSetCurrent")(ctx);
       std::printf("ctx %s\n", Outcome(rc));
       ++i;
@@ -94,9 +100,13 @@ int main(int argc, char** argv) {
       CUdeviceptr p = 0;
       const size_t bytes = arg(1) * kMiB;
       CUresult rc;
-      if (step == "alloc") rc = F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&p, bytes);
-      else if (step == "managed") rc = F<CUresult (*)(CUdeviceptr*, size_t, unsigned)>("cuMemAllocManaged")(&p, bytes, 1);
-      else rc = F<CUresult (*)(CUdeviceptr*, size_t, CUstream)>(g_flags ? "cuMemAllocAsync_ptsz" : "cuMemAllocAsync")(&p, bytes, nullptr);
+      if (step == "alloc")
+        rc = F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&p, bytes);
+      else if (step == "managed")
+        rc = F<CUresult (*)(CUdeviceptr*, size_t, unsigned)>("cuMemAllocManaged")(&p, bytes, 1);
+      else
+        rc = F<CUresult (*)(CUdeviceptr*, size_t, CUstream)>(
+            g_flags ? "cuMemAllocAsync_ptsz" : "cuMemAllocAsync")(&p, bytes, nullptr);
       if (rc == CUDA_SUCCESS) g_pointers.push_back(p);
       std::printf("%s %s\n", step.c_str(), Outcome(rc));
       ++i;
@@ -120,7 +130,8 @@ int main(int argc, char** argv) {
     } else if (step == "pitch") {
       CUdeviceptr p = 0;
       size_t pitch = 0;
-      const CUresult rc = F<CUresult (*)(CUdeviceptr*, size_t*, size_t, size_t, unsigned)>("cuMemAllocPitch_v2")(&p, &pitch, arg(1), arg(2), 4);
+      const CUresult rc = F<CUresult (*)(CUdeviceptr*, size_t*, size_t, size_t, unsigned)>(
+          "cuMemAllocPitch_v2")(&p, &pitch, arg(1), arg(2), 4);
       if (rc == CUDA_SUCCESS) g_pointers.push_back(p);
       std::printf("pitch %s %zu\n", Outcome(rc), pitch);
       i += 2;
@@ -130,7 +141,9 @@ int main(int argc, char** argv) {
       prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
       prop.location.id = 0;
       CUmemGenericAllocationHandle h = 0;
-      const CUresult rc = F<CUresult (*)(CUmemGenericAllocationHandle*, size_t, const CUmemAllocationProp*, unsigned long long)>("cuMemCreate")(&h, arg(1) * kMiB, &prop, 0);
+      const CUresult rc =
+          F<CUresult (*)(CUmemGenericAllocationHandle*, size_t, const CUmemAllocationProp*,
+                         unsigned long long)>("cuMemCreate")(&h, arg(1) * kMiB, &prop, 0);
       if (rc == CUDA_SUCCESS) g_handles.push_back(h);
       std::printf("vmm %s\n", Outcome(rc));
       ++i;
@@ -146,16 +159,25 @@ int main(int argc, char** argv) {
         rc = F<CUresult (*)(CUarray*, const CUDA_ARRAY_DESCRIPTOR*)>("cuArrayCreate_v2")(&a, &d);
         i += 2;
       } else {
-        CUDA_ARRAY3D_DESCRIPTOR d{static_cast<size_t>(arg(1)), static_cast<size_t>(arg(2)), static_cast<size_t>(arg(3)), 0x20, 1, 0};
-        rc = F<CUresult (*)(CUarray*, const CUDA_ARRAY3D_DESCRIPTOR*)>("cuArray3DCreate_v2")(&a, &d);
+        CUDA_ARRAY3D_DESCRIPTOR d{static_cast<size_t>(arg(1)),
+                                  static_cast<size_t>(arg(2)),
+                                  static_cast<size_t>(arg(3)),
+                                  0x20,
+                                  1,
+                                  0};
+        rc =
+            F<CUresult (*)(CUarray*, const CUDA_ARRAY3D_DESCRIPTOR*)>("cuArray3DCreate_v2")(&a, &d);
         i += 3;
       }
       if (rc == CUDA_SUCCESS) g_arrays.push_back(a);
       std::printf("%s %s\n", step.c_str(), Outcome(rc));
     } else if (step == "mipmap") {
       CUmipmappedArray a = nullptr;
-      CUDA_ARRAY3D_DESCRIPTOR d{static_cast<size_t>(arg(1)), static_cast<size_t>(arg(2)), 0, 0x20, 1, 0};
-      const CUresult rc = F<CUresult (*)(CUmipmappedArray*, const CUDA_ARRAY3D_DESCRIPTOR*, unsigned)>("cuMipmappedArrayCreate")(&a, &d, 4);
+      CUDA_ARRAY3D_DESCRIPTOR d{
+          static_cast<size_t>(arg(1)), static_cast<size_t>(arg(2)), 0, 0x20, 1, 0};
+      const CUresult rc =
+          F<CUresult (*)(CUmipmappedArray*, const CUDA_ARRAY3D_DESCRIPTOR*, unsigned)>(
+              "cuMipmappedArrayCreate")(&a, &d, 4);
       if (rc == CUDA_SUCCESS) g_mipmaps.push_back(a);
       std::printf("mipmap %s\n", Outcome(rc));
       i += 2;
@@ -171,35 +193,45 @@ int main(int argc, char** argv) {
       std::printf("meminfo %s free=%zu total=%zu\n", Outcome(rc), free_b / kMiB, total / kMiB);
     } else if (step == "totalmem") {
       size_t total = 0;
-      const CUresult rc = F<CUresult (*)(size_t*, CUdevice)>("cuDeviceTotalMem_v2")(&total, static_cast<CUdevice>(arg(1)));
+      const CUresult rc = F<CUresult (*)(size_t*, CUdevice)>("cuDeviceTotalMem_v2")(
+          &total, static_cast<CUdevice>(arg(1)));
       std::printf("totalmem %s %zu\n", Outcome(rc), total / kMiB);
       ++i;
     } else if (step == "nvml-meminfo") {
       void* nvml = NvmlHandle();
       reinterpret_cast<nvmlReturn_t (*)()>(dlsym(nvml, "nvmlInit_v2"))();
       nvmlDevice_t dev = nullptr;
-      reinterpret_cast<nvmlReturn_t (*)(unsigned, nvmlDevice_t*)>(dlsym(nvml, "nvmlDeviceGetHandleByIndex_v2"))(static_cast<unsigned>(arg(1)), &dev);
+      reinterpret_cast<nvmlReturn_t (*)(unsigned, nvmlDevice_t*)>(
+          dlsym(nvml, "nvmlDeviceGetHandleByIndex_v2"))(static_cast<unsigned>(arg(1)), &dev);
       nvmlMemory_t m{};
       nvmlMemory_v2_t m2{};
       m2.version = nvmlMemory_v2;
-      const int rc1 = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_t*)>(dlsym(nvml, "nvmlDeviceGetMemoryInfo"))(dev, &m);
-      const int rc2 = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_v2_t*)>(dlsym(nvml, "nvmlDeviceGetMemoryInfo_v2"))(dev, &m2);
-      std::printf("nvml %d %d total=%llu used=%llu free=%llu v2total=%llu v2used=%llu\n", rc1, rc2, m.total / kMiB, m.used / kMiB, m.free / kMiB, m2.total / kMiB, m2.used / kMiB);
+      const int rc1 = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_t*)>(
+          dlsym(nvml, "nvmlDeviceGetMemoryInfo"))(dev, &m);
+      const int rc2 = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_v2_t*)>(
+          dlsym(nvml, "nvmlDeviceGetMemoryInfo_v2"))(dev, &m2);
+      std::printf("nvml %d %d total=%llu used=%llu free=%llu v2total=%llu v2used=%llu\n", rc1, rc2,
+                  m.total / kMiB, m.used / kMiB, m.free / kMiB, m2.total / kMiB, m2.used / kMiB);
       ++i;
     } else if (step == "ready") {
       FILE* f = std::fopen(argv[i + 1], "w");
       if (f != nullptr) std::fclose(f);
       ++i;
     } else if (step == "wait-for") {
-      while (access(argv[i + 1], F_OK) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      while (access(argv[i + 1], F_OK) != 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
       ++i;
     } else if (step == "unknown-symbol") {
-      std::printf("unknown %s\n", dlsym(g_cuda, "cuNoSuchFunction_v9") == nullptr ? "null" : "found");
+      std::printf("unknown %s\n",
+                  dlsym(g_cuda, "cuNoSuchFunction_v9") == nullptr ? "null" : "found");
     } else if (step == "passthrough") {
       Dl_info info{};
       void* fn = Resolve("cuLaunchKernel");
       dladdr(fn, &info);
-      std::printf("passthrough %s\n", info.dli_fname != nullptr && std::strstr(info.dli_fname, "xpool") == nullptr ? "driver" : "runtime");
+      std::printf("passthrough %s\n",
+                  info.dli_fname != nullptr && std::strstr(info.dli_fname, "xpool") == nullptr
+                      ? "driver"
+                      : "runtime");
     } else if (step == "rtld-next") {
       // From the program, RTLD_NEXT must search the objects after the program (the preloaded
       // runtime comes first), exactly as without an interposed dlsym.
@@ -209,7 +241,8 @@ int main(int argc, char** argv) {
       void* deflt = dlsym(RTLD_DEFAULT, "cuMemAlloc_v2");
       std::printf("rtld-next %s\n", next == deflt ? "same" : "different");
     } else if (step == "time-alloc" || step == "time-launch") {
-      // ns per cuMemAlloc+cuMemFree pair, or per cuLaunchKernel, over N calls (bench/runtime_overhead.sh)
+      // ns per cuMemAlloc+cuMemFree pair, or per cuLaunchKernel, over N calls
+      // (bench/runtime_overhead.sh)
       const long long n = arg(1);
       auto alloc = F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2");
       auto free_fn = F<CUresult (*)(CUdeviceptr)>("cuMemFree_v2");
@@ -226,7 +259,9 @@ int main(int argc, char** argv) {
           launch(nullptr, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
         }
       }
-      const double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
+      const double ns =
+          std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+          n;
       std::printf("%s %.1f\n", step.c_str(), ns);
       ++i;
     } else if (step == "hold") {

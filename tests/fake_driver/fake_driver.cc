@@ -6,6 +6,8 @@
 //   FAKE_CUDA_DEVICE_MIB   memory per device (default 16384)
 //   FAKE_CUDA_CONTEXT_MIB  footprint of a context (default 300)
 // CUDA_VISIBLE_DEVICES (numeric) selects and orders the devices CUDA sees; NVML sees them all.
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -15,7 +17,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-#include <unistd.h>
 
 #include "runtime/driver_abi.h"
 
@@ -143,7 +144,9 @@ CUresult StartContext(CUcontext* ctx, CUdevice dev) {
 }
 
 int64_t ElementBytes(int format) {
-  return format == 0x01 || format == 0x08 ? 1 : (format == 0x02 || format == 0x09 || format == 0x10 ? 2 : 4);
+  return format == 0x01 || format == 0x08
+             ? 1
+             : (format == 0x02 || format == 0x09 || format == 0x10 ? 2 : 4);
 }
 
 uint64_t ArrayBytes(const CUDA_ARRAY3D_DESCRIPTOR& d) {
@@ -177,7 +180,9 @@ FAKE_API CUresult cuDeviceGetUuid_v2(CUuuid* u, CUdevice dev) {
   *u = UuidOf(p);
   return CUDA_SUCCESS;
 }
-FAKE_API CUresult cuDeviceGetUuid(CUuuid* u, CUdevice dev) { return cuDeviceGetUuid_v2(u, dev); }
+FAKE_API CUresult cuDeviceGetUuid(CUuuid* u, CUdevice dev) {
+  return cuDeviceGetUuid_v2(u, dev);
+}
 FAKE_API CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
   const int p = Physical(dev);
   if (p < 0) return CUDA_ERROR_INVALID_DEVICE;
@@ -187,7 +192,9 @@ FAKE_API CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
 FAKE_API CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice dev) {
   return StartContext(ctx, dev);
 }
-FAKE_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) { return CUDA_SUCCESS; }
+FAKE_API CUresult cuDevicePrimaryCtxRelease_v2(CUdevice) {
+  return CUDA_SUCCESS;
+}
 FAKE_API CUresult cuCtxCreate_v4(CUcontext* ctx, void*, unsigned int, CUdevice dev) {
   return StartContext(ctx, dev);
 }
@@ -215,7 +222,9 @@ FAKE_API CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total) {
   *free_bytes = d.capacity - d.used - s.context_bytes;
   return CUDA_SUCCESS;
 }
-FAKE_API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { return Take(t_current, bytes, p); }
+FAKE_API CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+  return Take(t_current, bytes, p);
+}
 FAKE_API CUresult cuMemAllocManaged(CUdeviceptr* p, size_t bytes, unsigned int) {
   return Take(t_current, bytes, p, /*managed=*/true);
 }
@@ -224,7 +233,9 @@ FAKE_API CUresult cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t width
   *pitch = ((width + 511) / 512) * 512;
   return Take(t_current, *pitch * height, p);
 }
-FAKE_API CUresult cuMemFree_v2(CUdeviceptr p) { return Give(p); }
+FAKE_API CUresult cuMemFree_v2(CUdeviceptr p) {
+  return Give(p);
+}
 FAKE_API CUresult cuMemAllocAsync(CUdeviceptr* p, size_t bytes, CUstream) {
   return Take(t_current, bytes, p);
 }
@@ -238,8 +249,12 @@ FAKE_API CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* p, size_t bytes, CUm
                                                CUstream) {
   return Take(t_current, bytes, p);
 }
-FAKE_API CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) { return Give(p); }
-FAKE_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream) { return Give(p); }
+FAKE_API CUresult cuMemFreeAsync(CUdeviceptr p, CUstream) {
+  return Give(p);
+}
+FAKE_API CUresult cuMemFreeAsync_ptsz(CUdeviceptr p, CUstream) {
+  return Give(p);
+}
 FAKE_API CUresult cuMemCreate(CUmemGenericAllocationHandle* h, size_t bytes,
                               const CUmemAllocationProp* prop, unsigned long long) {
   if (prop == nullptr || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
@@ -247,7 +262,9 @@ FAKE_API CUresult cuMemCreate(CUmemGenericAllocationHandle* h, size_t bytes,
   }
   return Take(Physical(prop->location.id), bytes, h);
 }
-FAKE_API CUresult cuMemRelease(CUmemGenericAllocationHandle h) { return Give(h); }
+FAKE_API CUresult cuMemRelease(CUmemGenericAllocationHandle h) {
+  return Give(h);
+}
 FAKE_API CUresult cuArray3DCreate_v2(CUarray* a, const CUDA_ARRAY3D_DESCRIPTOR* d) {
   unsigned long long key = 0;
   const CUresult rc = Take(t_current, ArrayBytes(*d), &key);
@@ -258,7 +275,9 @@ FAKE_API CUresult cuArrayCreate_v2(CUarray* a, const CUDA_ARRAY_DESCRIPTOR* d) {
   const CUDA_ARRAY3D_DESCRIPTOR d3{d->Width, d->Height, 0, d->Format, d->NumChannels, 0};
   return cuArray3DCreate_v2(a, &d3);
 }
-FAKE_API CUresult cuArrayDestroy(CUarray a) { return Give(reinterpret_cast<uint64_t>(a)); }
+FAKE_API CUresult cuArrayDestroy(CUarray a) {
+  return Give(reinterpret_cast<uint64_t>(a));
+}
 FAKE_API CUresult cuArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIREMENTS* r, CUarray a,
                                                CUdevice) {
   std::lock_guard<std::mutex> lock(S().mu);
@@ -291,21 +310,42 @@ struct Exported {
   const char* name;
   void* fn;
 };
-#define FAKE_ENTRY(name) {#name, reinterpret_cast<void*>(&name)}
+#define FAKE_ENTRY(name) \
+  { #name, reinterpret_cast < void*>(&name) }
 const Exported kExported[] = {
-    FAKE_ENTRY(cuInit), FAKE_ENTRY(cuDriverGetVersion), FAKE_ENTRY(cuDeviceGetCount),
-    FAKE_ENTRY(cuDeviceGet), FAKE_ENTRY(cuDeviceGetUuid), FAKE_ENTRY(cuDeviceGetUuid_v2),
-    FAKE_ENTRY(cuDeviceTotalMem_v2), FAKE_ENTRY(cuDevicePrimaryCtxRetain),
-    FAKE_ENTRY(cuDevicePrimaryCtxRelease_v2), FAKE_ENTRY(cuCtxCreate_v4),
-    FAKE_ENTRY(cuCtxSetCurrent), FAKE_ENTRY(cuCtxGetDevice), FAKE_ENTRY(cuMemGetInfo_v2),
-    FAKE_ENTRY(cuMemAlloc_v2), FAKE_ENTRY(cuMemAllocManaged), FAKE_ENTRY(cuMemAllocPitch_v2),
-    FAKE_ENTRY(cuMemFree_v2), FAKE_ENTRY(cuMemAllocAsync), FAKE_ENTRY(cuMemAllocAsync_ptsz),
-    FAKE_ENTRY(cuMemAllocFromPoolAsync), FAKE_ENTRY(cuMemAllocFromPoolAsync_ptsz),
-    FAKE_ENTRY(cuMemFreeAsync), FAKE_ENTRY(cuMemFreeAsync_ptsz), FAKE_ENTRY(cuMemCreate),
-    FAKE_ENTRY(cuMemRelease), FAKE_ENTRY(cuArrayCreate_v2), FAKE_ENTRY(cuArray3DCreate_v2),
-    FAKE_ENTRY(cuArrayDestroy), FAKE_ENTRY(cuArrayGetMemoryRequirements),
-    FAKE_ENTRY(cuMipmappedArrayCreate), FAKE_ENTRY(cuMipmappedArrayDestroy),
-    FAKE_ENTRY(cuMipmappedArrayGetMemoryRequirements), FAKE_ENTRY(cuLaunchKernel),
+    FAKE_ENTRY(cuInit),
+    FAKE_ENTRY(cuDriverGetVersion),
+    FAKE_ENTRY(cuDeviceGetCount),
+    FAKE_ENTRY(cuDeviceGet),
+    FAKE_ENTRY(cuDeviceGetUuid),
+    FAKE_ENTRY(cuDeviceGetUuid_v2),
+    FAKE_ENTRY(cuDeviceTotalMem_v2),
+    FAKE_ENTRY(cuDevicePrimaryCtxRetain),
+    FAKE_ENTRY(cuDevicePrimaryCtxRelease_v2),
+    FAKE_ENTRY(cuCtxCreate_v4),
+    FAKE_ENTRY(cuCtxSetCurrent),
+    FAKE_ENTRY(cuCtxGetDevice),
+    FAKE_ENTRY(cuMemGetInfo_v2),
+    FAKE_ENTRY(cuMemAlloc_v2),
+    FAKE_ENTRY(cuMemAllocManaged),
+    FAKE_ENTRY(cuMemAllocPitch_v2),
+    FAKE_ENTRY(cuMemFree_v2),
+    FAKE_ENTRY(cuMemAllocAsync),
+    FAKE_ENTRY(cuMemAllocAsync_ptsz),
+    FAKE_ENTRY(cuMemAllocFromPoolAsync),
+    FAKE_ENTRY(cuMemAllocFromPoolAsync_ptsz),
+    FAKE_ENTRY(cuMemFreeAsync),
+    FAKE_ENTRY(cuMemFreeAsync_ptsz),
+    FAKE_ENTRY(cuMemCreate),
+    FAKE_ENTRY(cuMemRelease),
+    FAKE_ENTRY(cuArrayCreate_v2),
+    FAKE_ENTRY(cuArray3DCreate_v2),
+    FAKE_ENTRY(cuArrayDestroy),
+    FAKE_ENTRY(cuArrayGetMemoryRequirements),
+    FAKE_ENTRY(cuMipmappedArrayCreate),
+    FAKE_ENTRY(cuMipmappedArrayDestroy),
+    FAKE_ENTRY(cuMipmappedArrayGetMemoryRequirements),
+    FAKE_ENTRY(cuLaunchKernel),
 };
 
 void* FindExported(const std::string& name) {
@@ -361,8 +401,12 @@ uint64_t ProcessUse(int p) {
 }
 }  // namespace
 
-FAKE_API nvmlReturn_t nvmlInit_v2() { return NVML_SUCCESS; }
-FAKE_API nvmlReturn_t nvmlShutdown() { return NVML_SUCCESS; }
+FAKE_API nvmlReturn_t nvmlInit_v2() {
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlShutdown() {
+  return NVML_SUCCESS;
+}
 FAKE_API nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* n) {
   *n = static_cast<unsigned>(S().devices.size());
   return NVML_SUCCESS;

@@ -46,9 +46,9 @@ TEST(RuntimeTest, WithoutTheRuntimeTheFakeDeviceIsTheOnlyLimit) {
 
 TEST(RuntimeTest, QuotaRefusesAtTheLimitAndTheViewShowsTheSlice) {
   // 1024 MiB quota - 300 MiB context = 724 MiB: eleven 64 MiB pieces, 20 MiB left.
-  const auto r = RunProcess(Probe({"ctx", "0", "alloc-until-oom", "64", "meminfo", "totalmem", "0",
-                            "nvml-meminfo", "0"}),
-                     Slice("1Gi"));
+  const auto r = RunProcess(
+      Probe({"ctx", "0", "alloc-until-oom", "64", "meminfo", "totalmem", "0", "nvml-meminfo", "0"}),
+      Slice("1Gi"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("allocated 11 then oom"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("meminfo ok free=20 total=1024"), std::string::npos) << r.out;
@@ -59,27 +59,29 @@ TEST(RuntimeTest, QuotaRefusesAtTheLimitAndTheViewShowsTheSlice) {
 }
 
 TEST(RuntimeTest, FreedMemoryReturnsToTheSlice) {
-  const auto r = RunProcess(Probe({"ctx", "0", "alloc-until-oom", "64", "free-all", "alloc-until-oom",
-                            "64"}),
-                     Slice("1Gi"));
+  const auto r =
+      RunProcess(Probe({"ctx", "0", "alloc-until-oom", "64", "free-all", "alloc-until-oom", "64"}),
+                 Slice("1Gi"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(r.out.find("allocated 11 then oom"), r.out.rfind("allocated 11 then oom") -
-                                                     std::string("allocated 11 then oom\nfreed\n").size())
+  EXPECT_EQ(
+      r.out.find("allocated 11 then oom"),
+      r.out.rfind("allocated 11 then oom") - std::string("allocated 11 then oom\nfreed\n").size())
       << r.out;
 }
 
 TEST(RuntimeTest, CuGetProcAddressPerThreadVariantsAreCounted) {
-  const auto r = RunProcess(Probe({"--proc-address", "--per-thread", "ctx", "0", "async", "500", "async",
-                            "500", "alloc-until-oom", "64", "meminfo", "passthrough"}),
-                     Slice("1Gi"));
+  const auto r =
+      RunProcess(Probe({"--proc-address", "--per-thread", "ctx", "0", "async", "500", "async",
+                        "500", "alloc-until-oom", "64", "meminfo", "passthrough"}),
+                 Slice("1Gi"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("async ok\nasync oom\nallocated 3 then oom"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("passthrough driver"), std::string::npos) << r.out;
 }
 
 TEST(RuntimeTest, UnmanagedAndUnknownSymbolsPassThrough) {
-  const auto r = RunProcess(Probe({"ctx", "0", "unknown-symbol", "passthrough", "rtld-next"}),
-                     Slice("1Gi"));
+  const auto r =
+      RunProcess(Probe({"ctx", "0", "unknown-symbol", "passthrough", "rtld-next"}), Slice("1Gi"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("unknown null"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("passthrough driver"), std::string::npos) << r.out;
@@ -105,10 +107,10 @@ TEST(RuntimeTest, MalformedQuotaRefusesEveryAllocationWithOneLine) {
 TEST(RuntimeTest, VmmArraysPitchAndManagedMemoryAreCounted) {
   // 300 context + 256 VMM + 256 array (4096 floats x 16384 rows) + 64 pitched (1000-byte rows
   // padded to 1024) + 128 managed = 1004 of 1024: a further 64 MiB of managed memory is refused.
-  const auto r = RunProcess(Probe({"ctx", "0", "vmm", "256", "array", "4096", "16384", "pitch", "1000",
-                            "65536", "managed", "128", "managed", "64", "meminfo", "vmm-release-all",
-                            "destroy-arrays", "meminfo"}),
-                     Slice("1Gi"));
+  const auto r = RunProcess(Probe({"ctx", "0", "vmm", "256", "array", "4096", "16384", "pitch",
+                                   "1000", "65536", "managed", "128", "managed", "64", "meminfo",
+                                   "vmm-release-all", "destroy-arrays", "meminfo"}),
+                            Slice("1Gi"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("vmm ok\narray ok\npitch ok 1024\nmanaged ok\nmanaged oom\n"),
             std::string::npos)
@@ -119,13 +121,12 @@ TEST(RuntimeTest, VmmArraysPitchAndManagedMemoryAreCounted) {
 }
 
 TEST(RuntimeTest, MipmappedArraysAndThreeDimensionalArraysAreCounted) {
-  const auto r = RunProcess(Probe({"ctx", "0", "array3d", "1024", "1024", "64", "mipmap", "4096", "4096",
-                            "meminfo", "destroy-arrays", "meminfo"}),
-                     Slice("1Gi"));
+  const auto r = RunProcess(Probe({"ctx", "0", "array3d", "1024", "1024", "64", "mipmap", "4096",
+                                   "4096", "meminfo", "destroy-arrays", "meminfo"}),
+                            Slice("1Gi"));
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   // The 256 MiB 3D array fits; the mipmap (64 MiB x 4/3) too: 300 + 256 + 85 = 641.
-  EXPECT_NE(r.out.find("array3d ok\nmipmap ok\nmeminfo ok free=382 total=1024"),
-            std::string::npos)
+  EXPECT_NE(r.out.find("array3d ok\nmipmap ok\nmeminfo ok free=382 total=1024"), std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("meminfo ok free=724 total=1024"), std::string::npos) << r.out;
 }
@@ -148,7 +149,7 @@ TEST(RuntimeTest, QuotasFollowPhysicalDevicesThroughCudaVisibleDevices) {
 TEST(RuntimeTest, UuidQuotaKeysSelectTheirDevice) {
   // The fake's device 1 has UUID GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae01.
   const auto r = RunProcess(Probe({"ctx", "1", "meminfo"}),
-                     Slice("8Gi,GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae01=2Gi"));
+                            Slice("8Gi,GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae01=2Gi"));
   EXPECT_NE(r.out.find("total=2048"), std::string::npos) << r.out << r.err;
 }
 
@@ -171,7 +172,10 @@ TEST(RuntimeTest, ProcessesOfOneSliceShareTheQuotaAndADeadOnesShareIsReaped) {
   a.Kill(SIGKILL);
   a.Wait();
   const auto killed = std::chrono::steady_clock::now();
-  { FILE* f = std::fopen(go.c_str(), "w"); std::fclose(f); }
+  {
+    FILE* f = std::fopen(go.c_str(), "w");
+    std::fclose(f);
+  }
   const auto rb = b.Wait();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count();
@@ -193,7 +197,8 @@ TEST(RuntimeTest, DifferentSlicesDoNotShare) {
 }
 
 TEST(RuntimeTest, UnreadableSliceSegmentRefusesAllocations) {
-  const auto r = RunProcess(Probe({"ctx", "0", "alloc", "1"}), Slice("1Gi", "/nonexistent-dir/slice"));
+  const auto r =
+      RunProcess(Probe({"ctx", "0", "alloc", "1"}), Slice("1Gi", "/nonexistent-dir/slice"));
   EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("XPOOL_SLICE"), std::string::npos) << r.err;
 }

@@ -1,9 +1,9 @@
-#include "runtime/config.h"
-
 #include <gtest/gtest.h>
 
 #include <map>
 #include <string>
+
+#include "runtime/config.h"
 
 namespace xpool::runtime {
 namespace {
@@ -44,7 +44,8 @@ const char* Lookup(const char* name) {
 }
 
 TEST(LoadConfigTest, ReadsEveryVariable) {
-  g_env = {{"XPOOL_GPU_MEMORY", "4Gi"}, {"XPOOL_SLICE", "/dev/shm/s"}, {"XPOOL_LOG_LEVEL", "debug"}};
+  g_env = {
+      {"XPOOL_GPU_MEMORY", "4Gi"}, {"XPOOL_SLICE", "/dev/shm/s"}, {"XPOOL_LOG_LEVEL", "debug"}};
   const RuntimeConfig c = LoadConfig(&Lookup);
   EXPECT_TRUE(c.error.empty()) << c.error;
   EXPECT_EQ(c.quotas.For(0, "")->value(), 4096);

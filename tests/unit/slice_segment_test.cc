@@ -30,7 +30,7 @@ TEST_F(SliceSegmentTest, ChargesStayWithinTheQuota) {
   ASSERT_TRUE(s.ok()) << s.status().message();
   EXPECT_TRUE((*s)->TryCharge(0, 600 * kMiB, 1024 * kMiB));
   EXPECT_FALSE((*s)->TryCharge(0, 500 * kMiB, 1024 * kMiB));
-  EXPECT_TRUE((*s)->TryCharge(0, 424 * kMiB, 1024 * kMiB));  // exactly to the MiB
+  EXPECT_TRUE((*s)->TryCharge(0, 424 * kMiB, 1024 * kMiB));   // exactly to the MiB
   EXPECT_TRUE((*s)->TryCharge(1, 1024 * kMiB, 1024 * kMiB));  // devices are separate
   (*s)->Uncharge(0, 600 * kMiB);
   EXPECT_EQ((*s)->Usage(0), 424 * kMiB);
