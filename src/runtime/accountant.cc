@@ -15,7 +15,7 @@
 namespace xpool::runtime {
 namespace {
 
-constexpr int64_t kMiB = 1024 * 1024;
+constexpr int64_t kMiB = int64_t{1024} * 1024;
 // Near the quota the context footprint is re-read from NVML before admitting more: lazy module
 // loading and library workspaces grow it after the context exists.
 constexpr int64_t kRefreshMargin = 256 * kMiB;
@@ -35,7 +35,7 @@ Fn Nvml(const char* name) {
 
 std::string FormatUuid(const CUuuid& u) {
   const auto* b = reinterpret_cast<const unsigned char*>(u.bytes);
-  char s[48];
+  char s[48];  // NOLINT(modernize-avoid-c-arrays): C string buffer
   std::snprintf(s, sizeof(s),
                 "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
                 b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
@@ -63,12 +63,12 @@ std::vector<int> VisibleIndices() {
 }  // namespace
 
 Accountant& Accountant::Get() {
-  static Accountant* instance = new Accountant();
+  static auto* instance = new Accountant();
   return *instance;
 }
 
 Accountant::Accountant() : config_(LoadConfig(&GetEnv)) {
-  for (int& p : physical_of_) p = -2;
+  physical_of_.fill(-2);
   SetLogLevel(config_.log_level);
   if (config_.error.empty()) {
     auto segment = SliceSegment::Open(config_.slice_path);
@@ -198,7 +198,7 @@ void Accountant::RefreshFootprint(int physical) {
       by_index(static_cast<unsigned int>(physical), &device) != NVML_SUCCESS) {
     return;
   }
-  nvmlProcessInfo_t infos[kMaxSliceProcesses];
+  nvmlProcessInfo_t infos[kMaxSliceProcesses];  // NOLINT(modernize-avoid-c-arrays): C API buffer
   unsigned int count = kMaxSliceProcesses;
   if (processes(device, &count, infos) != NVML_SUCCESS) return;
   std::vector<SliceSegment::DriverUsage> usage;

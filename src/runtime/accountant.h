@@ -3,6 +3,7 @@
 // charges of all processes of the slice.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -74,8 +75,8 @@ class Accountant {
   std::unique_ptr<SliceSegment> segment_;
   std::mutex mu_;
   std::unordered_map<uint64_t, Charged> objects_;
-  int physical_of_[64];  // -2: not looked up yet
-  std::string uuid_of_[64];
+  std::array<int, 64> physical_of_{};  // -2: not looked up yet
+  std::array<std::string, 64> uuid_of_;
 };
 
 }  // namespace xpool::runtime

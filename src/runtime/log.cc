@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstdarg>
 #include <cstdio>
@@ -9,7 +10,7 @@
 namespace xpool::runtime {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kWarn)};
-constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
+constexpr std::array<const char*, 4> kNames = {"error", "warn", "info", "debug"};
 }  // namespace
 
 void SetLogLevel(LogLevel level) {
@@ -22,7 +23,7 @@ bool LogEnabled(LogLevel level) {
 
 void Log(LogLevel level, const char* format, ...) {
   if (!LogEnabled(level)) return;
-  char line[512];
+  char line[512];  // NOLINT(modernize-avoid-c-arrays): one write(2)
   int n = std::snprintf(line, sizeof(line), "xpool-cuda[%d] %s: ", static_cast<int>(getpid()),
                         kNames[static_cast<int>(level)]);
   va_list args;

@@ -133,14 +133,14 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width_bytes
                             unsigned int element_bytes) {
   REAL_OR_FAIL(cuMemAllocPitch_v2);
   // Admit the width rounded to the driver's usual 512-byte pitch, then settle on the real pitch.
-  const int64_t estimate = static_cast<int64_t>(((width_bytes + 511) / 512) * 512 * height);
+  const auto estimate = static_cast<int64_t>(((width_bytes + 511) / 512) * 512 * height);
   Accountant& a = Accountant::Get();
   const int physical = a.CurrentPhysical();
   const CUresult rc = CountedAllocation(ObjectKind::kPointer, dptr, estimate, [&] {
     return real(dptr, pitch, width_bytes, height, element_bytes);
   });
   if (rc != CUDA_SUCCESS || physical < 0 || pitch == nullptr) return rc;
-  const int64_t actual = static_cast<int64_t>(*pitch * height);
+  const auto actual = static_cast<int64_t>(*pitch * height);
   if (actual > estimate && !a.Charge(physical, actual - estimate)) {
     cuMemFree_v2(*dptr);
     return CUDA_ERROR_OUT_OF_MEMORY;
@@ -223,8 +223,11 @@ CUresult cuArrayCreate_v2(CUarray* array, const CUDA_ARRAY_DESCRIPTOR* desc) {
       EstimateArrayBytes(desc->Width, desc->Height, 1, desc->Format, desc->NumChannels);
   return CountedArray(
       ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
-      [&] { return real(array, desc); }, [](CUarray a) { XPOOL_REAL(cuArrayDestroy)
-                                                         (a); });
+      [&] { return real(array, desc); },
+      [](CUarray a) {
+        XPOOL_REAL(cuArrayDestroy)
+        (a);
+      });
 }
 
 CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc) {
@@ -234,8 +237,11 @@ CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc)
       EstimateArrayBytes(desc->Width, desc->Height, desc->Depth, desc->Format, desc->NumChannels);
   return CountedArray(
       ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
-      [&] { return real(array, desc); }, [](CUarray a) { XPOOL_REAL(cuArrayDestroy)
-                                                         (a); });
+      [&] { return real(array, desc); },
+      [](CUarray a) {
+        XPOOL_REAL(cuArrayDestroy)
+        (a);
+      });
 }
 
 CUresult cuArrayDestroy(CUarray array) {
@@ -255,8 +261,10 @@ CUresult cuMipmappedArrayCreate(CUmipmappedArray* array, const CUDA_ARRAY3D_DESC
   return CountedArray(
       ObjectKind::kMipmappedArray, array, "cuMipmappedArrayGetMemoryRequirements", estimate,
       [&] { return real(array, desc, levels); },
-      [](CUmipmappedArray a) { XPOOL_REAL(cuMipmappedArrayDestroy)
-                               (a); });
+      [](CUmipmappedArray a) {
+        XPOOL_REAL(cuMipmappedArrayDestroy)
+        (a);
+      });
 }
 
 CUresult cuMipmappedArrayDestroy(CUmipmappedArray array) {

@@ -25,9 +25,9 @@ enum SlotState : uint32_t { kFree = 0, kLive = 1 };
 struct Slot {
   uint32_t state;
   pid_t pid;
-  int64_t charged[kMaxSliceDevices];
-  int64_t overhead[kMaxSliceDevices];
-  int64_t unresident[kMaxSliceDevices];  // part of `charged` the driver does not report
+  std::array<int64_t, kMaxSliceDevices> charged;
+  std::array<int64_t, kMaxSliceDevices> overhead;
+  std::array<int64_t, kMaxSliceDevices> unresident;  // part of `charged` the driver does not report
 };
 
 Status Errno(const std::string& what) {
@@ -51,8 +51,8 @@ struct SliceSegment::Layout {
   uint32_t slot_count;
   pthread_mutex_t mutex;
   uint32_t export_next;
-  uint64_t exports[kExportTable];
-  Slot slots[kMaxSliceProcesses];
+  std::array<uint64_t, kExportTable> exports;
+  std::array<Slot, kMaxSliceProcesses> slots;
 };
 
 SliceSegment::SliceSegment(int fd, Layout* layout, bool observer)
@@ -156,7 +156,7 @@ Result<std::unique_ptr<SliceSegment>> SliceSegment::OpenReadOnlyObserver(const s
 Status SliceSegment::Register() {
   pid_ = getpid();
   // A private description of the file: its lock is ours alone, and dies with this process.
-  char fd_path[64];
+  char fd_path[64];  // NOLINT(modernize-avoid-c-arrays): C string buffer
   std::snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd_);
   lock_fd_ = open(fd_path, O_RDWR | O_CLOEXEC);
   if (lock_fd_ < 0) return Errno("reopen slice segment");
@@ -331,8 +331,8 @@ std::vector<ProcessUsage> SliceSegment::Processes() {
     if (s.state == kFree) continue;
     ProcessUsage p;
     p.pid = s.pid;
-    std::memcpy(p.charged, s.charged, sizeof(p.charged));
-    std::memcpy(p.overhead, s.overhead, sizeof(p.overhead));
+    p.charged = s.charged;
+    p.overhead = s.overhead;
     out.push_back(p);
   }
   UnlockTable();

@@ -11,6 +11,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,8 +26,8 @@ inline constexpr int kMaxSliceProcesses = 256;
 
 struct ProcessUsage {
   pid_t pid = 0;
-  int64_t charged[kMaxSliceDevices] = {};   // bytes of counted allocations
-  int64_t overhead[kMaxSliceDevices] = {};  // bytes of context footprint
+  std::array<int64_t, kMaxSliceDevices> charged{};   // bytes of counted allocations
+  std::array<int64_t, kMaxSliceDevices> overhead{};  // bytes of context footprint
 };
 
 class SliceSegment {

@@ -29,6 +29,7 @@ struct Entry {
   std::atomic<void*> real{nullptr};
 };
 
+// NOLINTNEXTLINE(modernize-avoid-c-arrays): sized by hooks.inc
 Entry g_entries[] = {
 #define XPOOL_HOOK(name) {#name, reinterpret_cast<void*>(&::name), #name[0] == 'n'},
 #include "runtime/hooks.inc"
