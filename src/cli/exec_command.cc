@@ -75,8 +75,9 @@ int RunExec(const ExecOptions& o) {
   if (!o.devices.empty() && !ValidDeviceList(o.devices)) {
     return Fail("--devices '" + o.devices + "': give device indices or UUIDs, comma-separated");
   }
-  if (!o.log_level.empty() && !runtime::ParseLogLevel(o.log_level).ok()) {
-    return Fail("--log-level: " + runtime::ParseLogLevel(o.log_level).status().message());
+  if (!o.log_level.empty()) {
+    auto level = runtime::ParseLogLevel(o.log_level);
+    if (!level.ok()) return Fail("--log-level: " + level.status().message());
   }
   const std::string runtime_lib = FindRuntime(o.runtime);
   if (runtime_lib.empty() || !std::filesystem::exists(runtime_lib)) {

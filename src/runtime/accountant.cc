@@ -170,6 +170,15 @@ void Accountant::Uncharge(int physical, int64_t bytes, bool resident) {
   if (physical >= 0 && segment_) segment_->Uncharge(physical, bytes, resident);
 }
 
+bool Accountant::Settle(int physical, int64_t estimated, int64_t actual) {
+  if (actual > estimated && !Charge(physical, actual - estimated)) {
+    Uncharge(physical, estimated);
+    return false;
+  }
+  if (actual < estimated) Uncharge(physical, estimated - actual);
+  return true;
+}
+
 void Accountant::Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes, bool resident) {
   std::lock_guard<std::mutex> lock(mu_);
   objects_[MapKey(kind, key)] = Charged{physical, bytes, resident};

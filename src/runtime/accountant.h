@@ -40,6 +40,9 @@ class Accountant {
   // `resident` is false for managed memory, which the driver's per-process figures leave out.
   bool Charge(int physical, int64_t bytes, bool resident = true);
   void Uncharge(int physical, int64_t bytes, bool resident = true);
+  // Replaces a charge made on an estimate by the actual size. When the difference does not fit,
+  // the estimate's charge is returned too and the result is false.
+  bool Settle(int physical, int64_t estimated, int64_t actual);
   // Records a successful allocation's charge against the object that holds it, and takes it back.
   void Track(ObjectKind kind, uint64_t key, int physical, int64_t bytes, bool resident = true);
   void Untrack(ObjectKind kind, uint64_t key);

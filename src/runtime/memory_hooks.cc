@@ -3,6 +3,7 @@
 // over quota returns CUDA_ERROR_OUT_OF_MEMORY and changes nothing else.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "runtime/accountant.h"
 #include "runtime/hooks.h"
@@ -78,27 +79,46 @@ int64_t ArrayBytes(const char* requirements_fn, Object object, int64_t estimate)
   return estimate;
 }
 
-// Arrays are sized by the driver only once they exist: create, measure, then admit or undo.
-template <typename Object, typename Create, typename Destroy>
-CUresult CountedArray(ObjectKind kind, Object* out, const char* requirements_fn, int64_t estimate,
-                      Create&& create, Destroy&& destroy) {
+// For calls whose footprint the driver knows only afterwards (pitched rows, arrays): admits an
+// estimate, runs the call, then settles the charge on the size `measure` reports for the new
+// object (as {key, bytes}). If the real size no longer fits, the object is destroyed and the call
+// refused.
+template <typename Create, typename Measure, typename Destroy>
+CUresult CountedBySize(ObjectKind kind, int64_t estimate, Create&& create, Measure&& measure,
+                       Destroy&& destroy) {
   Accountant& a = Accountant::Get();
   if (a.refusing()) return CUDA_ERROR_OUT_OF_MEMORY;
   const int physical = a.CurrentPhysical();
-  if (physical >= 0 && a.QuotaBytes(physical) &&
-      a.SliceUsage(physical) + estimate > *a.QuotaBytes(physical)) {
-    return CUDA_ERROR_OUT_OF_MEMORY;
-  }
+  if (physical < 0) return create();
+  if (!a.Charge(physical, estimate)) return CUDA_ERROR_OUT_OF_MEMORY;
   const CUresult rc = create();
-  if (rc != CUDA_SUCCESS || out == nullptr || physical < 0) return rc;
-  const int64_t bytes = ArrayBytes(requirements_fn, *out, estimate);
-  if (!a.Charge(physical, bytes)) {
-    destroy(*out);
-    *out = nullptr;
+  if (rc != CUDA_SUCCESS) {
+    a.Uncharge(physical, estimate);
+    return rc;
+  }
+  const auto [key, actual] = measure();
+  if (!a.Settle(physical, estimate, actual)) {
+    destroy();
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  a.Track(kind, reinterpret_cast<uint64_t>(*out), physical, bytes);
+  a.Track(kind, key, physical, actual);
   return rc;
+}
+
+// Arrays: sized by the driver's memory requirements once they exist.
+template <typename Object, typename Create>
+CUresult CountedArray(ObjectKind kind, Object* array, int64_t estimate, const char* requirements_fn,
+                      Create&& create, CUresult (*destroy)(Object)) {
+  return CountedBySize(
+      kind, estimate, create,
+      [&] {
+        return std::pair<uint64_t, int64_t>(reinterpret_cast<uint64_t>(*array),
+                                            ArrayBytes(requirements_fn, *array, estimate));
+      },
+      [&] {
+        if (destroy != nullptr) destroy(*array);
+        *array = nullptr;
+      });
 }
 
 uint64_t IpcKey(const CUipcMemHandle& h) {
@@ -134,20 +154,13 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width_bytes
   REAL_OR_FAIL(cuMemAllocPitch_v2);
   // Admit the width rounded to the driver's usual 512-byte pitch, then settle on the real pitch.
   const auto estimate = static_cast<int64_t>(((width_bytes + 511) / 512) * 512 * height);
-  Accountant& a = Accountant::Get();
-  const int physical = a.CurrentPhysical();
-  const CUresult rc = CountedAllocation(ObjectKind::kPointer, dptr, estimate, [&] {
-    return real(dptr, pitch, width_bytes, height, element_bytes);
-  });
-  if (rc != CUDA_SUCCESS || physical < 0 || pitch == nullptr) return rc;
-  const auto actual = static_cast<int64_t>(*pitch * height);
-  if (actual > estimate && !a.Charge(physical, actual - estimate)) {
-    cuMemFree_v2(*dptr);
-    return CUDA_ERROR_OUT_OF_MEMORY;
-  }
-  if (actual < estimate) a.Uncharge(physical, estimate - actual);
-  a.Track(ObjectKind::kPointer, *dptr, physical, actual);
-  return rc;
+  return CountedBySize(
+      ObjectKind::kPointer, estimate,
+      [&] { return real(dptr, pitch, width_bytes, height, element_bytes); },
+      [&] { return std::pair<uint64_t, int64_t>(*dptr, static_cast<int64_t>(*pitch * height)); },
+      [&] {
+        if (auto free_fn = XPOOL_REAL(cuMemFree_v2)) free_fn(*dptr);
+      });
 }
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
@@ -222,12 +235,8 @@ CUresult cuArrayCreate_v2(CUarray* array, const CUDA_ARRAY_DESCRIPTOR* desc) {
   const int64_t estimate =
       EstimateArrayBytes(desc->Width, desc->Height, 1, desc->Format, desc->NumChannels);
   return CountedArray(
-      ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
-      [&] { return real(array, desc); },
-      [](CUarray a) {
-        XPOOL_REAL(cuArrayDestroy)
-        (a);
-      });
+      ObjectKind::kArray, array, estimate, "cuArrayGetMemoryRequirements",
+      [&] { return real(array, desc); }, XPOOL_REAL(cuArrayDestroy));
 }
 
 CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc) {
@@ -236,12 +245,8 @@ CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc)
   const int64_t estimate =
       EstimateArrayBytes(desc->Width, desc->Height, desc->Depth, desc->Format, desc->NumChannels);
   return CountedArray(
-      ObjectKind::kArray, array, "cuArrayGetMemoryRequirements", estimate,
-      [&] { return real(array, desc); },
-      [](CUarray a) {
-        XPOOL_REAL(cuArrayDestroy)
-        (a);
-      });
+      ObjectKind::kArray, array, estimate, "cuArrayGetMemoryRequirements",
+      [&] { return real(array, desc); }, XPOOL_REAL(cuArrayDestroy));
 }
 
 CUresult cuArrayDestroy(CUarray array) {
@@ -259,12 +264,8 @@ CUresult cuMipmappedArrayCreate(CUmipmappedArray* array, const CUDA_ARRAY3D_DESC
       EstimateArrayBytes(desc->Width, desc->Height, desc->Depth, desc->Format, desc->NumChannels) *
       4 / 3;
   return CountedArray(
-      ObjectKind::kMipmappedArray, array, "cuMipmappedArrayGetMemoryRequirements", estimate,
-      [&] { return real(array, desc, levels); },
-      [](CUmipmappedArray a) {
-        XPOOL_REAL(cuMipmappedArrayDestroy)
-        (a);
-      });
+      ObjectKind::kMipmappedArray, array, estimate, "cuMipmappedArrayGetMemoryRequirements",
+      [&] { return real(array, desc, levels); }, XPOOL_REAL(cuMipmappedArrayDestroy));
 }
 
 CUresult cuMipmappedArrayDestroy(CUmipmappedArray array) {

@@ -69,69 +69,8 @@ SliceSegment::~SliceSegment() {
   if (fd_ >= 0) close(fd_);
 }
 
-Result<std::unique_ptr<SliceSegment>> SliceSegment::Open(const std::string& path) {
-  int fd = -1;
-  if (path.empty()) {
-    fd = memfd_create("xpool-slice", MFD_CLOEXEC);
-    if (fd < 0) return Errno("memfd_create");
-  } else {
-    fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660);
-    if (fd < 0) return Errno("open slice segment '" + path + "'");
-  }
-  // Whoever finds the file empty initialises it; flock keeps two first-comers apart.
-  if (flock(fd, LOCK_EX) != 0) {
-    Status s = Errno("lock slice segment '" + path + "'");
-    close(fd);
-    return s;
-  }
-  struct stat st {};
-  fstat(fd, &st);
-  const bool fresh = st.st_size == 0;
-  if (fresh && ftruncate(fd, sizeof(Layout)) != 0) {
-    Status s = Errno("size slice segment '" + path + "'");
-    close(fd);
-    return s;
-  }
-  if (!fresh && st.st_size < static_cast<off_t>(sizeof(Layout))) {
-    close(fd);
-    return Status::FailedPrecondition("slice segment '" + path + "' is truncated or foreign");
-  }
-  void* mem = mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (mem == MAP_FAILED) {
-    Status s = Errno("map slice segment '" + path + "'");
-    close(fd);
-    return s;
-  }
-  auto* layout = static_cast<Layout*>(mem);
-  if (fresh) {
-    std::memset(layout, 0, sizeof(Layout));
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&layout->mutex, &attr);
-    pthread_mutexattr_destroy(&attr);
-    layout->version = kVersion;
-    layout->slot_count = kMaxSliceProcesses;
-    __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
-  }
-  flock(fd, LOCK_UN);
-  if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
-    munmap(mem, sizeof(Layout));
-    close(fd);
-    return Status::FailedPrecondition("slice segment '" + path +
-                                      "' is not an xpool slice segment of this version");
-  }
-  std::unique_ptr<SliceSegment> segment(new SliceSegment(fd, layout, false));
-  Status s = segment->Register();
-  if (!s.ok()) return s;
-  return segment;
-}
-
-Result<std::unique_ptr<SliceSegment>> SliceSegment::OpenReadOnlyObserver(const std::string& path) {
-  // The mutex lives in the segment, so even an observer maps it writable.
-  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Errno("open slice segment '" + path + "'");
+Result<SliceSegment::Layout*> SliceSegment::MapLayout(int fd, const std::string& path,
+                                                      bool initialise) {
   struct stat st {};
   fstat(fd, &st);
   if (st.st_size < static_cast<off_t>(sizeof(Layout))) {
@@ -145,12 +84,67 @@ Result<std::unique_ptr<SliceSegment>> SliceSegment::OpenReadOnlyObserver(const s
     return s;
   }
   auto* layout = static_cast<Layout*>(mem);
+  if (initialise) {
+    std::memset(layout, 0, sizeof(Layout));
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&layout->mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+    layout->version = kVersion;
+    layout->slot_count = kMaxSliceProcesses;
+    __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
+  }
   if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
     munmap(mem, sizeof(Layout));
     close(fd);
-    return Status::FailedPrecondition("slice segment '" + path + "' is not an xpool slice segment");
+    return Status::FailedPrecondition("slice segment '" + path +
+                                      "' is not an xpool slice segment of this version");
   }
-  return std::unique_ptr<SliceSegment>(new SliceSegment(fd, layout, true));
+  return layout;
+}
+
+Result<std::unique_ptr<SliceSegment>> SliceSegment::Open(const std::string& path) {
+  int fd = -1;
+  if (path.empty()) {
+    fd = memfd_create("xpool-slice", MFD_CLOEXEC);
+    if (fd < 0) return Errno("memfd_create");
+  } else {
+    fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+    if (fd < 0) return Errno("open slice segment '" + path + "'");
+  }
+  // Whoever finds the file empty initialises it; flock keeps two first-comers apart (closing the
+  // descriptor on an error path drops it too).
+  if (flock(fd, LOCK_EX) != 0) {
+    Status s = Errno("lock slice segment '" + path + "'");
+    close(fd);
+    return s;
+  }
+  struct stat st {};
+  fstat(fd, &st);
+  const bool fresh = st.st_size == 0;
+  if (fresh && ftruncate(fd, sizeof(Layout)) != 0) {
+    Status s = Errno("size slice segment '" + path + "'");
+    close(fd);
+    return s;
+  }
+  auto layout = MapLayout(fd, path, fresh);
+  if (!layout.ok()) return layout.status();
+  flock(fd, LOCK_UN);
+  std::unique_ptr<SliceSegment> segment(new SliceSegment(fd, *layout, false));
+  Status s = segment->Register();
+  if (!s.ok()) return s;
+  return segment;
+}
+
+Result<std::unique_ptr<SliceSegment>> SliceSegment::OpenReadOnlyObserver(const std::string& path) {
+  // The mutex lives in the segment, so even an observer maps it writable.
+  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Errno("open slice segment '" + path + "'");
+  auto layout = MapLayout(fd, path, /*initialise=*/false);
+  if (!layout.ok()) return layout.status();
+  return std::unique_ptr<SliceSegment>(new SliceSegment(fd, *layout, true));
 }
 
 Status SliceSegment::Register() {
@@ -272,13 +266,6 @@ void SliceSegment::SetFootprintsFromDriver(int device, const std::vector<DriverU
   UnlockTable();
 }
 
-void SliceSegment::SetOverhead(int device, int64_t bytes) {
-  if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return;
-  LockTable();
-  layout_->slots[slot_].overhead[device] = bytes < 0 ? 0 : bytes;
-  UnlockTable();
-}
-
 int64_t SliceSegment::Usage(int device) {
   if (device < 0 || device >= kMaxSliceDevices) return 0;
   LockTable();
@@ -286,14 +273,6 @@ int64_t SliceSegment::Usage(int device) {
   const int64_t sum = SumLocked(device);
   UnlockTable();
   return sum;
-}
-
-int64_t SliceSegment::OwnCharged(int device) {
-  if (device < 0 || device >= kMaxSliceDevices || slot_ < 0) return 0;
-  LockTable();
-  const int64_t v = layout_->slots[slot_].charged[device];
-  UnlockTable();
-  return v;
 }
 
 int SliceSegment::ReapDead() {

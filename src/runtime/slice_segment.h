@@ -47,10 +47,9 @@ class SliceSegment {
   // that footprints derived from the driver's figures leave it out.
   bool TryCharge(int device, int64_t bytes, int64_t quota_bytes, bool resident = true);
   void Uncharge(int device, int64_t bytes, bool resident = true);
-  // Sets this process's context footprint on `device`; it counts towards the slice like charges.
-  void SetOverhead(int device, int64_t bytes);
-  // Derives every listed process's footprint on `device` from the driver's per-process usage:
-  // what the driver reports beyond the resident memory the process charged.
+  // Derives every listed process's footprint on `device` (context, module code, workspaces: it
+  // counts towards the slice like charges) from the driver's per-process usage: what the driver
+  // reports beyond the resident memory the process charged.
   struct DriverUsage {
     pid_t pid;
     int64_t bytes;
@@ -59,8 +58,6 @@ class SliceSegment {
 
   // The slice's usage of `device` (charges plus footprints of live processes), reaping first.
   int64_t Usage(int device);
-  // This process's charges (without footprint) on `device`.
-  int64_t OwnCharged(int device);
   // Releases the usage of processes that died; returns how many were reaped.
   int ReapDead();
   std::vector<ProcessUsage> Processes();
@@ -76,6 +73,9 @@ class SliceSegment {
  private:
   struct Layout;
   SliceSegment(int fd, Layout* layout, bool observer);
+  // Maps the file behind `fd`, initialising it when asked, and checks it is a segment of this
+  // version; on failure `fd` is closed.
+  static Result<Layout*> MapLayout(int fd, const std::string& path, bool initialise);
   Status Register();
   int LockTable();
   void UnlockTable();

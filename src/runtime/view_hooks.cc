@@ -23,6 +23,7 @@ struct SliceView {
   bool limited = false;
   uint64_t total = 0;
   uint64_t used = 0;
+  uint64_t free() const { return total > used ? total - used : 0; }
 };
 
 SliceView ViewOf(int physical) {
@@ -43,6 +44,22 @@ int NvmlPhysical(nvmlDevice_t device) {
   unsigned int index = 0;
   if (get_index == nullptr || get_index(device, &index) != NVML_SUCCESS) return -1;
   return static_cast<int>(index);
+}
+
+// NVML's memory query (either version) with the slice's figures in place of the device's.
+template <typename Memory>
+nvmlReturn_t SliceMemoryInfo(nvmlReturn_t (*real)(nvmlDevice_t, Memory*), nvmlDevice_t device,
+                             Memory* memory) {
+  if (real == nullptr) return NVML_ERROR_UNINITIALIZED;
+  const nvmlReturn_t rc = real(device, memory);
+  if (rc != NVML_SUCCESS || memory == nullptr) return rc;
+  const SliceView v = ViewOf(NvmlPhysical(device));
+  if (!v.limited) return rc;
+  memory->total = v.total;
+  memory->used = v.used;
+  memory->free = v.free();
+  if constexpr (requires { memory->reserved; }) memory->reserved = 0;
+  return rc;
 }
 
 }  // namespace
@@ -81,11 +98,11 @@ CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
   if (rc != CUDA_SUCCESS || free_bytes == nullptr || total_bytes == nullptr) return rc;
   Accountant& a = Accountant::Get();
   const int physical = a.CurrentPhysical();
-  a.RefreshFootprint(physical);
+  if (a.QuotaBytes(physical)) a.RefreshFootprint(physical);  // the NVML query only where it matters
   const SliceView v = ViewOf(physical);
   if (!v.limited) return rc;
   *total_bytes = v.total;
-  *free_bytes = std::min<uint64_t>(*free_bytes, v.total > v.used ? v.total - v.used : 0);
+  *free_bytes = std::min<uint64_t>(*free_bytes, v.free());
   return rc;
 }
 
@@ -100,30 +117,11 @@ CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
 }
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) {
-  auto real = XPOOL_REAL(nvmlDeviceGetMemoryInfo);
-  if (real == nullptr) return NVML_ERROR_UNINITIALIZED;
-  const nvmlReturn_t rc = real(device, memory);
-  if (rc != NVML_SUCCESS || memory == nullptr) return rc;
-  const SliceView v = ViewOf(NvmlPhysical(device));
-  if (!v.limited) return rc;
-  memory->total = v.total;
-  memory->used = v.used;
-  memory->free = v.total > v.used ? v.total - v.used : 0;
-  return rc;
+  return SliceMemoryInfo(XPOOL_REAL(nvmlDeviceGetMemoryInfo), device, memory);
 }
 
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory) {
-  auto real = XPOOL_REAL(nvmlDeviceGetMemoryInfo_v2);
-  if (real == nullptr) return NVML_ERROR_UNINITIALIZED;
-  const nvmlReturn_t rc = real(device, memory);
-  if (rc != NVML_SUCCESS || memory == nullptr) return rc;
-  const SliceView v = ViewOf(NvmlPhysical(device));
-  if (!v.limited) return rc;
-  memory->total = v.total;
-  memory->reserved = 0;
-  memory->used = v.used;
-  memory->free = v.total > v.used ? v.total - v.used : 0;
-  return rc;
+  return SliceMemoryInfo(XPOOL_REAL(nvmlDeviceGetMemoryInfo_v2), device, memory);
 }
 
 }  // extern "C"

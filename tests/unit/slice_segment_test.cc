@@ -39,7 +39,7 @@ TEST_F(SliceSegmentTest, ChargesStayWithinTheQuota) {
 TEST_F(SliceSegmentTest, FootprintCountsTowardsTheQuota) {
   auto s = SliceSegment::Open(path_);
   ASSERT_TRUE(s.ok());
-  (*s)->SetOverhead(0, 300 * kMiB);
+  (*s)->SetFootprintsFromDriver(0, {{getpid(), 300 * kMiB}});
   EXPECT_FALSE((*s)->TryCharge(0, 800 * kMiB, 1024 * kMiB));
   EXPECT_TRUE((*s)->TryCharge(0, 724 * kMiB, 1024 * kMiB));
 }
