@@ -43,6 +43,16 @@ def main(path):
                f"{pieces} x 64 MiB, then CUDA_ERROR_OUT_OF_MEMORY ({last})")
     report("driver API usage as nvidia-smi counts it", all(u <= 1024 for u in smi),
            f"{smi} MiB at the refusals (VMM, arrays)")
+    imports = re.findall(r"^(same-slice )?import mib=(\d+) map=(\d+) pieces_before=(\d+) "
+                         r"pieces_mapped=(-?\d+) pieces_after=(\d+)$", text, re.M)
+    for same, mib, rc, before, mapped, after in imports:
+        before, mapped, after = int(before), int(mapped), int(after)
+        expected = before if same else before - int(mib) // 64
+        report(f"imported VMM memory from {'the same' if same else 'another'} slice",
+               rc == "0" and abs(mapped - expected) <= 1 and after == before,
+               f"64 MiB pieces before/while/after mapping {mib} MiB: {before}/{mapped}/{after}")
+    report("VMM exports are told apart by their file", "export distinct_files=1" in text,
+           "two exports gave " + ("distinct" if "distinct_files=1" in text else "the same") + " files")
     report("no quota: bitwise the same result", "bitwise_equal True" in text, "")
     over = re.findall(r"overhead preloaded=(\d) driver: alloc_free_pair_ns=(\d+) launch_ns=([\d.]+)  "
                       r"runtime: alloc_free_pair_ns=(\d+) launch_ns=([\d.]+)", text)

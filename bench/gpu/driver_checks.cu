@@ -2,11 +2,21 @@
 //   driver_checks quota     VMM (cuMemCreate + cuMemMap), arrays and managed memory, each taken
 //                           in 64 MiB pieces until the driver says out of memory
 //   driver_checks overhead  time per cuMemAlloc+cuMemFree pair and per cuLaunchKernel
+//   driver_checks export MIB SOCKET   VMM memory exported as a file descriptor, handed to the
+//                                     first process that connects to SOCKET, then held
+//   driver_checks import SOCKET       imports it, and counts the 64 MiB pieces cuMemAlloc gives
+//                                     before mapping it, while mapped, and after unmapping
 // Run it with and without the runtime preloaded; it links libcuda directly, so it reaches the
 // runtime through exported symbols rather than dlsym.
 #include <cuda.h>
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -148,6 +158,111 @@ static void Overhead() {
               std::getenv("LD_PRELOAD") != nullptr, pair_ns, launch_ns, rt_pair_ns, rt_launch_ns);
 }
 
+static sockaddr_un Address(const char* path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+  return a;
+}
+
+// Sends (or receives) one descriptor with the allocation's size over a unix socket.
+static void Transfer(const char* path, int* fd, size_t* bytes, bool send) {
+  const sockaddr_un a = Address(path);
+  int s = socket(AF_UNIX, SOCK_STREAM, 0), c = -1;
+  if (send) {
+    unlink(path);
+    if (bind(s, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0 || listen(s, 1) != 0) std::exit(1);
+    c = accept(s, nullptr, nullptr);
+  } else {
+    while (connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    c = s;
+  }
+  iovec iov{bytes, sizeof(*bytes)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  if (send) {
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), fd, sizeof(int));
+    if (sendmsg(c, &msg, 0) != sizeof(*bytes)) std::exit(1);
+  } else {
+    if (recvmsg(c, &msg, MSG_WAITALL) != sizeof(*bytes) || CMSG_FIRSTHDR(&msg) == nullptr) std::exit(1);
+    std::memcpy(fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+  }
+  close(c);
+  if (c != s) close(s);
+}
+
+static CUmemAllocationProp ShareableProp(CUdevice dev) {
+  CUmemAllocationProp prop{};
+  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+  prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  prop.location.id = dev;
+  return prop;
+}
+
+static void Export(CUdevice dev, size_t mib, const char* path) {
+  const CUmemAllocationProp prop = ShareableProp(dev);
+  size_t bytes = mib * kMiB;
+  CUmemGenericAllocationHandle h, h2;
+  CHECK(cuMemCreate(&h, bytes, &prop, 0));
+  CHECK(cuMemCreate(&h2, 64 * kMiB, &prop, 0));
+  int fd = -1, fd2 = -1;
+  CHECK(cuMemExportToShareableHandle(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
+  CHECK(cuMemExportToShareableHandle(&fd2, h2, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
+  // The runtime tells exports apart by the exported file's identity: two exports must differ.
+  struct stat s1{}, s2{};
+  fstat(fd, &s1);
+  fstat(fd2, &s2);
+  std::printf("export distinct_files=%d\n", s1.st_ino != s2.st_ino || s1.st_dev != s2.st_dev);
+  std::fflush(stdout);
+  Transfer(path, &fd, &bytes, true);
+  pause();
+}
+
+static int PiecesUntilOom() {
+  std::vector<CUdeviceptr> ptrs;
+  CUdeviceptr p;
+  while (cuMemAlloc(&p, kPiece) == CUDA_SUCCESS) ptrs.push_back(p);
+  for (CUdeviceptr q : ptrs) CHECK(cuMemFree(q));
+  return static_cast<int>(ptrs.size());
+}
+
+static void Import(CUdevice dev, const char* path) {
+  int fd = -1;
+  size_t bytes = 0;
+  Transfer(path, &fd, &bytes, false);
+  CUmemGenericAllocationHandle h;
+  CHECK(cuMemImportFromShareableHandle(&h, reinterpret_cast<void*>(static_cast<intptr_t>(fd)),
+                                       CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR));
+  const int before = PiecesUntilOom();
+  CUdeviceptr at = 0;
+  CHECK(cuMemAddressReserve(&at, bytes, 0, 0, 0));
+  const CUresult map_rc = cuMemMap(at, bytes, 0, h, 0);
+  int mapped = -1;
+  if (map_rc == CUDA_SUCCESS) {
+    CUmemAccessDesc access{};
+    access.location = ShareableProp(dev).location;
+    access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+    CHECK(cuMemSetAccess(at, bytes, &access, 1));
+    CHECK(cuMemsetD8(at, 2, bytes));
+    CHECK(cuCtxSynchronize());
+    mapped = PiecesUntilOom();
+    CHECK(cuMemUnmap(at, bytes));
+  }
+  const int after = PiecesUntilOom();
+  std::printf("import mib=%zu map=%d pieces_before=%d pieces_mapped=%d pieces_after=%d\n",
+              bytes / kMiB, map_rc, before, mapped, after);
+}
+
 int main(int argc, char** argv) {
   CHECK(cuInit(0));
   CUdevice dev;
@@ -157,6 +272,11 @@ int main(int argc, char** argv) {
   CHECK(cuCtxSetCurrent(ctx));
   if (argc > 1 && std::strcmp(argv[1], "overhead") == 0) {
     Overhead();
+    return 0;
+  }
+  if (argc > 3 && std::strcmp(argv[1], "export") == 0) Export(dev, std::atoi(argv[2]), argv[3]);
+  if (argc > 2 && std::strcmp(argv[1], "import") == 0) {
+    Import(dev, argv[2]);
     return 0;
   }
   Vmm(dev);

@@ -33,6 +33,16 @@ echo "== 3. Two processes share one slice; SIGKILL frees the share"
 inslice 4Gi two $PY two 64 4096
 echo "== 4. CUDA C++ on the driver API: VMM, arrays, managed under 1 GiB"
 inslice 1Gi drv $B/driver_checks quota
+echo "== 4b. VMM memory imported from another slice is charged while mapped; from the same slice, not twice"
+SOCK=/tmp/xpool-vmm.sock
+inslice 8Gi exp $B/driver_checks export 512 $SOCK & EXP=$!
+inslice 2Gi imp $B/driver_checks import $SOCK
+kill $EXP; wait $EXP 2>/dev/null
+rm -f "$(slice same)"
+LD_PRELOAD="$RT" XPOOL_GPU_MEMORY=4Gi XPOOL_SLICE="$(slice same)" $B/driver_checks export 512 $SOCK & EXP=$!
+sleep 2
+echo -n "same-slice "; LD_PRELOAD="$RT" XPOOL_GPU_MEMORY=4Gi XPOOL_SLICE="$(slice same)" $B/driver_checks import $SOCK
+kill $EXP; wait $EXP 2>/dev/null
 echo "== 5. No quota: bitwise the same result"
 $PY determinism /tmp/det_native.pt
 LD_PRELOAD="$RT" $PY determinism /tmp/det_runtime.pt

@@ -222,12 +222,27 @@ int64_t Accountant::SliceUsage(int physical) {
   return segment_ ? segment_->Usage(physical) : 0;
 }
 
-void Accountant::NoteIpcExport(uint64_t key) {
+void Accountant::NoteExport(uint64_t key) {
   if (segment_) segment_->NoteExport(key);
 }
 
-bool Accountant::IsIpcExportedHere(uint64_t key) {
+bool Accountant::IsExportedHere(uint64_t key) {
   return segment_ && segment_->IsExported(key);
+}
+
+void Accountant::NoteForeignHandle(CUmemGenericAllocationHandle handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  foreign_handles_.insert(handle);
+}
+
+bool Accountant::IsForeignHandle(CUmemGenericAllocationHandle handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return foreign_handles_.count(handle) != 0;
+}
+
+void Accountant::ForgetForeignHandle(CUmemGenericAllocationHandle handle) {
+  std::lock_guard<std::mutex> lock(mu_);
+  foreign_handles_.erase(handle);
 }
 
 }  // namespace xpool::runtime

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "runtime/config.h"
 #include "runtime/driver_abi.h"
@@ -18,7 +19,14 @@
 namespace xpool::runtime {
 
 // What kind of driver object a charge belongs to; keys of different kinds may collide.
-enum class ObjectKind { kPointer, kVmmHandle, kArray, kMipmappedArray, kIpcImport };
+enum class ObjectKind {
+  kPointer,
+  kVmmHandle,
+  kArray,
+  kMipmappedArray,
+  kIpcImport,
+  kImportedMapping,  // a mapping of VMM memory imported from another slice
+};
 
 class Accountant {
  public:
@@ -58,8 +66,15 @@ class Accountant {
     if (segment_) segment_->AfterFork();
   }
 
-  void NoteIpcExport(uint64_t key);
-  bool IsIpcExportedHere(uint64_t key);
+  // Memory this slice exported (IPC handles, VMM shareable handles), by a digest of the handle:
+  // an importer in the same slice must not pay for it twice.
+  void NoteExport(uint64_t key);
+  bool IsExportedHere(uint64_t key);
+
+  // VMM handles imported from another slice: their memory is charged when mapped.
+  void NoteForeignHandle(CUmemGenericAllocationHandle handle);
+  bool IsForeignHandle(CUmemGenericAllocationHandle handle);
+  void ForgetForeignHandle(CUmemGenericAllocationHandle handle);
 
  private:
   Accountant();
@@ -78,6 +93,7 @@ class Accountant {
   std::unique_ptr<SliceSegment> segment_;
   std::mutex mu_;
   std::unordered_map<uint64_t, Charged> objects_;
+  std::unordered_set<CUmemGenericAllocationHandle> foreign_handles_;
   std::array<int, 64> physical_of_{};  // -2: not looked up yet
   std::array<std::string, 64> uuid_of_;
 };

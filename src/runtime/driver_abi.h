@@ -50,6 +50,14 @@ struct CUipcMemHandle {
   char reserved[64];
 };
 
+// VMM shareable handles: a POSIX file descriptor (passed as the value of the void* argument on
+// import, written to an int on export) or a 64-byte fabric handle.
+inline constexpr int CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR = 0x1;
+inline constexpr int CU_MEM_HANDLE_TYPE_FABRIC = 0x8;
+struct CUmemFabricHandle {
+  unsigned char data[64];
+};
+
 inline constexpr int CU_MEM_LOCATION_TYPE_DEVICE = 1;
 struct CUmemLocation {
   int type;

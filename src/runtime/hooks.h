@@ -36,6 +36,14 @@ XPOOL_EXPORT CUresult cuIpcGetMemHandle(CUipcMemHandle* handle, CUdeviceptr dptr
 XPOOL_EXPORT CUresult cuIpcOpenMemHandle_v2(CUdeviceptr* dptr, CUipcMemHandle handle,
                                             unsigned int flags);
 XPOOL_EXPORT CUresult cuIpcCloseMemHandle(CUdeviceptr dptr);
+XPOOL_EXPORT CUresult cuMemExportToShareableHandle(void* shareable,
+                                                   CUmemGenericAllocationHandle handle,
+                                                   int handle_type, unsigned long long flags);
+XPOOL_EXPORT CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle* handle,
+                                                     void* os_handle, int handle_type);
+XPOOL_EXPORT CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset,
+                               CUmemGenericAllocationHandle handle, unsigned long long flags);
+XPOOL_EXPORT CUresult cuMemUnmap(CUdeviceptr ptr, size_t size);
 XPOOL_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice dev);
 XPOOL_EXPORT CUresult cuCtxCreate_v2(CUcontext* ctx, unsigned int flags, CUdevice dev);
 XPOOL_EXPORT CUresult cuCtxCreate_v3(CUcontext* ctx, void* affinity, int affinity_count,

@@ -121,28 +121,18 @@ CUresult CountedArray(ObjectKind kind, Object* array, int64_t estimate, const ch
       });
 }
 
-uint64_t IpcKey(const CUipcMemHandle& h) {
-  uint64_t x = 1469598103934665603ull;  // FNV-1a over the opaque handle
-  for (char c : h.reserved) x = (x ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return x;
-}
-
-#define REAL_OR_FAIL(name)      \
-  auto real = XPOOL_REAL(name); \
-  if (real == nullptr) return CUDA_ERROR_NOT_INITIALIZED
-
 }  // namespace
 
 extern "C" {
 
 CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
-  REAL_OR_FAIL(cuMemAlloc_v2);
+  XPOOL_REAL_OR_FAIL(cuMemAlloc_v2);
   return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
                            [&] { return real(dptr, bytes); });
 }
 
 CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags) {
-  REAL_OR_FAIL(cuMemAllocManaged);
+  XPOOL_REAL_OR_FAIL(cuMemAllocManaged);
   // Charged in full, though NVML's per-process figure leaves managed memory out.
   return CountedAllocation(
       ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
@@ -151,7 +141,7 @@ CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytes, unsigned int flags) 
 
 CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width_bytes, size_t height,
                             unsigned int element_bytes) {
-  REAL_OR_FAIL(cuMemAllocPitch_v2);
+  XPOOL_REAL_OR_FAIL(cuMemAllocPitch_v2);
   // Admit the width rounded to the driver's usual 512-byte pitch, then settle on the real pitch.
   const auto estimate = static_cast<int64_t>(((width_bytes + 511) / 512) * 512 * height);
   return CountedBySize(
@@ -164,49 +154,49 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pitch, size_t width_bytes
 }
 
 CUresult cuMemFree_v2(CUdeviceptr dptr) {
-  REAL_OR_FAIL(cuMemFree_v2);
+  XPOOL_REAL_OR_FAIL(cuMemFree_v2);
   return CountedFree(ObjectKind::kPointer, dptr, [&] { return real(dptr); });
 }
 
 CUresult cuMemAllocAsync(CUdeviceptr* dptr, size_t bytes, CUstream stream) {
-  REAL_OR_FAIL(cuMemAllocAsync);
+  XPOOL_REAL_OR_FAIL(cuMemAllocAsync);
   return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
                            [&] { return real(dptr, bytes, stream); });
 }
 
 CUresult cuMemAllocAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUstream stream) {
-  REAL_OR_FAIL(cuMemAllocAsync_ptsz);
+  XPOOL_REAL_OR_FAIL(cuMemAllocAsync_ptsz);
   return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
                            [&] { return real(dptr, bytes, stream); });
 }
 
 CUresult cuMemAllocFromPoolAsync(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool,
                                  CUstream stream) {
-  REAL_OR_FAIL(cuMemAllocFromPoolAsync);
+  XPOOL_REAL_OR_FAIL(cuMemAllocFromPoolAsync);
   return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
                            [&] { return real(dptr, bytes, pool, stream); });
 }
 
 CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool,
                                       CUstream stream) {
-  REAL_OR_FAIL(cuMemAllocFromPoolAsync_ptsz);
+  XPOOL_REAL_OR_FAIL(cuMemAllocFromPoolAsync_ptsz);
   return CountedAllocation(ObjectKind::kPointer, dptr, static_cast<int64_t>(bytes),
                            [&] { return real(dptr, bytes, pool, stream); });
 }
 
 CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream stream) {
-  REAL_OR_FAIL(cuMemFreeAsync);
+  XPOOL_REAL_OR_FAIL(cuMemFreeAsync);
   return CountedFree(ObjectKind::kPointer, dptr, [&] { return real(dptr, stream); });
 }
 
 CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream stream) {
-  REAL_OR_FAIL(cuMemFreeAsync_ptsz);
+  XPOOL_REAL_OR_FAIL(cuMemFreeAsync_ptsz);
   return CountedFree(ObjectKind::kPointer, dptr, [&] { return real(dptr, stream); });
 }
 
 CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t bytes,
                      const CUmemAllocationProp* prop, unsigned long long flags) {
-  REAL_OR_FAIL(cuMemCreate);
+  XPOOL_REAL_OR_FAIL(cuMemCreate);
   Accountant& a = Accountant::Get();
   if (prop == nullptr || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
     return real(handle, bytes, prop, flags);  // host memory: not the device's
@@ -225,12 +215,14 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t bytes,
 }
 
 CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
-  REAL_OR_FAIL(cuMemRelease);
-  return CountedFree(ObjectKind::kVmmHandle, handle, [&] { return real(handle); });
+  XPOOL_REAL_OR_FAIL(cuMemRelease);
+  const CUresult rc = CountedFree(ObjectKind::kVmmHandle, handle, [&] { return real(handle); });
+  if (rc == CUDA_SUCCESS) Accountant::Get().ForgetForeignHandle(handle);
+  return rc;
 }
 
 CUresult cuArrayCreate_v2(CUarray* array, const CUDA_ARRAY_DESCRIPTOR* desc) {
-  REAL_OR_FAIL(cuArrayCreate_v2);
+  XPOOL_REAL_OR_FAIL(cuArrayCreate_v2);
   if (desc == nullptr) return real(array, desc);
   const int64_t estimate =
       EstimateArrayBytes(desc->Width, desc->Height, 1, desc->Format, desc->NumChannels);
@@ -240,7 +232,7 @@ CUresult cuArrayCreate_v2(CUarray* array, const CUDA_ARRAY_DESCRIPTOR* desc) {
 }
 
 CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc) {
-  REAL_OR_FAIL(cuArray3DCreate_v2);
+  XPOOL_REAL_OR_FAIL(cuArray3DCreate_v2);
   if (desc == nullptr) return real(array, desc);
   const int64_t estimate =
       EstimateArrayBytes(desc->Width, desc->Height, desc->Depth, desc->Format, desc->NumChannels);
@@ -250,14 +242,14 @@ CUresult cuArray3DCreate_v2(CUarray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc)
 }
 
 CUresult cuArrayDestroy(CUarray array) {
-  REAL_OR_FAIL(cuArrayDestroy);
+  XPOOL_REAL_OR_FAIL(cuArrayDestroy);
   return CountedFree(ObjectKind::kArray, reinterpret_cast<uint64_t>(array),
                      [&] { return real(array); });
 }
 
 CUresult cuMipmappedArrayCreate(CUmipmappedArray* array, const CUDA_ARRAY3D_DESCRIPTOR* desc,
                                 unsigned int levels) {
-  REAL_OR_FAIL(cuMipmappedArrayCreate);
+  XPOOL_REAL_OR_FAIL(cuMipmappedArrayCreate);
   if (desc == nullptr) return real(array, desc, levels);
   // Level 0 plus the smaller levels come to at most 4/3 of level 0 in 2D (8/7 in 3D).
   const int64_t estimate =
@@ -269,41 +261,9 @@ CUresult cuMipmappedArrayCreate(CUmipmappedArray* array, const CUDA_ARRAY3D_DESC
 }
 
 CUresult cuMipmappedArrayDestroy(CUmipmappedArray array) {
-  REAL_OR_FAIL(cuMipmappedArrayDestroy);
+  XPOOL_REAL_OR_FAIL(cuMipmappedArrayDestroy);
   return CountedFree(ObjectKind::kMipmappedArray, reinterpret_cast<uint64_t>(array),
                      [&] { return real(array); });
-}
-
-CUresult cuIpcGetMemHandle(CUipcMemHandle* handle, CUdeviceptr dptr) {
-  REAL_OR_FAIL(cuIpcGetMemHandle);
-  const CUresult rc = real(handle, dptr);
-  if (rc == CUDA_SUCCESS && handle != nullptr) Accountant::Get().NoteIpcExport(IpcKey(*handle));
-  return rc;
-}
-
-CUresult cuIpcOpenMemHandle_v2(CUdeviceptr* dptr, CUipcMemHandle handle, unsigned int flags) {
-  REAL_OR_FAIL(cuIpcOpenMemHandle_v2);
-  Accountant& a = Accountant::Get();
-  const CUresult rc = real(dptr, handle, flags);
-  // Memory exported by this slice is already charged to it; memory from elsewhere joins it.
-  if (rc != CUDA_SUCCESS || dptr == nullptr || a.IsIpcExportedHere(IpcKey(handle))) return rc;
-  using Range = CUresult (*)(CUdeviceptr*, size_t*, CUdeviceptr);
-  auto range = reinterpret_cast<Range>(DriverSymbol("cuMemGetAddressRange_v2"));
-  size_t bytes = 0;
-  CUdeviceptr base = 0;
-  if (range == nullptr || range(&base, &bytes, *dptr) != CUDA_SUCCESS) return rc;
-  const int physical = a.CurrentPhysical();
-  if (!a.Charge(physical, static_cast<int64_t>(bytes))) {
-    XPOOL_REAL(cuIpcCloseMemHandle)(*dptr);
-    return CUDA_ERROR_OUT_OF_MEMORY;
-  }
-  a.Track(ObjectKind::kIpcImport, *dptr, physical, static_cast<int64_t>(bytes));
-  return rc;
-}
-
-CUresult cuIpcCloseMemHandle(CUdeviceptr dptr) {
-  REAL_OR_FAIL(cuIpcCloseMemHandle);
-  return CountedFree(ObjectKind::kIpcImport, dptr, [&] { return real(dptr); });
 }
 
 }  // extern "C"

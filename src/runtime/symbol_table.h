@@ -37,3 +37,9 @@ DlsymFn RealDlsym();
 
 #define XPOOL_REAL(name) \
   reinterpret_cast<decltype(&::name)>(::xpool::runtime::RealFunction(::xpool::runtime::Hook::name))
+
+// Declares `real`, the driver's function behind hook `name`, or returns from the hook when the
+// driver lacks it.
+#define XPOOL_REAL_OR_FAIL(name)  \
+  auto real = XPOOL_REAL(name);   \
+  if (real == nullptr) return CUDA_ERROR_NOT_INITIALIZED

@@ -5,8 +5,16 @@
 //   ctx DEV | alloc MIB | alloc-until-oom STEP_MIB | free-all | managed MIB | pitch W H |
 //   async MIB | vmm MIB | array W H | array3d W H D | mipmap W H | destroy-arrays | meminfo |
 //   totalmem DEV | nvml-meminfo INDEX | ready FILE | wait-for FILE | unknown-symbol |
-//   passthrough | rtld-next
+//   passthrough | rtld-next |
+//   vmm-export MIB SOCKET       create VMM memory, export it as a file descriptor and hand it
+//                               (with its size) to the first process that connects to SOCKET
+//   vmm-import SOCKET           receive such a descriptor and import it
+//   vmm-export-fabric MIB FILE  the same through a fabric handle written to FILE
+//   vmm-import-fabric FILE
+//   vmm-map-imported | vmm-unmap-imported   map (unmap) every imported handle in full
 #include <dlfcn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -60,6 +68,66 @@ std::vector<CUdeviceptr> g_pointers;
 std::vector<CUmemGenericAllocationHandle> g_handles;
 std::vector<CUarray> g_arrays;
 std::vector<CUmipmappedArray> g_mipmaps;
+
+struct Imported {
+  CUmemGenericAllocationHandle handle;
+  size_t bytes;
+  CUdeviceptr at = 0;
+};
+std::vector<Imported> g_imported;
+
+sockaddr_un SocketAddress(const char* path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+  return addr;
+}
+
+// Serves one connection on `path`: sends `bytes` with `fd` attached.
+bool SendDescriptor(const char* path, int fd, uint64_t bytes) {
+  const int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  const sockaddr_un addr = SocketAddress(path);
+  unlink(path);
+  if (bind(s, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 || listen(s, 1) != 0)
+    return false;
+  const int c = accept(s, nullptr, nullptr);
+  iovec iov{&bytes, sizeof(bytes)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  const bool ok = sendmsg(c, &msg, 0) == sizeof(bytes);
+  close(c);
+  close(s);
+  return ok;
+}
+
+// Connects to `path` (waiting for it to appear) and receives a descriptor and its size.
+int ReceiveDescriptor(const char* path, uint64_t* bytes) {
+  const sockaddr_un addr = SocketAddress(path);
+  const int s = socket(AF_UNIX, SOCK_STREAM, 0);
+  while (connect(s, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  iovec iov{bytes, sizeof(*bytes)};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  int fd = -1;
+  if (recvmsg(s, &msg, MSG_WAITALL) == sizeof(*bytes) && CMSG_FIRSTHDR(&msg) != nullptr)
+    std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+  close(s);
+  return fd;
+}
 
 const char* Outcome(CUresult rc) {
   return rc == CUDA_SUCCESS ? "ok" : (rc == CUDA_ERROR_OUT_OF_MEMORY ? "oom" : "error");
@@ -147,6 +215,82 @@ int main(int argc, char** argv) {
       if (rc == CUDA_SUCCESS) g_handles.push_back(h);
       std::printf("vmm %s\n", Outcome(rc));
       ++i;
+    } else if (step == "vmm-export" || step == "vmm-export-fabric") {
+      const bool fabric = step == "vmm-export-fabric";
+      CUmemAllocationProp prop{};
+      prop.type = 1;
+      prop.requestedHandleTypes =
+          fabric ? CU_MEM_HANDLE_TYPE_FABRIC : CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+      prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+      const size_t bytes = arg(1) * kMiB;
+      CUmemGenericAllocationHandle h = 0;
+      CUresult rc = F<CUresult (*)(CUmemGenericAllocationHandle*, size_t,
+                                   const CUmemAllocationProp*, unsigned long long)>("cuMemCreate")(
+          &h, bytes, &prop, 0);
+      auto export_fn = F<CUresult (*)(void*, CUmemGenericAllocationHandle, int, unsigned long long)>(
+          "cuMemExportToShareableHandle");
+      if (rc == CUDA_SUCCESS && fabric) {
+        CUmemFabricHandle fh{};
+        rc = export_fn(&fh, h, CU_MEM_HANDLE_TYPE_FABRIC, 0);
+        FILE* f = std::fopen(argv[i + 2], "wb");
+        if (rc == CUDA_SUCCESS && f != nullptr) {
+          std::fwrite(fh.data, 1, sizeof(fh.data), f);
+          std::fwrite(&bytes, sizeof(bytes), 1, f);
+        }
+        if (f != nullptr) std::fclose(f);
+        std::printf("%s %s\n", step.c_str(), Outcome(rc));
+      } else if (rc == CUDA_SUCCESS) {
+        int fd = -1;
+        rc = export_fn(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
+        std::printf("%s %s\n", step.c_str(), Outcome(rc));
+        if (rc == CUDA_SUCCESS) SendDescriptor(argv[i + 2], fd, bytes);
+      } else {
+        std::printf("%s %s\n", step.c_str(), Outcome(rc));
+      }
+      i += 2;
+    } else if (step == "vmm-import" || step == "vmm-import-fabric") {
+      auto import_fn = F<CUresult (*)(CUmemGenericAllocationHandle*, void*, int)>(
+          "cuMemImportFromShareableHandle");
+      uint64_t bytes = 0;
+      CUmemGenericAllocationHandle h = 0;
+      CUresult rc = CUDA_ERROR_INVALID_VALUE;
+      if (step == "vmm-import") {
+        const int fd = ReceiveDescriptor(argv[i + 1], &bytes);
+        rc = import_fn(&h, reinterpret_cast<void*>(static_cast<intptr_t>(fd)),
+                       CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+      } else {
+        CUmemFabricHandle fh{};
+        FILE* f = std::fopen(argv[i + 1], "rb");
+        if (f != nullptr && std::fread(fh.data, 1, sizeof(fh.data), f) == sizeof(fh.data) &&
+            std::fread(&bytes, sizeof(bytes), 1, f) == 1) {
+          rc = import_fn(&h, &fh, CU_MEM_HANDLE_TYPE_FABRIC);
+        }
+        if (f != nullptr) std::fclose(f);
+      }
+      if (rc == CUDA_SUCCESS) g_imported.push_back({h, bytes});
+      std::printf("%s %s\n", step.c_str(), Outcome(rc));
+      ++i;
+    } else if (step == "vmm-map-imported") {
+      auto reserve = F<CUresult (*)(CUdeviceptr*, size_t, size_t, CUdeviceptr, unsigned long long)>(
+          "cuMemAddressReserve");
+      auto map = F<CUresult (*)(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle,
+                                unsigned long long)>("cuMemMap");
+      CUresult rc = CUDA_SUCCESS;
+      for (Imported& m : g_imported) {
+        CUdeviceptr at = 0;
+        rc = reserve(&at, m.bytes, 0, 0, 0);
+        if (rc == CUDA_SUCCESS) rc = map(at, m.bytes, 0, m.handle, 0);
+        if (rc != CUDA_SUCCESS) break;
+        m.at = at;
+      }
+      std::printf("vmm-map %s\n", Outcome(rc));
+    } else if (step == "vmm-unmap-imported") {
+      auto unmap = F<CUresult (*)(CUdeviceptr, size_t)>("cuMemUnmap");
+      for (Imported& m : g_imported) {
+        if (m.at != 0) unmap(m.at, m.bytes);
+        m.at = 0;
+      }
+      std::printf("unmapped\n");
     } else if (step == "vmm-release-all") {
       for (auto h : g_handles) F<CUresult (*)(CUmemGenericAllocationHandle)>("cuMemRelease")(h);
       g_handles.clear();

@@ -6,6 +6,7 @@
 //   FAKE_CUDA_DEVICE_MIB   memory per device (default 16384)
 //   FAKE_CUDA_CONTEXT_MIB  footprint of a context (default 300)
 // CUDA_VISIBLE_DEVICES (numeric) selects and orders the devices CUDA sees; NVML sees them all.
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -37,6 +38,7 @@ struct Allocation {
   int physical;
   uint64_t bytes;
   bool managed;
+  bool imported = false;  // another process's memory: it uses none of this process's
 };
 
 struct State {
@@ -102,7 +104,7 @@ CUresult Give(uint64_t key) {
   std::lock_guard<std::mutex> lock(s.mu);
   auto it = s.allocations.find(key);
   if (it == s.allocations.end()) return CUDA_ERROR_INVALID_VALUE;
-  s.devices[it->second.physical].used -= it->second.bytes;
+  if (!it->second.imported) s.devices[it->second.physical].used -= it->second.bytes;
   if (it->second.managed) s.devices[it->second.physical].managed -= it->second.bytes;
   s.allocations.erase(it);
   return CUDA_SUCCESS;
@@ -265,6 +267,78 @@ FAKE_API CUresult cuMemCreate(CUmemGenericAllocationHandle* h, size_t bytes,
 FAKE_API CUresult cuMemRelease(CUmemGenericAllocationHandle h) {
   return Give(h);
 }
+// VMM sharing. An exported handle is a memfd holding {physical device, bytes}; a fabric handle
+// holds the same two numbers. Importing makes a handle of the importer's that uses none of its
+// memory. Mappings need no backing in the fake: address ranges come from cuMemAddressReserve.
+struct SharedAllocation {
+  int64_t physical;
+  uint64_t bytes;
+};
+FAKE_API CUresult cuMemExportToShareableHandle(void* out, CUmemGenericAllocationHandle h, int type,
+                                               unsigned long long) {
+  SharedAllocation shared{};
+  {
+    std::lock_guard<std::mutex> lock(S().mu);
+    auto it = S().allocations.find(h);
+    if (it == S().allocations.end()) return CUDA_ERROR_INVALID_VALUE;
+    shared = SharedAllocation{it->second.physical, it->second.bytes};
+  }
+  if (type == CU_MEM_HANDLE_TYPE_FABRIC) {
+    std::memcpy(static_cast<CUmemFabricHandle*>(out)->data, &shared, sizeof(shared));
+    return CUDA_SUCCESS;
+  }
+  if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_INVALID_VALUE;
+  const int fd = memfd_create("fake-cuda-vmm", MFD_CLOEXEC);
+  if (fd < 0 || pwrite(fd, &shared, sizeof(shared), 0) != sizeof(shared)) return CUDA_ERROR_INVALID_VALUE;
+  *static_cast<int*>(out) = fd;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle* h, void* os_handle,
+                                                 int type) {
+  SharedAllocation shared{};
+  if (type == CU_MEM_HANDLE_TYPE_FABRIC) {
+    std::memcpy(&shared, static_cast<const CUmemFabricHandle*>(os_handle)->data, sizeof(shared));
+  } else if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR ||
+             pread(static_cast<int>(reinterpret_cast<intptr_t>(os_handle)), &shared, sizeof(shared),
+                   0) != sizeof(shared)) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  *h = s.next_address;
+  s.next_address += 0x100000;
+  s.allocations[*h] = Allocation{static_cast<int>(shared.physical), shared.bytes, false, true};
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp* prop,
+                                                         CUmemGenericAllocationHandle h) {
+  std::lock_guard<std::mutex> lock(S().mu);
+  auto it = S().allocations.find(h);
+  if (it == S().allocations.end()) return CUDA_ERROR_INVALID_VALUE;
+  *prop = CUmemAllocationProp{};
+  prop->type = 1;
+  prop->location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  const auto& vis = S().visible;
+  for (size_t i = 0; i < vis.size(); ++i) {
+    if (vis[i] == it->second.physical) prop->location.id = static_cast<int>(i);
+  }
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuMemAddressReserve(CUdeviceptr* ptr, size_t size, size_t, CUdeviceptr,
+                                      unsigned long long) {
+  std::lock_guard<std::mutex> lock(S().mu);
+  *ptr = S().next_address;
+  S().next_address += (size + 0xfffff) & ~uint64_t{0xfffff};
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuMemMap(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle h,
+                           unsigned long long) {
+  std::lock_guard<std::mutex> lock(S().mu);
+  return S().allocations.count(h) != 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+FAKE_API CUresult cuMemUnmap(CUdeviceptr, size_t) {
+  return CUDA_SUCCESS;
+}
 FAKE_API CUresult cuArray3DCreate_v2(CUarray* a, const CUDA_ARRAY3D_DESCRIPTOR* d) {
   unsigned long long key = 0;
   const CUresult rc = Take(t_current, ArrayBytes(*d), &key);
@@ -338,6 +412,12 @@ const Exported kExported[] = {
     FAKE_ENTRY(cuMemFreeAsync_ptsz),
     FAKE_ENTRY(cuMemCreate),
     FAKE_ENTRY(cuMemRelease),
+    FAKE_ENTRY(cuMemExportToShareableHandle),
+    FAKE_ENTRY(cuMemImportFromShareableHandle),
+    FAKE_ENTRY(cuMemGetAllocationPropertiesFromHandle),
+    FAKE_ENTRY(cuMemAddressReserve),
+    FAKE_ENTRY(cuMemMap),
+    FAKE_ENTRY(cuMemUnmap),
     FAKE_ENTRY(cuArrayCreate_v2),
     FAKE_ENTRY(cuArray3DCreate_v2),
     FAKE_ENTRY(cuArrayDestroy),

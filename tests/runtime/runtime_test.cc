@@ -203,5 +203,56 @@ TEST(RuntimeTest, UnreadableSliceSegmentRefusesAllocations) {
   EXPECT_NE(r.err.find("XPOOL_SLICE"), std::string::npos) << r.err;
 }
 
+// VMM memory passed between processes as a file descriptor or a fabric handle: an importer in
+// another slice pays for what it maps while it is mapped; one in the exporter's slice pays nothing
+// more, since the exporter's charge already covers it.
+TEST(RuntimeTest, ImportedVmmMemoryFromAnotherSliceIsChargedWhileMapped) {
+  const std::string s1 = SlicePath("vmm-exporter");
+  const std::string socket = s1 + ".sock";
+  Process exporter(Probe({"ctx", "0", "vmm-export", "512", socket, "hold"}), Slice("4Gi", s1));
+  // 1024 - 300 context - 512 mapped = 212 MiB: three 64 MiB pieces; eleven once unmapped.
+  const auto r = RunProcess(Probe({"ctx", "0", "vmm-import", socket, "vmm-map-imported",
+                                   "alloc-until-oom", "64", "free-all", "vmm-unmap-imported",
+                                   "alloc-until-oom", "64"}),
+                            Slice("1Gi", SlicePath("vmm-importer")));
+  exporter.Kill(SIGKILL);
+  exporter.Wait();
+  EXPECT_NE(r.out.find("vmm-import ok\nvmm-map ok\nallocated 3 then oom\nfreed\nunmapped\n"
+                       "allocated 11 then oom"),
+            std::string::npos)
+      << r.out << r.err;
+  for (const auto& f : {s1, socket, SlicePath("vmm-importer")}) std::filesystem::remove(f);
+}
+
+TEST(RuntimeTest, MappingMoreImportedMemoryThanTheQuotaIsRefused) {
+  const std::string s1 = SlicePath("fabric-exporter");
+  const std::string handle = s1 + ".handle";
+  const auto e = RunProcess(Probe({"ctx", "0", "vmm-export-fabric", "2048", handle}),
+                            Slice("4Gi", s1));
+  ASSERT_NE(e.out.find("vmm-export-fabric ok"), std::string::npos) << e.out << e.err;
+  const auto r = RunProcess(Probe({"ctx", "0", "vmm-import-fabric", handle, "vmm-map-imported",
+                                   "alloc-until-oom", "64"}),
+                            Slice("1Gi", SlicePath("fabric-importer")));
+  // The refused mapping leaves nothing charged: the whole 724 MiB is still there.
+  EXPECT_NE(r.out.find("vmm-import-fabric ok\nvmm-map oom\nallocated 11 then oom"),
+            std::string::npos)
+      << r.out << r.err;
+  for (const auto& f : {s1, handle, SlicePath("fabric-importer")}) std::filesystem::remove(f);
+}
+
+TEST(RuntimeTest, ImportedVmmMemoryFromTheSameSliceIsNotChargedTwice) {
+  const std::string slice = SlicePath("vmm-shared");
+  const std::string socket = slice + ".sock";
+  Process exporter(Probe({"ctx", "0", "vmm-export", "512", socket, "hold"}), Slice("2Gi", slice));
+  // 2048 - 300 - 512 - 300 = 936 MiB: fourteen pieces (six if the mapping were charged again).
+  const auto r = RunProcess(
+      Probe({"ctx", "0", "vmm-import", socket, "vmm-map-imported", "alloc-until-oom", "64"}),
+      Slice("2Gi", slice));
+  exporter.Kill(SIGKILL);
+  exporter.Wait();
+  EXPECT_NE(r.out.find("vmm-map ok\nallocated 14 then oom"), std::string::npos) << r.out << r.err;
+  for (const auto& f : {slice, socket}) std::filesystem::remove(f);
+}
+
 }  // namespace
 }  // namespace xpool::testing
