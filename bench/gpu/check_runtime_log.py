@@ -51,8 +51,6 @@ def main(path):
         report(f"imported VMM memory from {'the same' if same else 'another'} slice",
                rc == "0" and abs(mapped - expected) <= 1 and after == before,
                f"64 MiB pieces before/while/after mapping {mib} MiB: {before}/{mapped}/{after}")
-    report("VMM exports are told apart by their file", "export distinct_files=1" in text,
-           "two exports gave " + ("distinct" if "distinct_files=1" in text else "the same") + " files")
     report("no quota: bitwise the same result", "bitwise_equal True" in text, "")
     over = re.findall(r"overhead preloaded=(\d) driver: alloc_free_pair_ns=(\d+) launch_ns=([\d.]+)  "
                       r"runtime: alloc_free_pair_ns=(\d+) launch_ns=([\d.]+)", text)

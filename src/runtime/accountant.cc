@@ -230,6 +230,10 @@ bool Accountant::IsExportedHere(uint64_t key) {
   return segment_ && segment_->IsExported(key);
 }
 
+bool Accountant::AnyExportHere(const std::function<bool(uint64_t)>& match) {
+  return segment_ && segment_->AnyExport(match);
+}
+
 void Accountant::NoteForeignHandle(CUmemGenericAllocationHandle handle) {
   std::lock_guard<std::mutex> lock(mu_);
   foreign_handles_.insert(handle);
@@ -240,9 +244,17 @@ bool Accountant::IsForeignHandle(CUmemGenericAllocationHandle handle) {
   return foreign_handles_.count(handle) != 0;
 }
 
-void Accountant::ForgetForeignHandle(CUmemGenericAllocationHandle handle) {
+void Accountant::KeepExportDescriptor(CUmemGenericAllocationHandle handle, int fd) {
+  std::lock_guard<std::mutex> lock(mu_);
+  export_descriptors_.emplace(handle, fd);
+}
+
+void Accountant::ForgetHandle(CUmemGenericAllocationHandle handle) {
   std::lock_guard<std::mutex> lock(mu_);
   foreign_handles_.erase(handle);
+  auto [first, last] = export_descriptors_.equal_range(handle);
+  for (auto it = first; it != last; ++it) close(it->second);
+  export_descriptors_.erase(first, last);
 }
 
 }  // namespace xpool::runtime

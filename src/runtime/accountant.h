@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,11 +71,16 @@ class Accountant {
   // an importer in the same slice must not pay for it twice.
   void NoteExport(uint64_t key);
   bool IsExportedHere(uint64_t key);
+  bool AnyExportHere(const std::function<bool(uint64_t)>& match);
+
+  // The duplicate of an exported descriptor that identifies the export until `handle` is released.
+  void KeepExportDescriptor(CUmemGenericAllocationHandle handle, int fd);
 
   // VMM handles imported from another slice: their memory is charged when mapped.
   void NoteForeignHandle(CUmemGenericAllocationHandle handle);
   bool IsForeignHandle(CUmemGenericAllocationHandle handle);
-  void ForgetForeignHandle(CUmemGenericAllocationHandle handle);
+  // On release: forgets the handle and closes the descriptors kept for its exports.
+  void ForgetHandle(CUmemGenericAllocationHandle handle);
 
  private:
   Accountant();
@@ -94,6 +100,7 @@ class Accountant {
   std::mutex mu_;
   std::unordered_map<uint64_t, Charged> objects_;
   std::unordered_set<CUmemGenericAllocationHandle> foreign_handles_;
+  std::unordered_multimap<CUmemGenericAllocationHandle, int> export_descriptors_;
   std::array<int, 64> physical_of_{};  // -2: not looked up yet
   std::array<std::string, 64> uuid_of_;
 };

@@ -217,7 +217,7 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t bytes,
 CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
   XPOOL_REAL_OR_FAIL(cuMemRelease);
   const CUresult rc = CountedFree(ObjectKind::kVmmHandle, handle, [&] { return real(handle); });
-  if (rc == CUDA_SUCCESS) Accountant::Get().ForgetForeignHandle(handle);
+  if (rc == CUDA_SUCCESS) Accountant::Get().ForgetHandle(handle);
   return rc;
 }
 

@@ -2,7 +2,9 @@
 // exported by a process of this slice is already charged to the slice, so an importer in the
 // same slice pays nothing more; memory imported from elsewhere is charged to the importer (IPC at
 // open, VMM when mapped, since only the mapping says how much of the allocation it uses).
-#include <sys/stat.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
@@ -28,38 +30,53 @@ uint64_t IpcKey(const CUipcMemHandle& h) {
   return Fnv1a(h.reserved, sizeof(h.reserved));
 }
 
-// A file descriptor passed between processes keeps its file, so the file's identity names the
-// export on both sides. Zero when the handle cannot be identified.
-uint64_t FdKey(int fd) {
-  struct stat st{};
-  if (fd < 0 || fstat(fd, &st) != 0) return 0;
-  const uint64_t id[2] = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
-  return Fnv1a(id, sizeof(id), 0x766d6d2d6664ull);  // NOLINT: seed tags VMM fd keys
+// A file descriptor exported by the driver names a file that every export shares, so the file
+// does not identify an export. Its open file description does, and survives being passed to
+// another process: the exporter keeps a duplicate of the descriptor and records {pid, duplicate}
+// under this tag; an importer asks the kernel (kcmp) whether its descriptor is the same one.
+constexpr uint64_t kFdExportTag = 0xfdull << 56;
+
+uint64_t FdExportKey(pid_t pid, int kept_fd) {
+  return kFdExportTag | (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 24) |
+         (static_cast<uint64_t>(kept_fd) & 0xffffff);
+}
+
+bool SameOpenFile(uint64_t key, int fd) {
+  if ((key & (0xffull << 56)) != kFdExportTag) return false;
+  const auto pid = static_cast<pid_t>((key >> 24) & 0xffffffff);
+  const auto kept_fd = static_cast<int>(key & 0xffffff);
+  constexpr int kKcmpFile = 0;
+  return syscall(SYS_kcmp, getpid(), pid, kKcmpFile, fd, kept_fd) == 0;
 }
 
 uint64_t FabricKey(const CUmemFabricHandle& h) {
   return Fnv1a(h.data, sizeof(h.data), 0x766d6d2d6661ull);  // NOLINT: seed tags fabric keys
 }
 
-uint64_t ExportedKey(const void* shareable, int handle_type) {
-  if (shareable == nullptr) return 0;
-  if (handle_type == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) {
-    return FdKey(*static_cast<const int*>(shareable));
-  }
+// Records an export so that importers in this slice recognise it.
+void NoteVmmExport(const void* shareable, CUmemGenericAllocationHandle handle, int handle_type) {
+  Accountant& a = Accountant::Get();
   if (handle_type == CU_MEM_HANDLE_TYPE_FABRIC) {
-    return FabricKey(*static_cast<const CUmemFabricHandle*>(shareable));
+    a.NoteExport(FabricKey(*static_cast<const CUmemFabricHandle*>(shareable)));
+  } else if (handle_type == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) {
+    const int kept = fcntl(*static_cast<const int*>(shareable), F_DUPFD_CLOEXEC, 0);
+    if (kept < 0) return;
+    a.KeepExportDescriptor(handle, kept);
+    a.NoteExport(FdExportKey(getpid(), kept));
   }
-  return 0;
 }
 
-uint64_t ImportedKey(void* os_handle, int handle_type) {
+// Whether an import names memory a process of this slice exported.
+bool ExportedHere(void* os_handle, int handle_type) {
+  Accountant& a = Accountant::Get();
+  if (handle_type == CU_MEM_HANDLE_TYPE_FABRIC) {
+    return a.IsExportedHere(FabricKey(*static_cast<const CUmemFabricHandle*>(os_handle)));
+  }
   if (handle_type == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) {
-    return FdKey(static_cast<int>(reinterpret_cast<intptr_t>(os_handle)));
+    const auto fd = static_cast<int>(reinterpret_cast<intptr_t>(os_handle));
+    return a.AnyExportHere([fd](uint64_t key) { return SameOpenFile(key, fd); });
   }
-  if (handle_type == CU_MEM_HANDLE_TYPE_FABRIC && os_handle != nullptr) {
-    return FabricKey(*static_cast<const CUmemFabricHandle*>(os_handle));
-  }
-  return 0;
+  return false;
 }
 
 // The physical device an allocation handle's memory lives on; -1 when not device memory.
@@ -116,22 +133,19 @@ CUresult cuMemExportToShareableHandle(void* shareable, CUmemGenericAllocationHan
                                       int handle_type, unsigned long long flags) {
   XPOOL_REAL_OR_FAIL(cuMemExportToShareableHandle);
   const CUresult rc = real(shareable, handle, handle_type, flags);
-  if (rc != CUDA_SUCCESS) return rc;
-  if (const uint64_t key = ExportedKey(shareable, handle_type); key != 0) {
-    Accountant::Get().NoteExport(key);
-  }
+  if (rc == CUDA_SUCCESS && shareable != nullptr) NoteVmmExport(shareable, handle, handle_type);
   return rc;
 }
 
 CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle* handle, void* os_handle,
                                         int handle_type) {
   XPOOL_REAL_OR_FAIL(cuMemImportFromShareableHandle);
-  // The key is taken before the call: the driver may close a descriptor it consumed.
-  const uint64_t key = ImportedKey(os_handle, handle_type);
+  // Asked before the call: the driver may close a descriptor it consumed.
+  const bool exported_here = os_handle != nullptr && ExportedHere(os_handle, handle_type);
   const CUresult rc = real(handle, os_handle, handle_type);
-  if (rc != CUDA_SUCCESS || handle == nullptr) return rc;
-  Accountant& a = Accountant::Get();
-  if (key == 0 || !a.IsExportedHere(key)) a.NoteForeignHandle(*handle);
+  if (rc == CUDA_SUCCESS && handle != nullptr && !exported_here) {
+    Accountant::Get().NoteForeignHandle(*handle);
+  }
   return rc;
 }
 

@@ -295,6 +295,20 @@ bool SliceSegment::IsExported(uint64_t key) {
   return found;
 }
 
+bool SliceSegment::AnyExport(const std::function<bool(uint64_t)>& match) {
+  std::vector<uint64_t> keys;
+  LockTable();
+  for (uint64_t k : layout_->exports) {
+    if (k != 0) keys.push_back(k);
+  }
+  UnlockTable();
+  // Matched outside the lock: a match may make system calls.
+  for (uint64_t k : keys) {
+    if (match(k)) return true;
+  }
+  return false;
+}
+
 bool SliceSegment::IsExportedLocked(uint64_t key) const {
   for (uint64_t k : layout_->exports) {
     if (k == key && key != 0) return true;

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +67,8 @@ class SliceSegment {
   // twice. Keys are digests of the IPC handle; the table keeps the most recent exports.
   void NoteExport(uint64_t key);
   bool IsExported(uint64_t key);
+  // True when `match` accepts any recorded export.
+  bool AnyExport(const std::function<bool(uint64_t)>& match);
 
   // In a child after fork(): drops the parent's registration and registers the child.
   void AfterFork();

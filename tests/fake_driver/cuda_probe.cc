@@ -8,6 +8,7 @@
 //   passthrough | rtld-next |
 //   vmm-export MIB SOCKET       create VMM memory, export it as a file descriptor and hand it
 //                               (with its size) to the first process that connects to SOCKET
+//   vmm-export-only MIB         create VMM memory and export it as a descriptor kept to itself
 //   vmm-import SOCKET           receive such a descriptor and import it
 //   vmm-export-fabric MIB FILE  the same through a fabric handle written to FILE
 //   vmm-import-fabric FILE
@@ -215,8 +216,9 @@ int main(int argc, char** argv) {
       if (rc == CUDA_SUCCESS) g_handles.push_back(h);
       std::printf("vmm %s\n", Outcome(rc));
       ++i;
-    } else if (step == "vmm-export" || step == "vmm-export-fabric") {
+    } else if (step == "vmm-export" || step == "vmm-export-fabric" || step == "vmm-export-only") {
       const bool fabric = step == "vmm-export-fabric";
+      const bool send = step == "vmm-export";
       CUmemAllocationProp prop{};
       prop.type = 1;
       prop.requestedHandleTypes =
@@ -243,11 +245,11 @@ int main(int argc, char** argv) {
         int fd = -1;
         rc = export_fn(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
         std::printf("%s %s\n", step.c_str(), Outcome(rc));
-        if (rc == CUDA_SUCCESS) SendDescriptor(argv[i + 2], fd, bytes);
+        if (rc == CUDA_SUCCESS && send) SendDescriptor(argv[i + 2], fd, bytes);
       } else {
         std::printf("%s %s\n", step.c_str(), Outcome(rc));
       }
-      i += 2;
+      i += send || fabric ? 2 : 1;
     } else if (step == "vmm-import" || step == "vmm-import-fabric") {
       auto import_fn = F<CUresult (*)(CUmemGenericAllocationHandle*, void*, int)>(
           "cuMemImportFromShareableHandle");

@@ -6,7 +6,7 @@
 //   FAKE_CUDA_DEVICE_MIB   memory per device (default 16384)
 //   FAKE_CUDA_CONTEXT_MIB  footprint of a context (default 300)
 // CUDA_VISIBLE_DEVICES (numeric) selects and orders the devices CUDA sees; NVML sees them all.
-#include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -267,13 +267,28 @@ FAKE_API CUresult cuMemCreate(CUmemGenericAllocationHandle* h, size_t bytes,
 FAKE_API CUresult cuMemRelease(CUmemGenericAllocationHandle h) {
   return Give(h);
 }
-// VMM sharing. An exported handle is a memfd holding {physical device, bytes}; a fabric handle
-// holds the same two numbers. Importing makes a handle of the importer's that uses none of its
-// memory. Mappings need no backing in the fake: address ranges come from cuMemAddressReserve.
+// VMM sharing. As with the real driver, every exported descriptor opens the same file: the file
+// does not tell exports apart, its open file description does. Each export writes its record
+// {physical device, bytes} to the shared file FAKE_CUDA_EXPORT_FILE (default
+// /tmp/fake-cuda-exports) at an offset of its own and leaves its description positioned there. A
+// fabric handle carries the record itself. Importing makes a handle of the importer's that uses
+// none of its memory. Mappings need no backing: address ranges come from cuMemAddressReserve.
 struct SharedAllocation {
   int64_t physical;
   uint64_t bytes;
 };
+int OpenExportDescriptor(const SharedAllocation& shared) {
+  static std::atomic<int> exports{0};
+  const char* path = std::getenv("FAKE_CUDA_EXPORT_FILE");
+  const int fd = open(path != nullptr ? path : "/tmp/fake-cuda-exports", O_RDWR | O_CREAT | O_CLOEXEC,
+                      0600);
+  const off_t at = static_cast<off_t>(getpid()) * 65536 + exports++ * sizeof(shared);
+  if (fd < 0 || pwrite(fd, &shared, sizeof(shared), at) != sizeof(shared) ||
+      lseek(fd, at, SEEK_SET) != at) {
+    return -1;
+  }
+  return fd;
+}
 FAKE_API CUresult cuMemExportToShareableHandle(void* out, CUmemGenericAllocationHandle h, int type,
                                                unsigned long long) {
   SharedAllocation shared{};
@@ -288,8 +303,8 @@ FAKE_API CUresult cuMemExportToShareableHandle(void* out, CUmemGenericAllocation
     return CUDA_SUCCESS;
   }
   if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_INVALID_VALUE;
-  const int fd = memfd_create("fake-cuda-vmm", MFD_CLOEXEC);
-  if (fd < 0 || pwrite(fd, &shared, sizeof(shared), 0) != sizeof(shared)) return CUDA_ERROR_INVALID_VALUE;
+  const int fd = OpenExportDescriptor(shared);
+  if (fd < 0) return CUDA_ERROR_INVALID_VALUE;
   *static_cast<int*>(out) = fd;
   return CUDA_SUCCESS;
 }
@@ -298,10 +313,12 @@ FAKE_API CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle* h
   SharedAllocation shared{};
   if (type == CU_MEM_HANDLE_TYPE_FABRIC) {
     std::memcpy(&shared, static_cast<const CUmemFabricHandle*>(os_handle)->data, sizeof(shared));
-  } else if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR ||
-             pread(static_cast<int>(reinterpret_cast<intptr_t>(os_handle)), &shared, sizeof(shared),
-                   0) != sizeof(shared)) {
-    return CUDA_ERROR_INVALID_VALUE;
+  } else {
+    const auto fd = static_cast<int>(reinterpret_cast<intptr_t>(os_handle));
+    if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR ||
+        pread(fd, &shared, sizeof(shared), lseek(fd, 0, SEEK_CUR)) != sizeof(shared)) {
+      return CUDA_ERROR_INVALID_VALUE;
+    }
   }
   State& s = S();
   std::lock_guard<std::mutex> lock(s.mu);
