@@ -151,6 +151,14 @@ std::optional<int64_t> Accountant::QuotaBytes(int physical) {
   return q->value() * kMiB;
 }
 
+std::string Accountant::DeviceName(int physical) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int d = 0; d < 64; ++d) {
+    if (physical_of_[d] == physical && !uuid_of_[d].empty()) return uuid_of_[d];
+  }
+  return "gpu" + std::to_string(physical);
+}
+
 bool Accountant::Charge(int physical, int64_t bytes, bool resident) {
   if (refusing()) return false;
   if (physical < 0) return true;

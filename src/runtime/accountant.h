@@ -35,6 +35,10 @@ class Accountant {
   // hooks that run during exit still find it.
   static Accountant& Get();
 
+  const RuntimeConfig& config() const { return config_; }
+  // A name for a physical device that holds across containers: its UUID, else its index.
+  std::string DeviceName(int physical);
+
   // True when the configuration was malformed: every device allocation is refused.
   bool refusing() const { return !config_.error.empty(); }
 

@@ -71,13 +71,83 @@ Result<LogLevel> ParseLogLevel(std::string_view text) {
                                  "' is not one of error, warn, info, debug");
 }
 
+Result<ComputePolicy> ParseComputePolicy(std::string_view text) {
+  for (auto p : {ComputePolicy::kFixed, ComputePolicy::kEqual, ComputePolicy::kWeighted,
+                 ComputePolicy::kBestEffort}) {
+    if (text == ComputePolicyName(p)) return p;
+  }
+  return Status::InvalidArgument("policy '" + std::string(text) +
+                                 "' is not one of fixed, equal, weighted, best-effort");
+}
+
+const char* ComputePolicyName(ComputePolicy policy) {
+  switch (policy) {
+    case ComputePolicy::kFixed:
+      return "fixed";
+    case ComputePolicy::kEqual:
+      return "equal";
+    case ComputePolicy::kWeighted:
+      return "weighted";
+    case ComputePolicy::kBestEffort:
+      return "best-effort";
+  }
+  return "?";
+}
+
+Result<int> ParseComputeShare(std::string_view text) {
+  text = Trim(text);
+  if (!text.empty() && text.back() == '%') text.remove_suffix(1);
+  int share = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), share);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || share < 1 ||
+      share > 100) {
+    return Status::InvalidArgument("compute share '" + std::string(text) +
+                                   "' is not a whole percentage from 1 to 100");
+  }
+  return share;
+}
+
+namespace {
+
+// Reads the compute variables; returns the first error, if any.
+std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeConfig& compute) {
+  if (const char* core = lookup(kEnvGpuCore); core != nullptr) {
+    auto share = ParseComputeShare(core);
+    if (!share.ok()) return std::string(kEnvGpuCore) + ": " + share.status().message();
+    compute.share_percent = *share;
+    compute.enabled = true;
+  }
+  if (const char* policy = lookup(kEnvComputePolicy); policy != nullptr) {
+    auto parsed = ParseComputePolicy(policy);
+    if (!parsed.ok()) return std::string(kEnvComputePolicy) + ": " + parsed.status().message();
+    compute.policy = *parsed;
+    compute.enabled = true;
+  }
+  if (const char* priority = lookup(kEnvPriority); priority != nullptr) {
+    const std::string_view p = priority;
+    if (p != "high" && p != "normal") {
+      return std::string(kEnvPriority) + ": priority '" + priority +
+             "' is not one of normal, high";
+    }
+    compute.high_priority = p == "high";
+    compute.enabled = true;
+  }
+  if (const char* dir = lookup(kEnvComputeDir); dir != nullptr && *dir != '\0') {
+    compute.dir = dir;
+  }
+  return {};
+}
+
+}  // namespace
+
 RuntimeConfig LoadConfig(const char* (*lookup)(const char* name)) {
   RuntimeConfig config;
+  config.error = LoadComputeConfig(lookup, config.compute);
   if (const char* level = lookup(kEnvLogLevel); level != nullptr && *level != '\0') {
     auto parsed = ParseLogLevel(level);
     if (parsed.ok()) {
       config.log_level = *parsed;
-    } else {
+    } else if (config.error.empty()) {
       config.error = std::string(kEnvLogLevel) + ": " + parsed.status().message();
     }
   }

@@ -6,6 +6,13 @@
 //   XPOOL_SLICE       path of the slice's shared segment (all processes of a slice name the same
 //                     file). Unset: the process is a slice of its own.
 //   XPOOL_LOG_LEVEL   error | warn (default) | info | debug.
+//   XPOOL_GPU_CORE    compute share of each device, 1..100 (percent). Unset: 100.
+//   XPOOL_COMPUTE_POLICY  fixed (default) | equal | weighted | best-effort: how the device's time
+//                     is shared between the slices on it (docs/runtime.md).
+//   XPOOL_PRIORITY    normal (default) | high: a high-priority slice takes the device first.
+//   XPOOL_COMPUTE_DIR where the per-device arbitration segments live (default /dev/shm).
+//   Compute is arbitrated only when one of the first three is set; otherwise launches reach the
+//   driver untouched.
 //
 // A malformed value does not fall back to "unlimited": the configuration carries the error and the
 // runtime refuses every device allocation.
@@ -25,6 +32,10 @@ namespace xpool::runtime {
 inline constexpr const char* kEnvGpuMemory = "XPOOL_GPU_MEMORY";
 inline constexpr const char* kEnvSlice = "XPOOL_SLICE";
 inline constexpr const char* kEnvLogLevel = "XPOOL_LOG_LEVEL";
+inline constexpr const char* kEnvGpuCore = "XPOOL_GPU_CORE";
+inline constexpr const char* kEnvComputePolicy = "XPOOL_COMPUTE_POLICY";
+inline constexpr const char* kEnvPriority = "XPOOL_PRIORITY";
+inline constexpr const char* kEnvComputeDir = "XPOOL_COMPUTE_DIR";
 
 class MemoryQuotas {
  public:
@@ -47,10 +58,25 @@ Result<MemoryQuotas> ParseMemoryQuotas(std::string_view text);
 enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 Result<LogLevel> ParseLogLevel(std::string_view text);
 
+enum class ComputePolicy { kFixed = 0, kEqual = 1, kWeighted = 2, kBestEffort = 3 };
+Result<ComputePolicy> ParseComputePolicy(std::string_view text);
+const char* ComputePolicyName(ComputePolicy policy);
+// A share in whole percent, 1..100.
+Result<int> ParseComputeShare(std::string_view text);
+
+struct ComputeConfig {
+  bool enabled = false;  // any of the compute variables set
+  int share_percent = 100;
+  ComputePolicy policy = ComputePolicy::kFixed;
+  bool high_priority = false;
+  std::string dir = "/dev/shm";
+};
+
 struct RuntimeConfig {
   MemoryQuotas quotas;
   std::string slice_path;  // empty: a private slice
   LogLevel log_level = LogLevel::kWarn;
+  ComputeConfig compute;
   // Non-empty when a variable was malformed: every device allocation is then refused.
   std::string error;
 };

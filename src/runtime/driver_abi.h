@@ -24,6 +24,28 @@ struct CUmipmappedArray_st;
 using CUmipmappedArray = CUmipmappedArray_st*;
 struct CUmemPoolHandle_st;
 using CUmemoryPool = CUmemPoolHandle_st*;
+struct CUevent_st;
+using CUevent = CUevent_st*;
+struct CUfunc_st;
+using CUfunction = CUfunc_st*;
+struct CUgraphExec_st;
+using CUgraphExec = CUgraphExec_st*;
+
+// The per-thread default stream as a handle; a _ptsz call's null stream means this one.
+inline const CUstream CU_STREAM_PER_THREAD = reinterpret_cast<CUstream>(0x2);
+inline constexpr unsigned int CU_EVENT_DISABLE_TIMING = 0x2;
+inline constexpr int CU_STREAM_CAPTURE_STATUS_NONE = 0;
+inline constexpr CUresult CUDA_ERROR_NOT_READY = 600;
+
+struct CUlaunchAttribute_st;
+struct CUlaunchConfig {
+  unsigned int gridDimX, gridDimY, gridDimZ;
+  unsigned int blockDimX, blockDimY, blockDimZ;
+  unsigned int sharedMemBytes;
+  CUstream hStream;
+  CUlaunchAttribute_st* attrs;
+  unsigned int numAttrs;
+};
 
 inline constexpr CUresult CUDA_SUCCESS = 0;
 inline constexpr CUresult CUDA_ERROR_INVALID_VALUE = 1;

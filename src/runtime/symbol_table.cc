@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "runtime/compute_limiter.h"
 #include "runtime/hooks.h"
 
 extern "C" {
@@ -72,6 +73,14 @@ void ResolveAllDriverEntries() {
   });
 }
 
+// Launch hooks stand between a program and the driver only when compute is arbitrated, so that
+// without a compute share launches cost nothing extra.
+bool Wanted(const Entry& e) {
+  const bool launch = std::strncmp(e.name, "cuLaunch", 8) == 0 ||
+                      std::strncmp(e.name, "cuGraphLaunch", 13) == 0;
+  return !launch || ComputeLimiter::Enabled();
+}
+
 }  // namespace
 
 DlsymFn RealDlsym() {
@@ -101,7 +110,7 @@ void* InterceptByName(const char* name, void* real) {
     if (real == e.hook) return real;
     void* expected = nullptr;
     e.real.compare_exchange_strong(expected, real);
-    return e.hook;
+    return Wanted(e) ? e.hook : real;
   }
   return real;
 }
@@ -110,7 +119,7 @@ void* InterceptByAddress(void* real) {
   if (real == nullptr) return real;
   ResolveAllDriverEntries();
   for (Entry& e : g_entries) {
-    if (e.real.load(std::memory_order_acquire) == real) return e.hook;
+    if (e.real.load(std::memory_order_acquire) == real) return Wanted(e) ? e.hook : real;
   }
   return real;
 }

@@ -13,11 +13,17 @@
 //   vmm-export-fabric MIB FILE  the same through a fabric handle written to FILE
 //   vmm-import-fabric FILE
 //   vmm-map-imported | vmm-unmap-imported   map (unmap) every imported handle in full
+//   run US SECONDS PATH         launch work of US microseconds back to back for SECONDS through
+//                               PATH (kernel | ptsz | ex | coop | graph), then report the share of
+//                               the device it got: device time of its work / wall time
+//   steps US K N GAP_US         N steps of K launches of US microseconds, each waited for, GAP_US
+//                               apart; reports the median and 99th percentile step latency
 #include <dlfcn.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -410,6 +416,55 @@ int main(int argc, char** argv) {
           n;
       std::printf("%s %.1f\n", step.c_str(), ns);
       ++i;
+    } else if (step == "run" || step == "steps") {
+      using Launch = CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                  unsigned, unsigned, CUstream, void**, void**);
+      using LaunchEx = CUresult (*)(const CUlaunchConfig*, CUfunction, void**, void**);
+      using Coop = CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                unsigned, unsigned, CUstream, void**);
+      using Graph = CUresult (*)(CUgraphExec, CUstream);
+      const auto micros = static_cast<unsigned>(arg(1));
+      const std::string path = step == "run" ? argv[i + 3] : "kernel";
+      auto sync = F<CUresult (*)()>("cuCtxSynchronize");
+      auto launch_one = [&]() -> CUresult {
+        if (path == "ptsz") return F<Launch>("cuLaunchKernel_ptsz")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
+        if (path == "ex") {
+          const CUlaunchConfig config{micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr, 0};
+          return F<LaunchEx>("cuLaunchKernelEx")(&config, nullptr, nullptr, nullptr);
+        }
+        if (path == "coop") return F<Coop>("cuLaunchCooperativeKernel")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr);
+        if (path == "graph") return F<Graph>("cuGraphLaunch")(reinterpret_cast<CUgraphExec>(static_cast<uintptr_t>(micros)), nullptr);
+        return F<Launch>("cuLaunchKernel")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
+      };
+      using Clock = std::chrono::steady_clock;
+      if (step == "run") {
+        const double seconds = std::atof(argv[i + 2]);
+        const auto t0 = Clock::now();
+        long long n = 0;
+        while (std::chrono::duration<double>(Clock::now() - t0).count() < seconds) {
+          if (launch_one() != CUDA_SUCCESS) break;
+          ++n;
+        }
+        sync();
+        const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+        std::printf("run %s launches=%lld share=%.3f\n", path.c_str(), n, n * micros * 1e-6 / wall);
+        i += 3;
+      } else {
+        const int per_step = static_cast<int>(arg(2)), n = static_cast<int>(arg(3));
+        const auto gap = std::chrono::microseconds(arg(4));
+        std::vector<double> latency;
+        for (int k = 0; k < n; ++k) {
+          const auto t0 = Clock::now();
+          for (int j = 0; j < per_step; ++j) launch_one();
+          sync();
+          latency.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+          std::this_thread::sleep_for(gap);
+        }
+        std::sort(latency.begin(), latency.end());
+        std::printf("steps p50=%.0f p99=%.0f\n", latency[latency.size() / 2],
+                    latency[latency.size() * 99 / 100]);
+        i += 4;
+      }
     } else if (step == "hold") {
       pause();
     } else {

@@ -5,11 +5,20 @@
 //   FAKE_CUDA_DEVICES      number of physical devices (default 2)
 //   FAKE_CUDA_DEVICE_MIB   memory per device (default 16384)
 //   FAKE_CUDA_CONTEXT_MIB  footprint of a context (default 300)
+//   FAKE_CUDA_TIMELINE     file shared by the processes of a test that holds each device's
+//                          simulated time line (default /tmp/fake-cuda-timeline)
+// Kernels run on a simulated device: a launch takes gridDimX microseconds of device time (a graph
+// launch as many microseconds as its handle's value), queued behind the work of every process on
+// the device and of its own stream, in real time; events complete when the work before them has.
 // CUDA_VISIBLE_DEVICES (numeric) selects and orders the devices CUDA sees; NVML sees them all.
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/mman.h>
+
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -391,8 +400,123 @@ FAKE_API CUresult cuMipmappedArrayGetMemoryRequirements(CUDA_ARRAY_MEMORY_REQUIR
                                                         CUmipmappedArray a, CUdevice dev) {
   return cuArrayGetMemoryRequirements(r, reinterpret_cast<CUarray>(a), dev);
 }
-FAKE_API CUresult cuLaunchKernel(void*, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
-                                 unsigned, CUstream, void**, void**) {
+// The simulated device.
+namespace {
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+std::atomic<int64_t>* BusyUntil(int physical) {
+  static std::atomic<int64_t>* timeline = [] {
+    const char* path = std::getenv("FAKE_CUDA_TIMELINE");
+    const int fd = open(path != nullptr ? path : "/tmp/fake-cuda-timeline", O_RDWR | O_CREAT, 0600);
+    const size_t size = 64 * sizeof(std::atomic<int64_t>);
+    if (fd < 0 || ftruncate(fd, size) != 0) std::abort();
+    void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    return static_cast<std::atomic<int64_t>*>(mem);
+  }();
+  return &timeline[physical];
+}
+std::mutex g_streams_mu;
+std::map<CUstream, int64_t> g_stream_tail;  // when the last work queued on each stream ends
+std::map<CUevent, int64_t> g_events;         // when each event completes
+uint64_t g_next_event = 1;
+
+int64_t TailOf(CUstream stream) {
+  if (stream == nullptr) {  // the legacy stream waits for every stream
+    int64_t t = 0;
+    for (const auto& [s, tail] : g_stream_tail) t = std::max(t, tail);
+    return t;
+  }
+  return g_stream_tail[stream];
+}
+
+void SleepUntil(int64_t t) {
+  const int64_t wait = t - NowNs();
+  if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+}
+
+// Like a real driver's full launch queue: a launch waits while the process's queued work reaches
+// more than this far ahead.
+constexpr int64_t kLaunchQueueNs = 20'000'000;
+
+CUresult Run(CUstream stream, int64_t micros) {
+  if (t_current < 0) return CUDA_ERROR_INVALID_CONTEXT;
+  int64_t ahead = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_streams_mu);
+    ahead = TailOf(nullptr);
+  }
+  SleepUntil(ahead - kLaunchQueueNs);
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  std::atomic<int64_t>* busy = BusyUntil(t_current);
+  const int64_t after = std::max(NowNs(), TailOf(stream));
+  int64_t old = busy->load();
+  int64_t end = 0;
+  do {
+    end = std::max(after, old) + micros * 1000;
+  } while (!busy->compare_exchange_weak(old, end));
+  g_stream_tail[stream] = end;
+  return CUDA_SUCCESS;
+}
+}  // namespace
+
+FAKE_API CUresult cuLaunchKernel(CUfunction, unsigned gx, unsigned, unsigned, unsigned, unsigned,
+                                 unsigned, unsigned, CUstream stream, void**, void**) {
+  return Run(stream, gx);
+}
+FAKE_API CUresult cuLaunchKernel_ptsz(CUfunction, unsigned gx, unsigned, unsigned, unsigned,
+                                      unsigned, unsigned, unsigned, CUstream stream, void**,
+                                      void**) {
+  return Run(stream == nullptr ? CU_STREAM_PER_THREAD : stream, gx);
+}
+FAKE_API CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction, void**, void**) {
+  return Run(config->hStream, config->gridDimX);
+}
+FAKE_API CUresult cuLaunchCooperativeKernel(CUfunction, unsigned gx, unsigned, unsigned, unsigned,
+                                            unsigned, unsigned, unsigned, CUstream stream, void**) {
+  return Run(stream, gx);
+}
+FAKE_API CUresult cuGraphLaunch(CUgraphExec graph, CUstream stream) {
+  return Run(stream, static_cast<int64_t>(reinterpret_cast<uintptr_t>(graph)));
+}
+FAKE_API CUresult cuStreamIsCapturing(CUstream, int* status) {
+  *status = CU_STREAM_CAPTURE_STATUS_NONE;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuEventCreate(CUevent* event, unsigned int) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  *event = reinterpret_cast<CUevent>(g_next_event++);
+  g_events[*event] = 0;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuEventRecord(CUevent event, CUstream stream) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  g_events[event] = TailOf(stream);
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuEventQuery(CUevent event) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  return NowNs() >= g_events[event] ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+}
+FAKE_API CUresult cuEventSynchronize(CUevent event) {
+  int64_t t = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_streams_mu);
+    t = g_events[event];
+  }
+  SleepUntil(t);
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuCtxSynchronize() {
+  int64_t t = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_streams_mu);
+    t = TailOf(nullptr);
+  }
+  SleepUntil(t);
   return CUDA_SUCCESS;
 }
 
@@ -443,6 +567,16 @@ const Exported kExported[] = {
     FAKE_ENTRY(cuMipmappedArrayDestroy),
     FAKE_ENTRY(cuMipmappedArrayGetMemoryRequirements),
     FAKE_ENTRY(cuLaunchKernel),
+    FAKE_ENTRY(cuLaunchKernel_ptsz),
+    FAKE_ENTRY(cuLaunchKernelEx),
+    FAKE_ENTRY(cuLaunchCooperativeKernel),
+    FAKE_ENTRY(cuGraphLaunch),
+    FAKE_ENTRY(cuStreamIsCapturing),
+    FAKE_ENTRY(cuEventCreate),
+    FAKE_ENTRY(cuEventRecord),
+    FAKE_ENTRY(cuEventQuery),
+    FAKE_ENTRY(cuEventSynchronize),
+    FAKE_ENTRY(cuCtxSynchronize),
 };
 
 void* FindExported(const std::string& name) {

@@ -1,0 +1,421 @@
+#include "runtime/compute_arbiter.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+
+namespace xpool::runtime {
+namespace {
+
+constexpr uint64_t kMagic = 0x31555043'4c4f4f50;  // "POOLCPU1"
+constexpr uint32_t kVersion = 1;
+constexpr int64_t kNever = INT64_MAX / 4;
+
+int64_t Weight(ComputePolicy policy, const SliceRecord& slice) {
+  return policy == ComputePolicy::kWeighted ? std::max(slice.share, 1) : 100;
+}
+
+bool Waiting(const MemberRecord& m) {
+  return m.pid != 0 && m.waiting_since_ns != 0;
+}
+
+}  // namespace
+
+namespace arbiter_policy {
+
+void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing) {
+  const int64_t cap =
+      std::max(timing.min_lease_ns, timing.fixed_period_ns * slice.share / 100);
+  if (slice.credit_at_ns == 0) {
+    slice.credit_ns = cap;  // a new slice may start at once
+  } else if (now > slice.credit_at_ns) {
+    slice.credit_ns += (now - slice.credit_at_ns) * slice.share / 100;
+  }
+  slice.credit_ns = std::min(slice.credit_ns, cap);
+  slice.credit_at_ns = now;
+}
+
+void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns) {
+  if (ns <= 0) return;
+  slice.credit_ns -= ns;
+  slice.vtime += ns * 100 / Weight(policy, slice);
+}
+
+int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
+               const ArbiterTiming& timing) {
+  int best = -1;
+  for (int i = 0; i < kMaxComputeMembers; ++i) {
+    MemberRecord& m = members[i];
+    if (!Waiting(m) || m.slice < 0) continue;
+    SliceRecord& s = slices[m.slice];
+    if (policy == ComputePolicy::kFixed) {
+      Refill(s, now, timing);
+      // A fixed slice waits until a whole period's credit is back, so that its leases are
+      // few and long rather than many and short.
+      const int64_t full = std::max(timing.min_lease_ns, timing.fixed_period_ns * s.share / 100);
+      if (s.share < 100 && s.credit_ns < full) continue;
+    }
+    if (best < 0) {
+      best = i;
+      continue;
+    }
+    const MemberRecord& b = members[best];
+    const SliceRecord& bs = slices[b.slice];
+    if (s.high != bs.high) {
+      if (s.high != 0) best = i;
+      continue;
+    }
+    bool better = false;
+    switch (policy) {
+      case ComputePolicy::kWeighted:
+      case ComputePolicy::kEqual:
+        better = s.vtime != bs.vtime ? s.vtime < bs.vtime : m.last_grant_ns < b.last_grant_ns;
+        break;
+      case ComputePolicy::kFixed:
+      case ComputePolicy::kBestEffort:
+        better = m.last_grant_ns < b.last_grant_ns;
+        break;
+    }
+    if (better) best = i;
+  }
+  return best;
+}
+
+int64_t LeaseLength(ComputePolicy policy, const SliceRecord& slice, const ArbiterTiming& timing) {
+  if (policy != ComputePolicy::kFixed || slice.share >= 100) return timing.quantum_ns;
+  return std::max(slice.credit_ns, timing.min_lease_ns);
+}
+
+void CatchUp(SliceRecord& slice, const SliceRecord* slices, int64_t now) {
+  if (now - slice.active_ns < 50'000'000 && slice.active_ns != 0) return;
+  int64_t least = kNever;
+  for (int i = 0; i < kMaxComputeSlices; ++i) {
+    const SliceRecord& s = slices[i];
+    if (&s == &slice || s.key == 0 || now - s.active_ns > 50'000'000) continue;
+    least = std::min(least, s.vtime);
+  }
+  if (least != kNever) slice.vtime = std::max(slice.vtime, least);
+}
+
+}  // namespace arbiter_policy
+
+struct ComputeArbiter::Layout {
+  uint64_t magic;
+  uint32_t version;
+  int32_t policy;
+  pthread_mutex_t mutex;
+  std::atomic<int32_t> holder;  // member index, -1: none
+  std::atomic<int32_t> preempt;
+  std::atomic<int32_t> waiters;
+  std::atomic<uint32_t> generation;  // futex word: bumped whenever the lease is given up
+  std::atomic<int64_t> lease_start_ns;
+  std::atomic<int64_t> lease_end_ns;
+  std::atomic<int64_t> last_launch_ns;
+  std::atomic<int64_t> high_seen_ns;  // last time a high-priority slice waited or held
+  std::atomic<uint64_t> high_slice_key;
+  std::array<MemberRecord, kMaxComputeMembers> members;
+  std::array<SliceRecord, kMaxComputeSlices> slices;
+};
+
+int64_t ComputeArbiter::Now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+ComputeArbiter::ComputeArbiter(int fd, Layout* layout, ArbiterTiming timing)
+    : fd_(fd), layout_(layout), timing_(timing), pid_(getpid()) {}
+
+ComputeArbiter::~ComputeArbiter() {
+  if (layout_ != nullptr) {
+    if (member_ >= 0 && getpid() == pid_) {
+      Lock();
+      if (layout_->holder.load() == member_) EndLeaseLocked(Now());
+      layout_->members[member_] = MemberRecord{};
+      Unlock();
+      WakeAll();
+    }
+    munmap(layout_, sizeof(Layout));
+  }
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& path,
+                                                             ComputePolicy policy,
+                                                             uint64_t slice_key,
+                                                             int share_percent, bool high,
+                                                             ArbiterTiming timing) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    return Status::IoError("open compute segment '" + path + "': " + std::strerror(errno));
+  }
+  fchmod(fd, 0666);  // slices of different users share the device
+  flock(fd, LOCK_EX);
+  struct stat st {};
+  fstat(fd, &st);
+  const bool fresh = st.st_size == 0;
+  if ((fresh && ftruncate(fd, sizeof(Layout)) != 0) ||
+      (!fresh && st.st_size < static_cast<off_t>(sizeof(Layout)))) {
+    close(fd);
+    return Status::FailedPrecondition("compute segment '" + path + "' cannot be sized");
+  }
+  void* mem = mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (mem == MAP_FAILED) {
+    close(fd);
+    return Status::IoError("map compute segment '" + path + "': " + std::strerror(errno));
+  }
+  auto* layout = static_cast<Layout*>(mem);
+  if (fresh) {
+    std::memset(static_cast<void*>(layout), 0, sizeof(Layout));
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&layout->mutex, &attr);
+    pthread_mutexattr_destroy(&attr);
+    layout->holder.store(-1);
+    layout->version = kVersion;
+    layout->policy = static_cast<int32_t>(policy);
+    __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
+  }
+  flock(fd, LOCK_UN);
+  std::unique_ptr<ComputeArbiter> arbiter(new ComputeArbiter(fd, layout, timing));
+  if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
+    return Status::FailedPrecondition("'" + path +
+                                      "' is not an xpool compute segment of this version");
+  }
+  arbiter->Lock();
+  if (!arbiter->AnyLiveMemberLocked()) {
+    // Nobody uses the device: the policy is the newcomer's to choose.
+    layout->policy = static_cast<int32_t>(policy);
+  }
+  Status s = arbiter->JoinLocked(slice_key, share_percent, high, Now());
+  arbiter->Unlock();
+  if (!s.ok()) return s;
+  return arbiter;
+}
+
+ComputePolicy ComputeArbiter::policy() const {
+  return static_cast<ComputePolicy>(layout_->policy);
+}
+
+void ComputeArbiter::Lock() {
+  if (pthread_mutex_lock(&layout_->mutex) == EOWNERDEAD) {
+    // The records stay meaningful whatever the dead holder was doing: each is updated whole.
+    pthread_mutex_consistent(&layout_->mutex);
+  }
+}
+
+void ComputeArbiter::Unlock() {
+  pthread_mutex_unlock(&layout_->mutex);
+}
+
+Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now) {
+  auto& slices = layout_->slices;
+  slice_ = -1;
+  for (int i = 0; i < kMaxComputeSlices && slice_ < 0; ++i) {
+    if (slices[i].key == slice_key) slice_ = i;
+  }
+  if (slice_ < 0) {
+    // A free record, else the one idle longest.
+    int oldest = 0;
+    for (int i = 0; i < kMaxComputeSlices; ++i) {
+      if (slices[i].key == 0) {
+        oldest = i;
+        break;
+      }
+      if (slices[i].active_ns < slices[oldest].active_ns) oldest = i;
+    }
+    slice_ = oldest;
+    slices[slice_] = SliceRecord{};
+    slices[slice_].key = slice_key;
+    slices[slice_].active_ns = now;
+  }
+  slices[slice_].share = share_percent;
+  slices[slice_].high = high ? 1 : 0;
+  high_ = high;
+  auto& members = layout_->members;
+  member_ = -1;
+  for (int i = 0; i < kMaxComputeMembers && member_ < 0; ++i) {
+    const MemberRecord& m = members[i];
+    const bool dead = m.pid != 0 && kill(m.pid, 0) != 0 && errno == ESRCH;
+    if (m.pid == 0 || m.pid == pid_ || (dead && layout_->holder.load() != i)) member_ = i;
+  }
+  if (member_ < 0) return Status::FailedPrecondition("too many processes share this device");
+  if (Waiting(members[member_])) layout_->waiters.fetch_sub(1);
+  members[member_] = MemberRecord{pid_, slice_, now, 0, 0};
+  return Status::Ok();
+}
+
+bool ComputeArbiter::AnyLiveMemberLocked() const {
+  for (const MemberRecord& m : layout_->members) {
+    if (m.pid != 0 && m.pid != pid_ && !(kill(m.pid, 0) != 0 && errno == ESRCH)) return true;
+  }
+  return false;
+}
+
+void ComputeArbiter::EndLeaseLocked(int64_t end_ns) {
+  const int holder = layout_->holder.load();
+  if (holder < 0) return;
+  const MemberRecord& m = layout_->members[holder];
+  if (m.slice >= 0) {
+    SliceRecord& s = layout_->slices[m.slice];
+    arbiter_policy::Charge(policy(), s, end_ns - layout_->lease_start_ns.load());
+    s.active_ns = end_ns;
+  }
+  layout_->holder.store(-1);
+  layout_->preempt.store(0);
+  layout_->generation.fetch_add(1);
+}
+
+void ComputeArbiter::ReclaimLocked(int64_t now) {
+  const int holder = layout_->holder.load();
+  if (holder < 0 || holder == member_) return;
+  const MemberRecord& m = layout_->members[holder];
+  const bool dead = m.pid == 0 || (kill(m.pid, 0) != 0 && errno == ESRCH);
+  const int64_t silent = now - layout_->last_launch_ns.load();
+  if (dead || silent > timing_.idle_revoke_ns) {
+    // Charged to its last launch plus the silence allowed: its queued work ran about then.
+    EndLeaseLocked(std::min(now, layout_->last_launch_ns.load() + timing_.idle_revoke_ns));
+    return;
+  }
+  if (high_ && layout_->slices[m.slice].high == 0) layout_->preempt.store(1);
+}
+
+void ComputeArbiter::Acquire() {
+  Lock();
+  int64_t now = Now();
+  if (layout_->members[member_].pid != pid_) {
+    // Our record was taken for a dead process's (we were silent too long); join again.
+    const SliceRecord s = layout_->slices[slice_];
+    (void)JoinLocked(s.key, s.share, high_, now);
+  }
+  MemberRecord& me = layout_->members[member_];
+  if (layout_->holder.load() == member_) {
+    Unlock();
+    return;
+  }
+  arbiter_policy::CatchUp(layout_->slices[slice_], layout_->slices.data(), now);
+  me.waiting_since_ns = now;
+  layout_->waiters.fetch_add(1);
+  while (true) {
+    me.seen_ns = now;
+    layout_->slices[slice_].active_ns = now;
+    if (high_) {
+      layout_->high_seen_ns.store(now);
+      layout_->high_slice_key.store(layout_->slices[slice_].key);
+    }
+    // Waiters that vanished without a word stop counting.
+    for (auto& m : layout_->members) {
+      if (Waiting(m) && now - m.seen_ns > timing_.dead_waiter_ns) {
+        m.waiting_since_ns = 0;
+        layout_->waiters.fetch_sub(1);
+      }
+    }
+    ReclaimLocked(now);
+    int64_t wait_ns = 1'000'000;
+    if (layout_->holder.load() < 0) {
+      const int next = arbiter_policy::ChooseNext(policy(), layout_->members.data(),
+                                                  layout_->slices.data(), now, timing_);
+      if (next == member_) {
+        SliceRecord& s = layout_->slices[slice_];
+        me.waiting_since_ns = 0;
+        me.last_grant_ns = now;
+        layout_->waiters.fetch_sub(1);
+        layout_->lease_start_ns.store(now);
+        layout_->lease_end_ns.store(now + arbiter_policy::LeaseLength(policy(), s, timing_));
+        layout_->last_launch_ns.store(now);
+        layout_->preempt.store(0);
+        layout_->holder.store(member_);
+        Unlock();
+        return;
+      }
+      if (next < 0 && policy() == ComputePolicy::kFixed) {
+        // Nobody has credit: sleep until ours is back.
+        const SliceRecord& s = layout_->slices[slice_];
+        const int64_t full =
+            std::max(timing_.min_lease_ns, timing_.fixed_period_ns * s.share / 100);
+        wait_ns = std::clamp<int64_t>((full - s.credit_ns) * 100 / std::max(s.share, 1), 10'000,
+                                      1'000'000);
+      }
+      if (next >= 0 && next != member_) wait_ns = 200'000;  // it should take the lease soon
+    } else {
+      // Until the holder's lease ends or it falls silent.
+      const int64_t until = std::min(layout_->lease_end_ns.load(),
+                                     layout_->last_launch_ns.load() + timing_.idle_revoke_ns);
+      wait_ns = std::clamp<int64_t>(until - now + 10'000, 10'000, 1'000'000);
+    }
+    const uint32_t seen = layout_->generation.load();
+    Unlock();
+    Wait(seen, wait_ns);
+    Lock();
+    now = Now();
+  }
+}
+
+ComputeArbiter::Verdict ComputeArbiter::Check(int64_t now) {
+  if (layout_->holder.load(std::memory_order_acquire) != member_) return Verdict::kLost;
+  if (layout_->preempt.load(std::memory_order_relaxed) != 0) return Verdict::kYield;
+  if (now < layout_->lease_end_ns.load(std::memory_order_relaxed)) return Verdict::kKeep;
+  const SliceRecord& s = layout_->slices[slice_];
+  if (policy() == ComputePolicy::kFixed && s.share < 100) return Verdict::kYield;
+  if (layout_->waiters.load(std::memory_order_relaxed) > 0) return Verdict::kYield;
+  // Nobody else wants the device: renew, charging the lease so far.
+  Lock();
+  Verdict v = Verdict::kLost;
+  if (layout_->holder.load() == member_) {
+    const int64_t t = Now();
+    arbiter_policy::Charge(policy(), layout_->slices[slice_], t - layout_->lease_start_ns.load());
+    layout_->slices[slice_].active_ns = t;
+    layout_->lease_start_ns.store(t);
+    layout_->lease_end_ns.store(t + timing_.quantum_ns);
+    v = Verdict::kKeep;
+  }
+  Unlock();
+  return v;
+}
+
+void ComputeArbiter::Release(int64_t drained_ns) {
+  Lock();
+  if (layout_->holder.load() == member_) EndLeaseLocked(drained_ns);
+  Unlock();
+  WakeAll();
+}
+
+bool ComputeArbiter::HighPriorityPresent(int64_t now) const {
+  if (high_) return false;
+  return now - layout_->high_seen_ns.load(std::memory_order_relaxed) < 1'000'000'000;
+}
+
+void ComputeArbiter::NoteLaunch(int64_t now) {
+  layout_->last_launch_ns.store(now, std::memory_order_relaxed);
+  if (high_) layout_->high_seen_ns.store(now, std::memory_order_relaxed);
+}
+
+void ComputeArbiter::Wait(uint32_t seen, int64_t timeout_ns) {
+  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
+              static_cast<long>(timeout_ns % 1'000'000'000)};
+  // A shared (not process-private) futex: waiters in every process of the device wake.
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&layout_->generation), FUTEX_WAIT, seen, &ts,
+          nullptr, 0);
+}
+
+void ComputeArbiter::WakeAll() {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&layout_->generation), FUTEX_WAKE, INT_MAX,
+          nullptr, nullptr, 0);
+}
+
+}  // namespace xpool::runtime

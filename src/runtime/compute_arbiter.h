@@ -1,0 +1,132 @@
+// Time-slice arbitration of one physical device between the slices on it. Every process that
+// launches work under a compute share maps the device's arbitration segment (a file, by default
+// /dev/shm/xpool-compute-<device>) and takes an exclusive *lease* on the device before it launches:
+// one holder at a time, so the wall time a lease is held, from grant until the holder's work has
+// drained, is exactly the device time its slice used. Who gets the next lease, and for how long,
+// is the policy:
+//
+//   fixed        a slice earns its share of wall time as credit and may hold the device only
+//                while it has credit, even when the device is otherwise idle (a hard cap);
+//   weighted     the waiting slice with the least device time per unit of share goes next
+//                (idle time is redistributed: a lone slice keeps the device);
+//   equal        the same with equal weights;
+//   best-effort  waiting processes take turns (round robin); a lone one keeps the device.
+//
+// A high-priority waiter goes before every normal one and makes a normal holder yield at its next
+// launch. A holder that dies, or stops launching while others wait, loses the lease.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "runtime/config.h"
+
+namespace xpool::runtime {
+
+inline constexpr int kMaxComputeMembers = 64;  // processes per device
+inline constexpr int kMaxComputeSlices = 64;   // slices per device
+
+struct ArbiterTiming {
+  int64_t quantum_ns = 10'000'000;       // lease length under weighted, equal and best-effort
+  int64_t fixed_period_ns = 20'000'000;  // under fixed, a slice holds share × period per period
+  int64_t min_lease_ns = 1'000'000;      // no fixed lease is shorter than this
+  int64_t idle_revoke_ns = 1'000'000;    // a holder silent this long loses the lease to a waiter
+  int64_t dead_waiter_ns = 100'000'000;  // a waiter unseen this long is gone
+};
+
+// The per-slice and per-process records of the segment, and the policy decisions on them. The
+// decisions are pure functions of the records and the time, so tests drive them with a clock.
+struct SliceRecord {
+  uint64_t key = 0;  // 0: free
+  int32_t share = 100;
+  int32_t high = 0;
+  int64_t credit_ns = 0;  // fixed: device time the slice may still use
+  int64_t credit_at_ns = 0;
+  int64_t vtime = 0;  // weighted and equal: device time per unit of weight
+  int64_t active_ns = 0;  // when the slice last waited or held the device
+};
+
+struct MemberRecord {
+  int32_t pid = 0;  // 0: free
+  int32_t slice = -1;
+  int64_t seen_ns = 0;
+  int64_t waiting_since_ns = 0;  // 0: not waiting
+  int64_t last_grant_ns = 0;
+};
+
+namespace arbiter_policy {
+// Credit a fixed slice has earned by `now` (capped at one period's worth).
+void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing);
+// Device time used by a slice.
+void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns);
+// The member to grant the device to next, or -1 when no waiter may hold it now.
+int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
+               const ArbiterTiming& timing);
+// How long a lease granted to `slice` now lasts.
+int64_t LeaseLength(ComputePolicy policy, const SliceRecord& slice, const ArbiterTiming& timing);
+// A slice that starts waiting after an idle spell joins at the least virtual time of the busy
+// ones, so that idleness earns no credit under weighted and equal.
+void CatchUp(SliceRecord& slice, const SliceRecord* slices, int64_t now);
+}  // namespace arbiter_policy
+
+class ComputeArbiter {
+ public:
+  // What a holder should do at its next launch.
+  enum class Verdict { kKeep, kYield, kLost };
+
+  // Maps (creating if needed) the segment at `path` and joins it. The device's policy is the one
+  // asked for by the first process to join while no other process is a member; policy() says
+  // which one holds.
+  static Result<std::unique_ptr<ComputeArbiter>> Open(const std::string& path, ComputePolicy policy,
+                                                      uint64_t slice_key, int share_percent,
+                                                      bool high, ArbiterTiming timing = {});
+  ~ComputeArbiter();
+  ComputeArbiter(const ComputeArbiter&) = delete;
+  ComputeArbiter& operator=(const ComputeArbiter&) = delete;
+
+  ComputePolicy policy() const;
+  // Blocks until this process holds the device.
+  void Acquire();
+  // For the holder, at each launch: whether to keep launching, give the device up (quantum over
+  // with others waiting, credit spent, or a high-priority waiter), or whether it was taken away.
+  // `now` may include the expected drain time of work already queued. Renews the lease when
+  // nobody else waits.
+  Verdict Check(int64_t now);
+  // The holder gives the device up once its work has drained, at `drained_ns`.
+  void Release(int64_t drained_ns);
+  // Whether a high-priority slice other than this one uses the device: normal-priority holders
+  // then keep little work queued, so that it can take over quickly.
+  bool HighPriorityPresent(int64_t now) const;
+  void NoteLaunch(int64_t now);
+
+  static int64_t Now();
+
+ private:
+  struct Layout;
+  ComputeArbiter(int fd, Layout* layout, ArbiterTiming timing);
+  void Lock();
+  void Unlock();
+  Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now);
+  // Takes the lease from a dead or silent holder; charges it for its time.
+  void ReclaimLocked(int64_t now);
+  void EndLeaseLocked(int64_t end_ns);
+  bool AnyLiveMemberLocked() const;
+  // Sleeps until the lease changes hands (the generation moves past `seen`) or the timeout.
+  void Wait(uint32_t seen, int64_t timeout_ns);
+  void WakeAll();
+
+  int fd_ = -1;
+  Layout* layout_ = nullptr;
+  ArbiterTiming timing_;
+  int member_ = -1;
+  int slice_ = -1;
+  pid_t pid_ = 0;
+  bool high_ = false;
+};
+
+}  // namespace xpool::runtime

@@ -1,0 +1,181 @@
+#include "runtime/compute_limiter.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "runtime/accountant.h"
+#include "runtime/log.h"
+#include "runtime/symbol_table.h"
+
+namespace xpool::runtime {
+namespace {
+
+// How much device time of one process may sit queued on the device.
+constexpr int64_t kQueueNs = 1'000'000;
+
+struct EventApi {
+  CUresult (*create)(CUevent*, unsigned int);
+  CUresult (*record)(CUevent, CUstream);
+  CUresult (*query)(CUevent);
+  CUresult (*synchronize)(CUevent);
+  CUresult (*is_capturing)(CUstream, int*);
+};
+
+const EventApi& Api() {
+  static const EventApi api = [] {
+    EventApi a{};
+    a.create = reinterpret_cast<decltype(a.create)>(DriverSymbol("cuEventCreate"));
+    a.record = reinterpret_cast<decltype(a.record)>(DriverSymbol("cuEventRecord"));
+    a.query = reinterpret_cast<decltype(a.query)>(DriverSymbol("cuEventQuery"));
+    a.synchronize = reinterpret_cast<decltype(a.synchronize)>(DriverSymbol("cuEventSynchronize"));
+    a.is_capturing = reinterpret_cast<decltype(a.is_capturing)>(DriverSymbol("cuStreamIsCapturing"));
+    return a;
+  }();
+  return api;
+}
+
+uint64_t SliceKey(const std::string& slice_path) {
+  if (slice_path.empty()) return (static_cast<uint64_t>(getpid()) << 1) | 1;  // a slice of its own
+  uint64_t x = 1469598103934665603ull;
+  for (char c : slice_path) x = (x ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return x & ~uint64_t{1};
+}
+
+}  // namespace
+
+bool ComputeLimiter::Enabled() {
+  static const bool enabled = [] {
+    const Accountant& a = Accountant::Get();
+    return a.config().compute.enabled && !a.refusing();
+  }();
+  return enabled;
+}
+
+ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
+  if (!Enabled()) return nullptr;
+  static std::mutex mu;
+  static std::array<ComputeLimiter*, kMaxSliceDevices> limiters{};
+  static std::array<bool, kMaxSliceDevices> failed{};
+  Accountant& a = Accountant::Get();
+  const int physical = a.CurrentPhysical();
+  if (physical < 0 || physical >= kMaxSliceDevices) return nullptr;
+  std::lock_guard<std::mutex> lock(mu);
+  if (limiters[physical] != nullptr || failed[physical]) return limiters[physical];
+  const ComputeConfig& c = a.config().compute;
+  const std::string path = c.dir + "/xpool-compute-" + a.DeviceName(physical);
+  auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(a.config().slice_path),
+                                      c.share_percent, c.high_priority);
+  if (!arbiter.ok()) {
+    // Launching unarbitrated would break the share silently; say so once, loudly.
+    Log(LogLevel::kError, "compute share not enforced on device %d: %s", physical,
+        arbiter.status().message().c_str());
+    failed[physical] = true;
+    return nullptr;
+  }
+  if ((*arbiter)->policy() != c.policy) {
+    Log(LogLevel::kWarn, "device %d is arbitrated under policy %s, not %s", physical,
+        ComputePolicyName((*arbiter)->policy()), ComputePolicyName(c.policy));
+  }
+  limiters[physical] = new ComputeLimiter(std::move(*arbiter));  // lives as long as the process
+  return limiters[physical];
+}
+
+ComputeLimiter::ComputeLimiter(std::unique_ptr<ComputeArbiter> arbiter)
+    : arbiter_(std::move(arbiter)) {}
+
+bool ComputeLimiter::Capturing(CUstream stream) const {
+  int status = CU_STREAM_CAPTURE_STATUS_NONE;
+  const auto& api = Api();
+  return api.is_capturing != nullptr && api.is_capturing(stream, &status) == CUDA_SUCCESS &&
+         status != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+size_t ComputeLimiter::QueueLimit(int64_t now) const {
+  if (arbiter_->HighPriorityPresent(now)) return 1;
+  return static_cast<size_t>(std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1),
+                                                 2, 1024));
+}
+
+void ComputeLimiter::Admit() {
+  Retire(false);
+  // Wait for room in the queue first, so that the verdict below is fresh: a high-priority waiter
+  // may have arrived meanwhile.
+  while (queued_.size() >= QueueLimit(ComputeArbiter::Now())) Retire(true);
+  if (holding_) {
+    const int64_t now = ComputeArbiter::Now();
+    const int64_t queued = static_cast<int64_t>(queued_.size()) * per_launch_ns_;
+    switch (arbiter_->Check(now + queued)) {
+      case ComputeArbiter::Verdict::kKeep:
+        break;
+      case ComputeArbiter::Verdict::kYield:
+        Drain();
+        arbiter_->Release(ComputeArbiter::Now());
+        holding_ = false;
+        break;
+      case ComputeArbiter::Verdict::kLost:
+        holding_ = false;
+        break;
+    }
+  }
+  if (!holding_) {
+    arbiter_->Acquire();
+    holding_ = true;
+    last_block_ns_ = 0;
+  }
+}
+
+void ComputeLimiter::AfterLaunch(CUstream stream) {
+  const auto& api = Api();
+  arbiter_->NoteLaunch(ComputeArbiter::Now());
+  if (api.create == nullptr || api.record == nullptr) return;
+  CUevent marker = nullptr;
+  if (!spare_.empty()) {
+    marker = spare_.back();
+    spare_.pop_back();
+  } else if (api.create(&marker, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+    return;
+  }
+  if (api.record(marker, stream) != CUDA_SUCCESS) {
+    spare_.push_back(marker);
+    return;
+  }
+  queued_.push_back(marker);
+}
+
+void ComputeLimiter::Retire(bool block) {
+  const auto& api = Api();
+  if (block && !queued_.empty()) {
+    api.synchronize(queued_.front());
+    spare_.push_back(queued_.front());
+    queued_.pop_front();
+    ++retired_since_block_;
+    // Blocked on a full queue, the GPU finishes one launch per wake-up: the gap between
+    // consecutive wake-ups is what a launch costs the device.
+    const int64_t now = ComputeArbiter::Now();
+    if (last_block_ns_ != 0) {
+      const int64_t sample = (now - last_block_ns_) / retired_since_block_;
+      per_launch_ns_ = (per_launch_ns_ * 7 + sample) / 8;
+    }
+    last_block_ns_ = now;
+    retired_since_block_ = 0;
+  }
+  while (!queued_.empty() && api.query(queued_.front()) == CUDA_SUCCESS) {
+    spare_.push_back(queued_.front());
+    queued_.pop_front();
+    ++retired_since_block_;
+  }
+}
+
+void ComputeLimiter::Drain() {
+  const auto& api = Api();
+  while (!queued_.empty()) {
+    api.synchronize(queued_.front());
+    spare_.push_back(queued_.front());
+    queued_.pop_front();
+  }
+}
+
+}  // namespace xpool::runtime
