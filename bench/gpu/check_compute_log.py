@@ -1,0 +1,78 @@
+"""Reads the log of bench/gpu/runtime_compute.sh and states each compute-share criterion as
+PASS/FAIL (exit status 1 if any fails).   python3 bench/gpu/check_compute_log.py LOG
+"""
+import json
+import statistics
+import sys
+
+
+def main(path):
+    recs = [json.loads(l) for l in open(path) if l.startswith("{")]
+    ok = True
+
+    def report(name, passed, detail):
+        nonlocal ok
+        ok &= passed
+        print(f"{'PASS' if passed else 'FAIL'}  {name}: {detail}")
+
+    def rate(r):  # iterations per second, the first second (start-up) left out
+        return statistics.mean(r["per_second"][1:])
+
+    runs = [r for r in recs if r["mode"] == "run"]
+    native = {}
+    for w in ("matmul", "small", "graph"):
+        base = [rate(r) for r in runs if r["tag"] == "native" and r["workload"] == w]
+        if not base:
+            continue
+        native[w] = statistics.mean(base)
+        print(f"INFO  {w} unlimited: {native[w]:.1f} it/s (runs {', '.join(f'{b:.1f}' for b in base)})")
+        for r in (r for r in runs if r["tag"] == "fixed" and r["workload"] == w):
+            share = int(r["env"]["XPOOL_GPU_CORE"])
+            got = 100 * rate(r) / native[w]
+            if share == 100:
+                report(f"{w} at a 100 % share costs <= 1 %", got >= 99, f"{got:.1f} % of unlimited")
+            else:
+                report(f"{w} fixed {share} %", abs(got - share) <= 3, f"{got:.1f} % of unlimited")
+    steady = next((r for r in runs if r["tag"] == "steady"), None)
+    if steady and "matmul" in native:
+        target = 0.30 * native["matmul"]
+        dev = [100 * (x - target) / target for x in steady["per_second"]]
+        report("fixed 30 % reached within 1 s", abs(dev[0]) <= 5,
+               f"first second {dev[0]:+.1f} % of the target")
+        report("fixed 30 % steady over 30 s (each second within +-5 %)", max(map(abs, dev)) <= 5,
+               f"per-second deviation from the target {min(dev):+.1f} % .. {max(dev):+.1f} %")
+    weighted = [r for r in runs if r["tag"] == "weighted"]
+    if len(weighted) == 2:
+        by = {int(r["env"]["XPOOL_GPU_CORE"]): rate(r) for r in weighted}
+        ratio = by[30] / by[70]
+        report("weighted 30:70", abs(ratio / (30 / 70) - 1) <= 0.05,
+               f"{by[30]:.1f} vs {by[70]:.1f} it/s, ratio {ratio:.3f} (30:70 = 0.429), "
+               f"together {100 * (by[30] + by[70]) / native['matmul']:.1f} % of unlimited")
+    equal = [100 * rate(r) / native["matmul"] for r in runs if r["tag"] == "equal"]
+    if equal:
+        report("equal, three processes", all(abs(e - 100 / 3) <= 3 for e in equal),
+               ", ".join(f"{e:.1f} %" for e in equal) + " of unlimited")
+    for r in (r for r in runs if r["tag"] == "best-effort"):
+        got = 100 * rate(r) / native[r["workload"]]
+        report(f"best-effort alone, {r['workload']}", got >= 97, f"{got:.1f} % of unlimited")
+    inf = {r["tag"]: r for r in recs if r["mode"] == "infer"}
+    if "alone" in inf and "priority" in inf:
+        a, p, c = inf["alone"], inf["priority"], inf.get("colocated")
+        report("high-priority inference p50 <= 1.2x alone", p["p50_ms"] <= 1.2 * a["p50_ms"],
+               f"{p['p50_ms']:.2f} ms vs {a['p50_ms']:.2f} ms alone ({p['p50_ms'] / a['p50_ms']:.2f}x)")
+        report("high-priority inference p99 <= 1.5x alone", p["p99_ms"] <= 1.5 * a["p99_ms"],
+               f"{p['p99_ms']:.2f} ms vs {a['p99_ms']:.2f} ms alone ({p['p99_ms'] / a['p99_ms']:.2f}x)")
+        if c:
+            print(f"INFO  plain co-location: p50 {c['p50_ms']:.2f} ms ({c['p50_ms'] / a['p50_ms']:.2f}x), "
+                  f"p99 {c['p99_ms']:.2f} ms ({c['p99_ms'] / a['p99_ms']:.2f}x)")
+        pa = inf.get("priority-alone")
+        if pa:
+            print(f"INFO  inference alone under the runtime: p50 {pa['p50_ms']:.2f} ms, p99 {pa['p99_ms']:.2f} ms")
+        for r in (r for r in runs if r["tag"] in ("priority", "colocated")):
+            print(f"INFO  training tenant ({r['tag']}): {100 * rate(r) / native['matmul']:.1f} % of "
+                  f"unlimited, per second {[round(x) for x in r['per_second']]}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Measures the runtime's compute shares on a real GPU; one call of the device tool runs all of it
+# from the repository root:   bash bench/gpu/runtime_compute.sh   (log in $OUT/runtime_compute.log)
+# bench/gpu/check_compute_log.py then states each criterion of docs/runtime.md as PASS/FAIL.
+set -uo pipefail
+OUT="${OUT:-/tmp/xpool-gpu}"
+mkdir -p "$OUT"
+LOG="$OUT/runtime_compute.log"
+exec > >(tee "$LOG") 2>&1
+B=build-gpu
+cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
+cmake --build $B --target xpool-cuda >/dev/null || exit 1
+RT="$PWD/$B/libxpool-cuda.so"
+PY="python3 bench/gpu/compute_bench.py"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+fresh() { rm -f /dev/shm/xpool-compute-*; }
+S=${SECONDS_PER_RUN:-6}
+
+echo "== 1. fixed shares, three workloads, unlimited baseline in the same run"
+for w in matmul small graph; do
+  BENCH_TAG=native $PY run $w $S
+  for share in 10 25 50 75 100; do
+    fresh; BENCH_TAG=fixed LD_PRELOAD="$RT" XPOOL_GPU_CORE=$share $PY run $w $S
+  done
+  BENCH_TAG=native $PY run $w $S
+done
+echo "== 2. steadiness: 30 s at fixed 30 %"
+fresh; BENCH_TAG=steady LD_PRELOAD="$RT" XPOOL_GPU_CORE=30 $PY run matmul 30
+echo "== 3. weighted 30:70, equal thirds, best-effort alone"
+fresh
+BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PY run matmul 10 &
+BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PY run matmul 10
+wait
+fresh
+for k in 1 2 3; do BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PY run matmul 10 & done
+wait
+for w in matmul small; do
+  fresh; BENCH_TAG=best-effort LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PY run $w $S
+done
+echo "== 4. priority: an inference step next to a saturating training tenant"
+BENCH_TAG=alone $PY infer 300 4
+BENCH_TAG=colocated $PY run matmul 12 & sleep 4; BENCH_TAG=colocated $PY infer 300 4; wait
+fresh
+BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PY run matmul 12 & sleep 4
+BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 300 4
+wait
+BENCH_TAG=priority-alone LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 300 4
+python3 bench/gpu/check_compute_log.py "$LOG"
