@@ -49,7 +49,12 @@ uint64_t SliceKey(const std::string& slice_path) {
 bool ComputeLimiter::Enabled() {
   static const bool enabled = [] {
     const Accountant& a = Accountant::Get();
-    return a.config().compute.enabled && !a.refusing();
+    const ComputeConfig& c = a.config().compute;
+    // A whole device under fixed, at normal priority, is never held back: launches go straight
+    // to the driver.
+    const bool whole = c.policy == ComputePolicy::kFixed && c.share_percent == 100 &&
+                       !c.high_priority;
+    return c.enabled && !whole && !a.refusing();
   }();
   return enabled;
 }

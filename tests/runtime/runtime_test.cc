@@ -260,5 +260,90 @@ TEST(RuntimeTest, ImportedVmmMemoryFromTheSameSliceIsNotChargedTwice) {
   for (const auto& f : {slice, socket, SlicePath("exports")}) std::filesystem::remove(f);
 }
 
+// Compute shares over the fake driver's simulated device (launches of 500 us, in real time).
+double ShareOf(const std::string& out) {
+  const size_t at = out.find("share=");
+  return at == std::string::npos ? -1 : std::stod(out.substr(at + 6));
+}
+
+Env Compute(const std::string& tag, std::map<std::string, std::string> extra) {
+  Env env = Slice("");
+  env["FAKE_CUDA_TIMELINE"] = SlicePath("timeline-" + tag);
+  env["XPOOL_COMPUTE_DIR"] = "/tmp";
+  env["XPOOL_SLICE"] = "";
+  env.erase("XPOOL_SLICE");
+  for (auto& [k, v] : extra) env[k] = v;
+  return env;
+}
+
+void RemoveComputeFiles(const std::string& tag) {
+  std::filesystem::remove(SlicePath("timeline-" + tag));
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    if (e.path().filename().string().starts_with("xpool-compute-")) std::filesystem::remove(e);
+  }
+}
+
+TEST(RuntimeComputeTest, FixedShareHoldsOnEveryLaunchPath) {
+  for (const char* path : {"kernel", "ptsz", "ex", "coop", "graph"}) {
+    const auto r = RunProcess(Probe({"--proc-address", "ctx", "0", "run", "500", "1", path}),
+                              Compute("fixed", {{"XPOOL_GPU_CORE", "30"}}));
+    EXPECT_NEAR(ShareOf(r.out), 0.30, 0.04) << path << "\n" << r.out << r.err;
+  }
+  RemoveComputeFiles("fixed");
+}
+
+TEST(RuntimeComputeTest, WithoutAShareLaunchesReachTheDriverUnlimited) {
+  const auto r = RunProcess(Probe({"ctx", "0", "passthrough", "run", "500", "1", "kernel"}),
+                            Compute("none", {}));
+  EXPECT_NE(r.out.find("passthrough driver"), std::string::npos) << r.out;
+  EXPECT_GT(ShareOf(r.out), 0.97) << r.out;
+  RemoveComputeFiles("none");
+}
+
+TEST(RuntimeComputeTest, WeightedSplitsTheDeviceByShare) {
+  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}),
+            Compute("weighted", {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_POLICY", "weighted"}}));
+  const auto rb =
+      RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}),
+                 Compute("weighted", {{"XPOOL_GPU_CORE", "70"}, {"XPOOL_COMPUTE_POLICY", "weighted"}}));
+  const auto ra = a.Wait();
+  EXPECT_NEAR(ShareOf(ra.out) / ShareOf(rb.out), 30.0 / 70.0, 0.06) << ra.out << rb.out;
+  RemoveComputeFiles("weighted");
+}
+
+TEST(RuntimeComputeTest, EqualGivesThreeProcessesAThirdEach) {
+  const Env env = Compute("equal", {{"XPOOL_COMPUTE_POLICY", "equal"}});
+  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), env);
+  Process b(Probe({"ctx", "0", "run", "500", "3", "kernel"}), env);
+  const auto rc = RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}), env);
+  const auto ra = a.Wait();
+  const auto rb = b.Wait();
+  for (const auto* r : {&ra, &rb, &rc}) EXPECT_NEAR(ShareOf(r->out), 1.0 / 3, 0.05) << r->out;
+  RemoveComputeFiles("equal");
+}
+
+TEST(RuntimeComputeTest, HighPriorityStepsBarelyWaitForANormalTenant) {
+  const Env high = Compute("priority", {{"XPOOL_COMPUTE_POLICY", "best-effort"},
+                                        {"XPOOL_PRIORITY", "high"}});
+  const auto alone = RunProcess(Probe({"ctx", "0", "steps", "500", "4", "100", "3000"}), high);
+  Process tenant(Probe({"ctx", "0", "run", "500", "2", "kernel"}),
+                 Compute("priority", {{"XPOOL_COMPUTE_POLICY", "best-effort"}}));
+  const auto shared = RunProcess(Probe({"ctx", "0", "steps", "500", "4", "100", "3000"}), high);
+  const auto t = tenant.Wait();
+  auto p50 = [](const std::string& out) { return std::stod(out.substr(out.find("p50=") + 4)); };
+  EXPECT_LT(p50(shared.out), 1.5 * p50(alone.out)) << alone.out << shared.out;
+  // The tenant still gets most of what the steps leave idle (about 60 % of the device).
+  EXPECT_GT(ShareOf(t.out), 0.4) << t.out;
+  RemoveComputeFiles("priority");
+}
+
+TEST(RuntimeComputeTest, ABadShareIsRefusedWithOneLine) {
+  const auto r = RunProcess(Probe({"ctx", "0", "alloc", "1"}),
+                            Compute("bad", {{"XPOOL_GPU_CORE", "150"}}));
+  EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("XPOOL_GPU_CORE"), std::string::npos) << r.err;
+  RemoveComputeFiles("bad");
+}
+
 }  // namespace
 }  // namespace xpool::testing

@@ -1,0 +1,143 @@
+// The arbitration policies, driven with a hand-set clock: who goes next and for how long.
+#include <gtest/gtest.h>
+
+#include <array>
+
+#include "runtime/compute_arbiter.h"
+#include "runtime/config.h"
+
+namespace xpool::runtime {
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+
+struct Table {
+  std::array<MemberRecord, kMaxComputeMembers> members{};
+  std::array<SliceRecord, kMaxComputeSlices> slices{};
+  // Adds a waiting process of a new slice; returns its member index.
+  int Waiter(int share, bool high, int64_t waiting_since, int64_t last_grant = 0) {
+    const int i = count++;
+    slices[i].key = 100 + i;
+    slices[i].share = share;
+    slices[i].high = high ? 1 : 0;
+    members[i] = MemberRecord{1000 + i, i, waiting_since, waiting_since, last_grant};
+    return i;
+  }
+  int Next(ComputePolicy p, int64_t now) {
+    return arbiter_policy::ChooseNext(p, members.data(), slices.data(), now, timing);
+  }
+  int count = 0;
+  ArbiterTiming timing;
+};
+
+TEST(ComputePolicyTest, WeightedGivesTheDeviceInProportionToShares) {
+  Table t;
+  const int a = t.Waiter(30, false, 1);
+  const int b = t.Waiter(70, false, 1);
+  std::array<int64_t, 2> held{};
+  int64_t now = 10 * kMs;
+  for (int round = 0; round < 1000; ++round) {
+    const int next = t.Next(ComputePolicy::kWeighted, now);
+    ASSERT_TRUE(next == a || next == b);
+    arbiter_policy::Charge(ComputePolicy::kWeighted, t.slices[t.members[next].slice], 10 * kMs);
+    held[next] += 10 * kMs;
+    t.members[next].last_grant_ns = now;
+    now += 10 * kMs;
+  }
+  const double ratio = static_cast<double>(held[a]) / static_cast<double>(held[b]);
+  EXPECT_NEAR(ratio, 30.0 / 70.0, 0.01);
+}
+
+TEST(ComputePolicyTest, EqualIgnoresShares) {
+  Table t;
+  const int a = t.Waiter(10, false, 1);
+  const int b = t.Waiter(90, false, 1);
+  std::array<int, 2> grants{};
+  for (int round = 0; round < 100; ++round) {
+    const int next = t.Next(ComputePolicy::kEqual, round * 10 * kMs);
+    arbiter_policy::Charge(ComputePolicy::kEqual, t.slices[t.members[next].slice], 10 * kMs);
+    t.members[next].last_grant_ns = round * 10 * kMs;
+    ++grants[next];
+  }
+  EXPECT_EQ(grants[a], 50);
+  EXPECT_EQ(grants[b], 50);
+}
+
+TEST(ComputePolicyTest, FixedWaitsForCreditEvenOnAnIdleDevice) {
+  Table t;
+  const int a = t.Waiter(25, false, 1);
+  // A new slice starts with one period's credit: 25 % of 20 ms.
+  ASSERT_EQ(t.Next(ComputePolicy::kFixed, 1 * kMs), a);
+  SliceRecord& s = t.slices[0];
+  EXPECT_EQ(arbiter_policy::LeaseLength(ComputePolicy::kFixed, s, t.timing), 5 * kMs);
+  arbiter_policy::Charge(ComputePolicy::kFixed, s, 5 * kMs);
+  // Nobody else wants the device, yet the slice must wait 20 ms to earn 5 ms again.
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 6 * kMs), -1);
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 20 * kMs), -1);
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 21 * kMs + 1), a);
+}
+
+TEST(ComputePolicyTest, FixedOverrunIsPaidBack) {
+  Table t;
+  t.Waiter(50, false, 1);
+  SliceRecord& s = t.slices[0];
+  arbiter_policy::Refill(s, 1 * kMs, t.timing);
+  // A 10 ms lease that took 14 ms to drain leaves 4 ms of debt: 28 ms until the next lease.
+  arbiter_policy::Charge(ComputePolicy::kFixed, s, 14 * kMs);
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 28 * kMs), -1);
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 29 * kMs + 1), 0);
+}
+
+TEST(ComputePolicyTest, HighPriorityGoesFirstWhateverThePolicy) {
+  for (auto p : {ComputePolicy::kWeighted, ComputePolicy::kEqual, ComputePolicy::kBestEffort}) {
+    Table t;
+    t.Waiter(90, false, 1);
+    const int high = t.Waiter(10, true, 5 * kMs, 4 * kMs);
+    t.slices[1].vtime = 1'000'000 * kMs;  // far behind on any fairness count
+    EXPECT_EQ(t.Next(p, 6 * kMs), high) << ComputePolicyName(p);
+  }
+}
+
+TEST(ComputePolicyTest, BestEffortTakesTurns) {
+  Table t;
+  const int a = t.Waiter(100, false, 1, 3 * kMs);
+  const int b = t.Waiter(100, false, 1, 2 * kMs);
+  EXPECT_EQ(t.Next(ComputePolicy::kBestEffort, 4 * kMs), b);
+  t.members[b].last_grant_ns = 4 * kMs;
+  EXPECT_EQ(t.Next(ComputePolicy::kBestEffort, 5 * kMs), a);
+}
+
+TEST(ComputePolicyTest, AnIdleSliceBanksNoCredit) {
+  Table t;
+  t.Waiter(50, false, 1);
+  t.Waiter(50, false, 1);
+  t.slices[0].vtime = 500 * kMs;
+  t.slices[0].active_ns = 1000 * kMs;
+  t.slices[1].vtime = 0;  // idle for a long time
+  t.slices[1].active_ns = 0;
+  arbiter_policy::CatchUp(t.slices[1], t.slices.data(), 1000 * kMs);
+  EXPECT_EQ(t.slices[1].vtime, 500 * kMs);
+}
+
+TEST(ComputeConfigTest, SharesPoliciesAndPriorities) {
+  EXPECT_EQ(*ParseComputeShare("30"), 30);
+  EXPECT_EQ(*ParseComputeShare("1%"), 1);
+  EXPECT_EQ(*ParseComputeShare("100"), 100);
+  for (const char* bad : {"0", "101", "30.5", "", "abc", "-5"}) {
+    EXPECT_FALSE(ParseComputeShare(bad).ok()) << bad;
+  }
+  EXPECT_EQ(*ParseComputePolicy("best-effort"), ComputePolicy::kBestEffort);
+  EXPECT_FALSE(ParseComputePolicy("fair").ok());
+}
+
+const char* BadCore(const char* name) {
+  return std::string(name) == kEnvGpuCore ? "150" : nullptr;
+}
+
+TEST(ComputeConfigTest, ABadShareIsAnErrorNotUnlimited) {
+  const RuntimeConfig c = LoadConfig(&BadCore);
+  EXPECT_NE(c.error.find("XPOOL_GPU_CORE"), std::string::npos) << c.error;
+}
+
+}  // namespace
+}  // namespace xpool::runtime
