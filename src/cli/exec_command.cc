@@ -24,6 +24,9 @@ struct ExecOptions {
   std::string devices;
   std::string slice;
   std::string log_level;
+  std::string gpu_core;        // compute share, 1..100
+  std::string compute_policy;  // fixed | equal | weighted | best-effort
+  std::string priority;        // normal | high
   std::string runtime;
   std::vector<std::string> command;
 };
@@ -79,6 +82,17 @@ int RunExec(const ExecOptions& o) {
     auto level = runtime::ParseLogLevel(o.log_level);
     if (!level.ok()) return Fail("--log-level: " + level.status().message());
   }
+  if (!o.gpu_core.empty()) {
+    auto share = runtime::ParseComputeShare(o.gpu_core);
+    if (!share.ok()) return Fail("--gpu-core: " + share.status().message());
+  }
+  if (!o.compute_policy.empty()) {
+    auto policy = runtime::ParseComputePolicy(o.compute_policy);
+    if (!policy.ok()) return Fail("--compute-policy: " + policy.status().message());
+  }
+  if (!o.priority.empty() && o.priority != "normal" && o.priority != "high") {
+    return Fail("--priority '" + o.priority + "' is not one of normal, high");
+  }
   const std::string runtime_lib = FindRuntime(o.runtime);
   if (runtime_lib.empty() || !std::filesystem::exists(runtime_lib)) {
     return Fail(
@@ -101,6 +115,11 @@ int RunExec(const ExecOptions& o) {
     if (!o.gpu_memory.empty()) setenv(runtime::kEnvGpuMemory, o.gpu_memory.c_str(), 1);
     if (!o.devices.empty()) setenv("CUDA_VISIBLE_DEVICES", o.devices.c_str(), 1);
     if (!o.log_level.empty()) setenv(runtime::kEnvLogLevel, o.log_level.c_str(), 1);
+    if (!o.gpu_core.empty()) setenv(runtime::kEnvGpuCore, o.gpu_core.c_str(), 1);
+    if (!o.compute_policy.empty()) {
+      setenv(runtime::kEnvComputePolicy, o.compute_policy.c_str(), 1);
+    }
+    if (!o.priority.empty()) setenv(runtime::kEnvPriority, o.priority.c_str(), 1);
     std::vector<char*> argv;
     for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -135,6 +154,11 @@ void AddExecCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--slice", opts->slice,
                   "Shared segment of a slice to join (processes naming the same file share one "
                   "quota); default: a new slice for this command");
+  cmd->add_option("--gpu-core", opts->gpu_core,
+                  "Compute share of each device in percent, 1-100 (default: unlimited)");
+  cmd->add_option("--compute-policy", opts->compute_policy,
+                  "How slices share a device: fixed (default), equal, weighted, best-effort");
+  cmd->add_option("--priority", opts->priority, "normal (default) or high");
   cmd->add_option("--log-level", opts->log_level, "Runtime log level: error, warn, info, debug");
   cmd->add_option("--runtime", opts->runtime, "Path of libxpool-cuda.so");
   cmd->add_option("command", opts->command, "The command and its arguments, after --")->required();

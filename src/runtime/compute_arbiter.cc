@@ -37,8 +37,7 @@ bool Waiting(const MemberRecord& m) {
 namespace arbiter_policy {
 
 void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing) {
-  const int64_t cap =
-      std::max(timing.min_lease_ns, timing.fixed_period_ns * slice.share / 100);
+  const int64_t cap = std::max(timing.min_lease_ns, timing.fixed_period_ns * slice.share / 100);
   if (slice.credit_at_ns == 0) {
     slice.credit_ns = cap;  // a new slice may start at once
   } else if (now > slice.credit_at_ns) {
@@ -155,9 +154,8 @@ ComputeArbiter::~ComputeArbiter() {
 
 Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& path,
                                                              ComputePolicy policy,
-                                                             uint64_t slice_key,
-                                                             int share_percent, bool high,
-                                                             ArbiterTiming timing) {
+                                                             uint64_t slice_key, int share_percent,
+                                                             bool high, ArbiterTiming timing) {
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) {
     return Status::IoError("open compute segment '" + path + "': " + std::strerror(errno));

@@ -47,7 +47,7 @@ struct SliceRecord {
   int32_t high = 0;
   int64_t credit_ns = 0;  // fixed: device time the slice may still use
   int64_t credit_at_ns = 0;
-  int64_t vtime = 0;  // weighted and equal: device time per unit of weight
+  int64_t vtime = 0;      // weighted and equal: device time per unit of weight
   int64_t active_ns = 0;  // when the slice last waited or held the device
 };
 

@@ -31,7 +31,8 @@ const EventApi& Api() {
     a.record = reinterpret_cast<decltype(a.record)>(DriverSymbol("cuEventRecord"));
     a.query = reinterpret_cast<decltype(a.query)>(DriverSymbol("cuEventQuery"));
     a.synchronize = reinterpret_cast<decltype(a.synchronize)>(DriverSymbol("cuEventSynchronize"));
-    a.is_capturing = reinterpret_cast<decltype(a.is_capturing)>(DriverSymbol("cuStreamIsCapturing"));
+    a.is_capturing =
+        reinterpret_cast<decltype(a.is_capturing)>(DriverSymbol("cuStreamIsCapturing"));
     return a;
   }();
   return api;
@@ -52,8 +53,8 @@ bool ComputeLimiter::Enabled() {
     const ComputeConfig& c = a.config().compute;
     // A whole device under fixed, at normal priority, is never held back: launches go straight
     // to the driver.
-    const bool whole = c.policy == ComputePolicy::kFixed && c.share_percent == 100 &&
-                       !c.high_priority;
+    const bool whole =
+        c.policy == ComputePolicy::kFixed && c.share_percent == 100 && !c.high_priority;
     return c.enabled && !whole && !a.refusing();
   }();
   return enabled;
@@ -100,8 +101,8 @@ bool ComputeLimiter::Capturing(CUstream stream) const {
 
 size_t ComputeLimiter::QueueLimit(int64_t now) const {
   if (arbiter_->HighPriorityPresent(now)) return 1;
-  return static_cast<size_t>(std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1),
-                                                 2, 1024));
+  return static_cast<size_t>(
+      std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1), 2, 1024));
 }
 
 void ComputeLimiter::Admit() {

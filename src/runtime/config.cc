@@ -126,8 +126,7 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
   if (const char* priority = lookup(kEnvPriority); priority != nullptr) {
     const std::string_view p = priority;
     if (p != "high" && p != "normal") {
-      return std::string(kEnvPriority) + ": priority '" + priority +
-             "' is not one of normal, high";
+      return std::string(kEnvPriority) + ": priority '" + priority + "' is not one of normal, high";
     }
     compute.high_priority = p == "high";
     compute.enabled = true;

@@ -42,8 +42,7 @@ CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, uns
   });
 }
 
-CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params,
-                          void** extra) {
+CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
   XPOOL_REAL_OR_FAIL(cuLaunchKernelEx);
   return Limited(StreamOf(config), false, [&] { return real(config, f, params, extra); });
 }
@@ -58,19 +57,17 @@ CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsigned int g
                                    unsigned int bx, unsigned int by, unsigned int bz,
                                    unsigned int shared_bytes, CUstream stream, void** params) {
   XPOOL_REAL_OR_FAIL(cuLaunchCooperativeKernel);
-  return Limited(stream, false, [&] {
-    return real(f, gx, gy, gz, bx, by, bz, shared_bytes, stream, params);
-  });
+  return Limited(stream, false,
+                 [&] { return real(f, gx, gy, gz, bx, by, bz, shared_bytes, stream, params); });
 }
 
 CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy,
                                         unsigned int gz, unsigned int bx, unsigned int by,
-                                        unsigned int bz, unsigned int shared_bytes,
-                                        CUstream stream, void** params) {
+                                        unsigned int bz, unsigned int shared_bytes, CUstream stream,
+                                        void** params) {
   XPOOL_REAL_OR_FAIL(cuLaunchCooperativeKernel_ptsz);
-  return Limited(stream, true, [&] {
-    return real(f, gx, gy, gz, bx, by, bz, shared_bytes, stream, params);
-  });
+  return Limited(stream, true,
+                 [&] { return real(f, gx, gy, gz, bx, by, bz, shared_bytes, stream, params); });
 }
 
 CUresult cuGraphLaunch(CUgraphExec graph, CUstream stream) {

@@ -76,8 +76,8 @@ void ResolveAllDriverEntries() {
 // Launch hooks stand between a program and the driver only when compute is arbitrated, so that
 // without a compute share launches cost nothing extra.
 bool Wanted(const Entry& e) {
-  const bool launch = std::strncmp(e.name, "cuLaunch", 8) == 0 ||
-                      std::strncmp(e.name, "cuGraphLaunch", 13) == 0;
+  const bool launch =
+      std::strncmp(e.name, "cuLaunch", 8) == 0 || std::strncmp(e.name, "cuGraphLaunch", 13) == 0;
   return !launch || ComputeLimiter::Enabled();
 }
 

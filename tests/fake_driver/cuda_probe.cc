@@ -232,11 +232,12 @@ int main(int argc, char** argv) {
       prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
       const size_t bytes = arg(1) * kMiB;
       CUmemGenericAllocationHandle h = 0;
-      CUresult rc = F<CUresult (*)(CUmemGenericAllocationHandle*, size_t,
-                                   const CUmemAllocationProp*, unsigned long long)>("cuMemCreate")(
-          &h, bytes, &prop, 0);
-      auto export_fn = F<CUresult (*)(void*, CUmemGenericAllocationHandle, int, unsigned long long)>(
-          "cuMemExportToShareableHandle");
+      CUresult rc =
+          F<CUresult (*)(CUmemGenericAllocationHandle*, size_t, const CUmemAllocationProp*,
+                         unsigned long long)>("cuMemCreate")(&h, bytes, &prop, 0);
+      auto export_fn =
+          F<CUresult (*)(void*, CUmemGenericAllocationHandle, int, unsigned long long)>(
+              "cuMemExportToShareableHandle");
       if (rc == CUDA_SUCCESS && fabric) {
         CUmemFabricHandle fh{};
         rc = export_fn(&fh, h, CU_MEM_HANDLE_TYPE_FABRIC, 0);
@@ -427,14 +428,21 @@ int main(int argc, char** argv) {
       const std::string path = step == "run" ? argv[i + 3] : "kernel";
       auto sync = F<CUresult (*)()>("cuCtxSynchronize");
       auto launch_one = [&]() -> CUresult {
-        if (path == "ptsz") return F<Launch>("cuLaunchKernel_ptsz")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
+        if (path == "ptsz")
+          return F<Launch>("cuLaunchKernel_ptsz")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr,
+                                                  nullptr, nullptr);
         if (path == "ex") {
           const CUlaunchConfig config{micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr, 0};
           return F<LaunchEx>("cuLaunchKernelEx")(&config, nullptr, nullptr, nullptr);
         }
-        if (path == "coop") return F<Coop>("cuLaunchCooperativeKernel")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr);
-        if (path == "graph") return F<Graph>("cuGraphLaunch")(reinterpret_cast<CUgraphExec>(static_cast<uintptr_t>(micros)), nullptr);
-        return F<Launch>("cuLaunchKernel")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
+        if (path == "coop")
+          return F<Coop>("cuLaunchCooperativeKernel")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr,
+                                                      nullptr);
+        if (path == "graph")
+          return F<Graph>("cuGraphLaunch")(
+              reinterpret_cast<CUgraphExec>(static_cast<uintptr_t>(micros)), nullptr);
+        return F<Launch>("cuLaunchKernel")(nullptr, micros, 1, 1, 32, 1, 1, 0, nullptr, nullptr,
+                                           nullptr);
       };
       using Clock = std::chrono::steady_clock;
       if (step == "run") {

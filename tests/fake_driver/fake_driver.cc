@@ -12,13 +12,11 @@
 // the device and of its own stream, in real time; events complete when the work before them has.
 // CUDA_VISIBLE_DEVICES (numeric) selects and orders the devices CUDA sees; NVML sees them all.
 #include <fcntl.h>
-#include <unistd.h>
-
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +24,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/driver_abi.h"
@@ -289,8 +288,8 @@ struct SharedAllocation {
 int OpenExportDescriptor(const SharedAllocation& shared) {
   static std::atomic<int> exports{0};
   const char* path = std::getenv("FAKE_CUDA_EXPORT_FILE");
-  const int fd = open(path != nullptr ? path : "/tmp/fake-cuda-exports", O_RDWR | O_CREAT | O_CLOEXEC,
-                      0600);
+  const int fd =
+      open(path != nullptr ? path : "/tmp/fake-cuda-exports", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   const off_t at = static_cast<off_t>(getpid()) * 65536 + exports++ * sizeof(shared);
   if (fd < 0 || pwrite(fd, &shared, sizeof(shared), at) != sizeof(shared) ||
       lseek(fd, at, SEEK_SET) != at) {
@@ -421,7 +420,7 @@ std::atomic<int64_t>* BusyUntil(int physical) {
 }
 std::mutex g_streams_mu;
 std::map<CUstream, int64_t> g_stream_tail;  // when the last work queued on each stream ends
-std::map<CUevent, int64_t> g_events;         // when each event completes
+std::map<CUevent, int64_t> g_events;        // when each event completes
 uint64_t g_next_event = 1;
 
 int64_t TailOf(CUstream stream) {

@@ -42,4 +42,17 @@ kill -TERM $holder
 wait $holder
 [ $? -eq 143 ] || fail "SIGTERM was not forwarded"
 rm -f "$slice" "$slice.ready"
+# A compute share: the fake device's 500 us kernels get 30 % of its time.
+export FAKE_CUDA_TIMELINE=$(mktemp -u /tmp/xpool-exec-timeline.XXXXXX) XPOOL_COMPUTE_DIR=/tmp
+out=$("$XPOOL" exec --gpu-core 30 -- "$PROBE" ctx 0 run 500 1 kernel)
+share=$(sed -n 's/.*share=\([0-9.]*\).*/\1/p' <<<"$out")
+awk -v s="$share" 'BEGIN { exit !(s > 0.26 && s < 0.34) }' || fail "--gpu-core 30 gave share $share"
+err=$("$XPOOL" exec --gpu-core 0 -- true 2>&1)
+[ $? -eq 2 ] || fail "--gpu-core 0 must exit 2"
+expect "$err" "--gpu-core"
+err=$("$XPOOL" exec --compute-policy fair -- true 2>&1)
+[ $? -eq 2 ] || fail "an unknown policy must exit 2"
+err=$("$XPOOL" exec --priority urgent -- true 2>&1)
+[ $? -eq 2 ] || fail "an unknown priority must exit 2"
+rm -f "$FAKE_CUDA_TIMELINE" /tmp/xpool-compute-*
 echo "cli_exec: all checks passed"

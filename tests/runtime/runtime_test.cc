@@ -22,12 +22,9 @@ std::string SlicePath(const std::string& name) {
 }
 
 Env Slice(const std::string& quota, const std::string& slice = "") {
-  Env env{{"LD_PRELOAD", XPOOL_TEST_RUNTIME},
-          {"LD_LIBRARY_PATH", XPOOL_TEST_FAKE_DIR},
-          {"XPOOL_GPU_MEMORY", quota},
-          {"XPOOL_SLICE", slice},
-          {"CUDA_VISIBLE_DEVICES", ""},
-          {"FAKE_CUDA_EXPORT_FILE", SlicePath("exports")}};
+  Env env{{"LD_PRELOAD", XPOOL_TEST_RUNTIME}, {"LD_LIBRARY_PATH", XPOOL_TEST_FAKE_DIR},
+          {"XPOOL_GPU_MEMORY", quota},        {"XPOOL_SLICE", slice},
+          {"CUDA_VISIBLE_DEVICES", ""},       {"FAKE_CUDA_EXPORT_FILE", SlicePath("exports")}};
   return env;
 }
 
@@ -214,11 +211,10 @@ TEST(RuntimeTest, ImportedVmmMemoryFromAnotherSliceIsChargedWhileMapped) {
   // The importer exports memory of its own first: exports share one file, as with the real driver,
   // so only the open file description may tell the two apart. 1024 - 300 context - 64 own -
   // 512 mapped = 148 MiB: two 64 MiB pieces; ten once unmapped.
-  const auto r = RunProcess(Probe({"ctx", "0", "vmm-export-only", "64", "vmm-import", socket,
-                                   "vmm-map-imported",
-                                   "alloc-until-oom", "64", "free-all", "vmm-unmap-imported",
-                                   "alloc-until-oom", "64"}),
-                            Slice("1Gi", SlicePath("vmm-importer")));
+  const auto r = RunProcess(
+      Probe({"ctx", "0", "vmm-export-only", "64", "vmm-import", socket, "vmm-map-imported",
+             "alloc-until-oom", "64", "free-all", "vmm-unmap-imported", "alloc-until-oom", "64"}),
+      Slice("1Gi", SlicePath("vmm-importer")));
   exporter.Kill(SIGKILL);
   exporter.Wait();
   EXPECT_NE(r.out.find("vmm-import ok\nvmm-map ok\nallocated 2 then oom\nfreed\nunmapped\n"
@@ -233,12 +229,12 @@ TEST(RuntimeTest, ImportedVmmMemoryFromAnotherSliceIsChargedWhileMapped) {
 TEST(RuntimeTest, MappingMoreImportedMemoryThanTheQuotaIsRefused) {
   const std::string s1 = SlicePath("fabric-exporter");
   const std::string handle = s1 + ".handle";
-  const auto e = RunProcess(Probe({"ctx", "0", "vmm-export-fabric", "2048", handle}),
-                            Slice("4Gi", s1));
+  const auto e =
+      RunProcess(Probe({"ctx", "0", "vmm-export-fabric", "2048", handle}), Slice("4Gi", s1));
   ASSERT_NE(e.out.find("vmm-export-fabric ok"), std::string::npos) << e.out << e.err;
-  const auto r = RunProcess(Probe({"ctx", "0", "vmm-import-fabric", handle, "vmm-map-imported",
-                                   "alloc-until-oom", "64"}),
-                            Slice("1Gi", SlicePath("fabric-importer")));
+  const auto r = RunProcess(
+      Probe({"ctx", "0", "vmm-import-fabric", handle, "vmm-map-imported", "alloc-until-oom", "64"}),
+      Slice("1Gi", SlicePath("fabric-importer")));
   // The refused mapping leaves nothing charged: the whole 724 MiB is still there.
   EXPECT_NE(r.out.find("vmm-import-fabric ok\nvmm-map oom\nallocated 11 then oom"),
             std::string::npos)
@@ -303,9 +299,9 @@ TEST(RuntimeComputeTest, WithoutAShareLaunchesReachTheDriverUnlimited) {
 TEST(RuntimeComputeTest, WeightedSplitsTheDeviceByShare) {
   Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}),
             Compute("weighted", {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_POLICY", "weighted"}}));
-  const auto rb =
-      RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}),
-                 Compute("weighted", {{"XPOOL_GPU_CORE", "70"}, {"XPOOL_COMPUTE_POLICY", "weighted"}}));
+  const auto rb = RunProcess(
+      Probe({"ctx", "0", "run", "500", "3", "kernel"}),
+      Compute("weighted", {{"XPOOL_GPU_CORE", "70"}, {"XPOOL_COMPUTE_POLICY", "weighted"}}));
   const auto ra = a.Wait();
   EXPECT_NEAR(ShareOf(ra.out) / ShareOf(rb.out), 30.0 / 70.0, 0.06) << ra.out << rb.out;
   RemoveComputeFiles("weighted");
@@ -323,8 +319,8 @@ TEST(RuntimeComputeTest, EqualGivesThreeProcessesAThirdEach) {
 }
 
 TEST(RuntimeComputeTest, HighPriorityStepsBarelyWaitForANormalTenant) {
-  const Env high = Compute("priority", {{"XPOOL_COMPUTE_POLICY", "best-effort"},
-                                        {"XPOOL_PRIORITY", "high"}});
+  const Env high =
+      Compute("priority", {{"XPOOL_COMPUTE_POLICY", "best-effort"}, {"XPOOL_PRIORITY", "high"}});
   const auto alone = RunProcess(Probe({"ctx", "0", "steps", "500", "4", "100", "3000"}), high);
   Process tenant(Probe({"ctx", "0", "run", "500", "2", "kernel"}),
                  Compute("priority", {{"XPOOL_COMPUTE_POLICY", "best-effort"}}));
@@ -338,8 +334,8 @@ TEST(RuntimeComputeTest, HighPriorityStepsBarelyWaitForANormalTenant) {
 }
 
 TEST(RuntimeComputeTest, ABadShareIsRefusedWithOneLine) {
-  const auto r = RunProcess(Probe({"ctx", "0", "alloc", "1"}),
-                            Compute("bad", {{"XPOOL_GPU_CORE", "150"}}));
+  const auto r =
+      RunProcess(Probe({"ctx", "0", "alloc", "1"}), Compute("bad", {{"XPOOL_GPU_CORE", "150"}}));
   EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("XPOOL_GPU_CORE"), std::string::npos) << r.err;
   RemoveComputeFiles("bad");
