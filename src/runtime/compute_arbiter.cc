@@ -17,6 +17,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "runtime/robust_mutex.h"
+
 namespace xpool::runtime {
 namespace {
 
@@ -178,12 +180,7 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
   auto* layout = static_cast<Layout*>(mem);
   if (fresh) {
     std::memset(static_cast<void*>(layout), 0, sizeof(Layout));
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&layout->mutex, &attr);
-    pthread_mutexattr_destroy(&attr);
+    InitSharedRobustMutex(&layout->mutex);
     layout->holder.store(-1);
     layout->version = kVersion;
     layout->policy = static_cast<int32_t>(policy);
@@ -211,10 +208,8 @@ ComputePolicy ComputeArbiter::policy() const {
 }
 
 void ComputeArbiter::Lock() {
-  if (pthread_mutex_lock(&layout_->mutex) == EOWNERDEAD) {
-    // The records stay meaningful whatever the dead holder was doing: each is updated whole.
-    pthread_mutex_consistent(&layout_->mutex);
-  }
+  // The records stay meaningful whatever a dead holder was doing: each is updated whole.
+  LockSharedRobustMutex(&layout_->mutex);
 }
 
 void ComputeArbiter::Unlock() {

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "runtime/robust_mutex.h"
+
 namespace xpool::runtime {
 namespace {
 
@@ -86,12 +88,7 @@ Result<SliceSegment::Layout*> SliceSegment::MapLayout(int fd, const std::string&
   auto* layout = static_cast<Layout*>(mem);
   if (initialise) {
     std::memset(layout, 0, sizeof(Layout));
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-    pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-    pthread_mutex_init(&layout->mutex, &attr);
-    pthread_mutexattr_destroy(&attr);
+    InitSharedRobustMutex(&layout->mutex);
     layout->version = kVersion;
     layout->slot_count = kMaxSliceProcesses;
     __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
@@ -184,13 +181,8 @@ void SliceSegment::AfterFork() {
 }
 
 int SliceSegment::LockTable() {
-  const int rc = pthread_mutex_lock(&layout_->mutex);
-  if (rc == EOWNERDEAD) {
-    // The holder died mid-update; the dead process's slot is reaped by the liveness check.
-    pthread_mutex_consistent(&layout_->mutex);
-    return 0;
-  }
-  return rc;
+  // A holder that died mid-update leaves its slot to be reaped by the liveness check.
+  return LockSharedRobustMutex(&layout_->mutex);
 }
 
 void SliceSegment::UnlockTable() {
