@@ -3,6 +3,7 @@
 # from the repository root:   bash bench/gpu/runtime_compute.sh   (log in $OUT/runtime_compute.log)
 # bench/gpu/check_compute_log.py then states each criterion of docs/runtime.md as PASS/FAIL.
 set -uo pipefail
+set -E
 OUT="${OUT:-/tmp/xpool-gpu}"
 mkdir -p "$OUT"
 LOG="$OUT/runtime_compute.log"
@@ -11,7 +12,9 @@ B=build-gpu
 cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
 cmake --build $B --target xpool-cuda >/dev/null || exit 1
 RT="$PWD/$B/libxpool-cuda.so"
-PY="python3 bench/gpu/compute_bench.py"
+# Every workload runs under a time limit; a run that overstays it shows the arbitration state.
+PY="timeout ${RUN_LIMIT_S:-90} python3 bench/gpu/compute_bench.py"
+trap 'python3 bench/gpu/compute_segment.py' ERR
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 fresh() { rm -f /dev/shm/xpool-compute-*; }
 S=${SECONDS_PER_RUN:-6}
@@ -32,7 +35,8 @@ BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PY run matmul 10
 wait
 fresh
-for k in 1 2 3; do BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PY run matmul 10 & done
+for k in 1 2; do BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PY run matmul 10 & done
+BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PY run matmul 10
 wait
 for w in matmul small; do
   fresh; BENCH_TAG=best-effort LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PY run $w $S

@@ -14,6 +14,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstddef>
 #include <cstring>
 #include <ctime>
 
@@ -138,7 +139,12 @@ int64_t ComputeArbiter::Now() {
 }
 
 ComputeArbiter::ComputeArbiter(int fd, Layout* layout, ArbiterTiming timing)
-    : fd_(fd), layout_(layout), timing_(timing), pid_(getpid()) {}
+    : fd_(fd), layout_(layout), timing_(timing), pid_(getpid()) {
+  // bench/gpu/compute_segment.py reads the segment by these offsets.
+  static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 112 &&
+                offsetof(Layout, slices) == 2160);
+  static_assert(sizeof(MemberRecord) == 32 && sizeof(SliceRecord) == 48);
+}
 
 ComputeArbiter::~ComputeArbiter() {
   if (layout_ != nullptr) {
@@ -302,9 +308,12 @@ void ComputeArbiter::Acquire() {
     return;
   }
   arbiter_policy::CatchUp(layout_->slices[slice_], layout_->slices.data(), now);
-  me.waiting_since_ns = now;
-  layout_->waiters.fetch_add(1);
   while (true) {
+    if (!Waiting(me)) {
+      // Also after a stall long enough for the others to have counted us as gone.
+      me.waiting_since_ns = now;
+      layout_->waiters.fetch_add(1);
+    }
     me.seen_ns = now;
     layout_->slices[slice_].active_ns = now;
     if (high_) {

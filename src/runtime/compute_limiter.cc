@@ -15,6 +15,12 @@ namespace {
 
 // How much device time of one process may sit queued on the device.
 constexpr int64_t kQueueNs = 1'000'000;
+// A marker covers about this much work (or wall time) of launches.
+constexpr int64_t kMarkNs = 100'000;
+// Markers are polled at least this often while launches go on.
+constexpr int64_t kPollNs = 500'000;
+// How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms).
+constexpr int64_t kNoteNs = 100'000;
 
 struct EventApi {
   CUresult (*create)(CUevent*, unsigned int);
@@ -99,21 +105,26 @@ bool ComputeLimiter::Capturing(CUstream stream) const {
          status != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
-size_t ComputeLimiter::QueueLimit(int64_t now) const {
+int64_t ComputeLimiter::QueueLimit(int64_t now) const {
   if (arbiter_->HighPriorityPresent(now)) return 1;
-  return static_cast<size_t>(
-      std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1), 2, 1024));
+  return std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1), 2, 4096);
 }
 
 void ComputeLimiter::Admit() {
-  Retire(false);
+  int64_t now = ComputeArbiter::Now();
+  int64_t limit = QueueLimit(now);
+  if (QueuedLaunches() * 2 >= limit || now - last_poll_ns_ >= kPollNs) Poll(now);
   // Wait for room in the queue first, so that the verdict below is fresh: a high-priority waiter
   // may have arrived meanwhile.
-  while (queued_.size() >= QueueLimit(ComputeArbiter::Now())) Retire(true);
+  while (QueuedLaunches() >= limit) {
+    if (unmarked_ > 0) Mark();
+    if (queued_.empty()) break;  // no marker to wait on (events unavailable)
+    Retire(true);
+    now = ComputeArbiter::Now();
+    limit = QueueLimit(now);
+  }
   if (holding_) {
-    const int64_t now = ComputeArbiter::Now();
-    const int64_t queued = static_cast<int64_t>(queued_.size()) * per_launch_ns_;
-    switch (arbiter_->Check(now + queued)) {
+    switch (arbiter_->Check(now + QueuedLaunches() * per_launch_ns_)) {
       case ComputeArbiter::Verdict::kKeep:
         break;
       case ComputeArbiter::Verdict::kYield:
@@ -133,53 +144,86 @@ void ComputeLimiter::Admit() {
   }
 }
 
-void ComputeLimiter::AfterLaunch(CUstream stream) {
+void ComputeLimiter::AfterLaunch() {
+  const int64_t now = ComputeArbiter::Now();
+  if (now - last_note_ns_ >= kNoteNs) {
+    arbiter_->NoteLaunch(now);
+    last_note_ns_ = now;
+  }
+  ++unmarked_;
+  if (unmarked_ * per_launch_ns_ >= kMarkNs || now - last_mark_ns_ >= kMarkNs ||
+      QueueLimit(now) <= 1) {
+    Mark();
+  }
+}
+
+void ComputeLimiter::Mark() {
   const auto& api = Api();
-  arbiter_->NoteLaunch(ComputeArbiter::Now());
+  last_mark_ns_ = ComputeArbiter::Now();
+  const int64_t launches = unmarked_;
+  unmarked_ = 0;  // untracked if no marker can be recorded
   if (api.create == nullptr || api.record == nullptr) return;
-  CUevent marker = nullptr;
+  CUevent event = nullptr;
   if (!spare_.empty()) {
-    marker = spare_.back();
+    event = spare_.back();
     spare_.pop_back();
-  } else if (api.create(&marker, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+  } else if (api.create(&event, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
     return;
   }
-  if (api.record(marker, stream) != CUDA_SUCCESS) {
-    spare_.push_back(marker);
+  if (api.record(event, last_stream_) != CUDA_SUCCESS) {
+    spare_.push_back(event);
     return;
   }
-  queued_.push_back(marker);
+  queued_.push_back(Marker{event, launches});
+  queued_launches_ += launches;
 }
 
 void ComputeLimiter::Retire(bool block) {
   const auto& api = Api();
-  if (block && !queued_.empty()) {
-    api.synchronize(queued_.front());
-    spare_.push_back(queued_.front());
+  auto pop = [&] {
+    spare_.push_back(queued_.front().event);
+    queued_launches_ -= queued_.front().launches;
+    retired_since_block_ += queued_.front().launches;
     queued_.pop_front();
-    ++retired_since_block_;
-    // Blocked on a full queue, the GPU finishes one launch per wake-up: the gap between
-    // consecutive wake-ups is what a launch costs the device.
+  };
+  if (block && !queued_.empty()) {
+    api.synchronize(queued_.front().event);
+    pop();
+    // Blocked on a full queue, the GPU finishes the launches of one marker per wake-up: the gap
+    // between consecutive wake-ups is what they cost the device.
     const int64_t now = ComputeArbiter::Now();
-    if (last_block_ns_ != 0) {
+    if (last_block_ns_ != 0 && retired_since_block_ > 0) {
       const int64_t sample = (now - last_block_ns_) / retired_since_block_;
-      per_launch_ns_ = (per_launch_ns_ * 7 + sample) / 8;
+      per_launch_ns_ = std::max<int64_t>((per_launch_ns_ * 7 + sample) / 8, 1);
     }
     last_block_ns_ = now;
     retired_since_block_ = 0;
   }
-  while (!queued_.empty() && api.query(queued_.front()) == CUDA_SUCCESS) {
-    spare_.push_back(queued_.front());
-    queued_.pop_front();
-    ++retired_since_block_;
+  while (!queued_.empty() && api.query(queued_.front().event) == CUDA_SUCCESS) pop();
+}
+
+void ComputeLimiter::Poll(int64_t now) {
+  if (unmarked_ > 0) Mark();
+  const int64_t before = retired_since_block_;
+  Retire(false);
+  const int64_t retired = retired_since_block_ - before;
+  if (queued_.empty() && kept_up_ && retired > 0) {
+    // The GPU keeps up: all it was given since the last poll, it finished within that time. This
+    // is how the cost of launches that never fill the queue (the CPU is slower) is learnt.
+    const int64_t bound = std::max<int64_t>((now - last_poll_ns_) / retired, 1);
+    if (bound < per_launch_ns_) per_launch_ns_ = (per_launch_ns_ * 3 + bound) / 4;
   }
+  kept_up_ = queued_.empty();
+  last_poll_ns_ = now;
 }
 
 void ComputeLimiter::Drain() {
+  if (unmarked_ > 0) Mark();
   const auto& api = Api();
   while (!queued_.empty()) {
-    api.synchronize(queued_.front());
-    spare_.push_back(queued_.front());
+    api.synchronize(queued_.front().event);
+    spare_.push_back(queued_.front().event);
+    queued_launches_ -= queued_.front().launches;
     queued_.pop_front();
   }
 }

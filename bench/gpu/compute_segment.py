@@ -1,0 +1,21 @@
+"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-*): who holds
+the device, who waits, each slice's credit and virtual time (ms, relative to now). The offsets
+mirror ComputeArbiter::Layout in src/runtime/compute_arbiter.cc, which static_asserts them."""
+import glob
+import struct
+import time
+
+for p in glob.glob("/dev/shm/xpool-compute-*"):
+    b = open(p, "rb").read()
+    magic, ver, pol = struct.unpack_from("<QIi", b, 0)
+    holder, preempt, waiters, gen = struct.unpack_from("<iiiI", b, 56)
+    ls, le, ll, hs, hk = struct.unpack_from("<qqqqQ", b, 72)
+    now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+    print(p, "policy", pol, "holder", holder, "preempt", preempt, "waiters", waiters, "gen", gen,
+          "lease_start", (ls-now)/1e6, "lease_end", (le-now)/1e6, "last_launch", (ll-now)/1e6)
+    for i in range(64):
+        pid, sl, seen, ws, lg = struct.unpack_from("<iiqqq", b, 112 + 32*i)
+        if pid: print(" member", i, "pid", pid, "slice", sl, "seen", (seen-now)/1e6, "waiting_since", ws and (ws-now)/1e6, "last_grant", (lg-now)/1e6)
+    for i in range(64):
+        key, share, high, cr, cra, vt, act = struct.unpack_from("<QiiqqqQ", b, 2160 + 48*i)
+        if key: print(" slice", i, hex(key), "share", share, "high", high, "credit", cr/1e6, "vtime", vt/1e6, "active", (act-now)/1e6)
