@@ -8,6 +8,8 @@ OUT="${OUT:-/tmp/xpool-gpu}"
 mkdir -p "$OUT"
 LOG="$OUT/runtime_compute.log"
 exec > >(tee "$LOG") 2>&1
+# A bare `wait` would also wait for the tee above (bash >= 5.1): wait for the jobs by pid.
+jobs_wait() { for p in $(jobs -p); do wait "$p"; done; }
 B=build-gpu
 cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
 cmake --build $B --target xpool-cuda >/dev/null || exit 1
@@ -33,20 +35,20 @@ echo "== 3. weighted 30:70, equal thirds, best-effort alone"
 fresh
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PY run matmul 10 &
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PY run matmul 10
-wait
+jobs_wait
 fresh
 for k in 1 2; do BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PY run matmul 10 & done
 BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PY run matmul 10
-wait
+jobs_wait
 for w in matmul small; do
   fresh; BENCH_TAG=best-effort LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PY run $w $S
 done
 echo "== 4. priority: an inference step next to a saturating training tenant"
-BENCH_TAG=alone $PY infer 300 4
-BENCH_TAG=colocated $PY run matmul 12 & sleep 4; BENCH_TAG=colocated $PY infer 300 4; wait
+BENCH_TAG=alone $PY infer 1000 4
+BENCH_TAG=colocated $PY run matmul 12 & sleep 4; BENCH_TAG=colocated $PY infer 1000 4; jobs_wait
 fresh
 BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PY run matmul 12 & sleep 4
-BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 300 4
-wait
-BENCH_TAG=priority-alone LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 300 4
+BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
+jobs_wait
+BENCH_TAG=priority-alone LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
 python3 bench/gpu/check_compute_log.py "$LOG"

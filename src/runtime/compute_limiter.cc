@@ -19,6 +19,8 @@ constexpr int64_t kQueueNs = 1'000'000;
 constexpr int64_t kMarkNs = 100'000;
 // Markers are polled at least this often while launches go on.
 constexpr int64_t kPollNs = 500'000;
+// The cost of a launch is re-learnt at most this often.
+constexpr int64_t kSampleNs = 200'000;
 // How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms).
 constexpr int64_t kNoteNs = 100'000;
 
@@ -28,6 +30,7 @@ struct EventApi {
   CUresult (*query)(CUevent);
   CUresult (*synchronize)(CUevent);
   CUresult (*is_capturing)(CUstream, int*);
+  CUresult (*elapsed)(float*, CUevent, CUevent);
 };
 
 const EventApi& Api() {
@@ -39,6 +42,9 @@ const EventApi& Api() {
     a.synchronize = reinterpret_cast<decltype(a.synchronize)>(DriverSymbol("cuEventSynchronize"));
     a.is_capturing =
         reinterpret_cast<decltype(a.is_capturing)>(DriverSymbol("cuStreamIsCapturing"));
+    void* elapsed = DriverSymbol("cuEventElapsedTime_v2");
+    if (elapsed == nullptr) elapsed = DriverSymbol("cuEventElapsedTime");
+    a.elapsed = reinterpret_cast<decltype(a.elapsed)>(elapsed);
     return a;
   }();
   return api;
@@ -113,7 +119,10 @@ int64_t ComputeLimiter::QueueLimit(int64_t now) const {
 void ComputeLimiter::Admit() {
   int64_t now = ComputeArbiter::Now();
   int64_t limit = QueueLimit(now);
-  if (QueuedLaunches() * 2 >= limit || now - last_poll_ns_ >= kPollNs) Poll(now);
+  if (QueuedLaunches() * 2 >= limit || now - last_poll_ns_ >= kPollNs) {
+    Retire(false);
+    last_poll_ns_ = now;
+  }
   // Wait for room in the queue first, so that the verdict below is fresh: a high-priority waiter
   // may have arrived meanwhile.
   while (QueuedLaunches() >= limit) {
@@ -140,7 +149,8 @@ void ComputeLimiter::Admit() {
   if (!holding_) {
     arbiter_->Acquire();
     holding_ = true;
-    last_block_ns_ = 0;
+    // The gap to the last marker of the previous lease holds other slices' work.
+    ForgetTimedMarker();
   }
 }
 
@@ -167,7 +177,7 @@ void ComputeLimiter::Mark() {
   if (!spare_.empty()) {
     event = spare_.back();
     spare_.pop_back();
-  } else if (api.create(&event, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+  } else if (api.create(&event, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {  // timed: see Learn
     return;
   }
   if (api.record(event, last_stream_) != CUDA_SUCCESS) {
@@ -180,41 +190,11 @@ void ComputeLimiter::Mark() {
 
 void ComputeLimiter::Retire(bool block) {
   const auto& api = Api();
-  auto pop = [&] {
-    spare_.push_back(queued_.front().event);
-    queued_launches_ -= queued_.front().launches;
-    retired_since_block_ += queued_.front().launches;
-    queued_.pop_front();
-  };
   if (block && !queued_.empty()) {
     api.synchronize(queued_.front().event);
-    pop();
-    // Blocked on a full queue, the GPU finishes the launches of one marker per wake-up: the gap
-    // between consecutive wake-ups is what they cost the device.
-    const int64_t now = ComputeArbiter::Now();
-    if (last_block_ns_ != 0 && retired_since_block_ > 0) {
-      const int64_t sample = (now - last_block_ns_) / retired_since_block_;
-      per_launch_ns_ = std::max<int64_t>((per_launch_ns_ * 7 + sample) / 8, 1);
-    }
-    last_block_ns_ = now;
-    retired_since_block_ = 0;
+    PopRetired();
   }
-  while (!queued_.empty() && api.query(queued_.front().event) == CUDA_SUCCESS) pop();
-}
-
-void ComputeLimiter::Poll(int64_t now) {
-  if (unmarked_ > 0) Mark();
-  const int64_t before = retired_since_block_;
-  Retire(false);
-  const int64_t retired = retired_since_block_ - before;
-  if (queued_.empty() && kept_up_ && retired > 0) {
-    // The GPU keeps up: all it was given since the last poll, it finished within that time. This
-    // is how the cost of launches that never fill the queue (the CPU is slower) is learnt.
-    const int64_t bound = std::max<int64_t>((now - last_poll_ns_) / retired, 1);
-    if (bound < per_launch_ns_) per_launch_ns_ = (per_launch_ns_ * 3 + bound) / 4;
-  }
-  kept_up_ = queued_.empty();
-  last_poll_ns_ = now;
+  while (!queued_.empty() && api.query(queued_.front().event) == CUDA_SUCCESS) PopRetired();
 }
 
 void ComputeLimiter::Drain() {
@@ -222,10 +202,39 @@ void ComputeLimiter::Drain() {
   const auto& api = Api();
   while (!queued_.empty()) {
     api.synchronize(queued_.front().event);
-    spare_.push_back(queued_.front().event);
-    queued_launches_ -= queued_.front().launches;
-    queued_.pop_front();
+    PopRetired();
   }
+}
+
+void ComputeLimiter::PopRetired() {
+  const Marker done = queued_.front();
+  queued_.pop_front();
+  queued_launches_ -= done.launches;
+  Learn(done);
+  if (timed_ != nullptr) spare_.push_back(timed_);
+  timed_ = done.event;
+}
+
+void ComputeLimiter::Learn(const Marker& done) {
+  // The GPU's own clock between the completions of two consecutive markers is what the launches
+  // between them cost the device, or more where the device idled meanwhile (the CPU was slower):
+  // either way how fast this process's work drains.
+  const auto& api = Api();
+  const int64_t now = ComputeArbiter::Now();
+  if (timed_ == nullptr || api.elapsed == nullptr || done.launches <= 0 ||
+      now - last_sample_ns_ < kSampleNs) {
+    return;
+  }
+  float ms = 0;
+  if (api.elapsed(&ms, timed_, done.event) != CUDA_SUCCESS || ms < 0) return;
+  const auto sample = std::max<int64_t>(static_cast<int64_t>(ms * 1e6) / done.launches, 1);
+  per_launch_ns_ = (per_launch_ns_ * 3 + sample) / 4;
+  last_sample_ns_ = now;
+}
+
+void ComputeLimiter::ForgetTimedMarker() {
+  if (timed_ != nullptr) spare_.push_back(timed_);
+  timed_ = nullptr;
 }
 
 }  // namespace xpool::runtime

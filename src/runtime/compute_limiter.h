@@ -53,11 +53,10 @@ class ComputeLimiter {
   void AfterLaunch();
   // Records a marker after the launches not yet covered by one.
   void Mark();
-  // Retires what the GPU has finished without waiting; learns the launch cost when it keeps up.
-  void Poll(int64_t now);
   // Pops queued markers the GPU has passed; with `block`, waits for the oldest first.
   void Retire(bool block);
   void Drain();
+  void PopRetired();
   int64_t QueueLimit(int64_t now) const;  // in launches
   int64_t QueuedLaunches() const { return queued_launches_ + unmarked_; }
 
@@ -65,6 +64,9 @@ class ComputeLimiter {
     CUevent event;
     int64_t launches;  // launches it covers
   };
+  // Updates the cost of a launch from the GPU time between the last retired marker and `done`.
+  void Learn(const Marker& done);
+  void ForgetTimedMarker();
 
   std::mutex mu_;
   std::unique_ptr<ComputeArbiter> arbiter_;
@@ -76,11 +78,10 @@ class ComputeLimiter {
   CUstream last_stream_ = nullptr;
   int64_t last_mark_ns_ = 0;
   int64_t last_poll_ns_ = 0;
-  bool kept_up_ = false;  // the last poll found nothing queued
   int64_t last_note_ns_ = 0;
-  int64_t per_launch_ns_ = 100'000;  // device time of one launch, learnt from completions
-  int64_t last_block_ns_ = 0;
-  int64_t retired_since_block_ = 0;
+  int64_t per_launch_ns_ = 100'000;  // device time of one launch, learnt from GPU timestamps
+  CUevent timed_ = nullptr;          // the marker retired last, start of the next sample
+  int64_t last_sample_ns_ = 0;
 };
 
 }  // namespace xpool::runtime

@@ -33,6 +33,7 @@ using CUgraphExec = CUgraphExec_st*;
 
 // The per-thread default stream as a handle; a _ptsz call's null stream means this one.
 inline const CUstream CU_STREAM_PER_THREAD = reinterpret_cast<CUstream>(0x2);
+inline constexpr unsigned int CU_EVENT_DEFAULT = 0x0;
 inline constexpr unsigned int CU_EVENT_DISABLE_TIMING = 0x2;
 inline constexpr int CU_STREAM_CAPTURE_STATUS_NONE = 0;
 inline constexpr CUresult CUDA_ERROR_NOT_READY = 600;

@@ -493,7 +493,14 @@ FAKE_API CUresult cuEventCreate(CUevent* event, unsigned int) {
 }
 FAKE_API CUresult cuEventRecord(CUevent event, CUstream stream) {
   std::lock_guard<std::mutex> lock(g_streams_mu);
-  g_events[event] = TailOf(stream);
+  g_events[event] = std::max(TailOf(stream), NowNs());  // reached once the stream gets there
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuEventElapsedTime_v2(float* ms, CUevent start, CUevent end) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  const int64_t a = g_events[start], b = g_events[end];
+  if (NowNs() < std::max(a, b)) return CUDA_ERROR_NOT_READY;
+  *ms = static_cast<float>(b - a) / 1e6f;
   return CUDA_SUCCESS;
 }
 FAKE_API CUresult cuEventQuery(CUevent event) {
@@ -575,6 +582,7 @@ const Exported kExported[] = {
     FAKE_ENTRY(cuEventRecord),
     FAKE_ENTRY(cuEventQuery),
     FAKE_ENTRY(cuEventSynchronize),
+    FAKE_ENTRY(cuEventElapsedTime_v2),
     FAKE_ENTRY(cuCtxSynchronize),
 };
 
