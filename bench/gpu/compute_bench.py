@@ -4,6 +4,7 @@
                                           matmul (bf16 4096^3 products), small (1024 tiny
                                           element-wise kernels per iteration), graph (the same
                                           kernels captured in one CUDA graph)
+  BENCH_START_AT=EPOCH_SECONDS           run: start measuring then (side-by-side runs)
   compute_bench.py infer STEPS GAP_MS     latency of an inference step (6-layer, 1024-wide
                                           encoder, batch 8 x 256, bf16, forward only), one step
                                           every GAP_MS
@@ -45,6 +46,9 @@ def run(name, seconds):
     for _ in range(3):
         step()
     torch.cuda.synchronize()
+    # Processes measured side by side start together, once all have warmed up.
+    start_at = float(os.environ.get("BENCH_START_AT", "0"))
+    time.sleep(max(0.0, start_at - time.time()))
     per_second = []
     start = time.perf_counter()
     edge, count = start + 1.0, 0
