@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstddef>
 #include <cstring>
 #include <ctime>
@@ -138,7 +138,7 @@ int64_t ComputeArbiter::Now() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-ComputeArbiter::ComputeArbiter(int fd, Layout* layout, ArbiterTiming timing)
+ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timing)
     : fd_(fd), layout_(layout), timing_(timing), pid_(getpid()) {
   // bench/gpu/compute_segment.py reads the segment by these offsets.
   static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 112 &&
@@ -163,7 +163,8 @@ ComputeArbiter::~ComputeArbiter() {
 Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& path,
                                                              ComputePolicy policy,
                                                              uint64_t slice_key, int share_percent,
-                                                             bool high, ArbiterTiming timing) {
+                                                             bool high,
+                                                             const ArbiterTiming& timing) {
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) {
     return Status::IoError("open compute segment '" + path + "': " + std::strerror(errno));
@@ -185,7 +186,7 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
   }
   auto* layout = static_cast<Layout*>(mem);
   if (fresh) {
-    std::memset(static_cast<void*>(layout), 0, sizeof(Layout));
+    // ftruncate filled the new file with zeros: every record starts free.
     InitSharedRobustMutex(&layout->mutex);
     layout->holder.store(-1);
     layout->version = kVersion;

@@ -84,7 +84,7 @@ class ComputeArbiter {
   // which one holds.
   static Result<std::unique_ptr<ComputeArbiter>> Open(const std::string& path, ComputePolicy policy,
                                                       uint64_t slice_key, int share_percent,
-                                                      bool high, ArbiterTiming timing = {});
+                                                      bool high, const ArbiterTiming& timing = {});
   ~ComputeArbiter();
   ComputeArbiter(const ComputeArbiter&) = delete;
   ComputeArbiter& operator=(const ComputeArbiter&) = delete;
@@ -108,7 +108,7 @@ class ComputeArbiter {
 
  private:
   struct Layout;
-  ComputeArbiter(int fd, Layout* layout, ArbiterTiming timing);
+  ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timing);
   void Lock();
   void Unlock();
   Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now);
