@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/exec_command.h"
+#include "cli/pool_commands.h"
 #include "cli/sim_command.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   xpool::cli::AddSimCommand(app, &exit_code);
   xpool::cli::AddExecCommand(app, &exit_code);
+  xpool::cli::AddPoolCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

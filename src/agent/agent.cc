@@ -1,0 +1,161 @@
+#include "agent/agent.h"
+
+#include <chrono>
+#include <cstdio>
+#include <set>
+
+namespace xpool::agent {
+namespace {
+
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+bool Loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
+                                            const AgentOptions& options) {
+  if (options.controller.empty()) return Status::InvalidArgument("no controller address given");
+  if (!Loopback(HostOf(options.listen))) {
+    return Status::InvalidArgument("refusing to listen on '" + options.listen +
+                                   "': only loopback addresses are served (no authentication yet)");
+  }
+  auto runner = TaskRunner::Create(options.tasks);
+  if (!runner.ok()) return runner.status();
+  std::unique_ptr<Agent> agent(new Agent());
+  agent->node_ = inventory;
+  agent->options_ = options;
+  agent->runner_ = std::move(*runner);
+  agent->channel_ = grpc::CreateChannel(options.controller, grpc::InsecureChannelCredentials());
+  agent->agents_ = v1::Agents::NewStub(agent->channel_);
+  agent->pool_ = v1::Pool::NewStub(agent->channel_);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(agent.get());
+  agent->server_ = builder.BuildAndStart();
+  if (agent->server_ == nullptr || port == 0) {
+    return Status::IoError("cannot listen on '" + options.listen + "'");
+  }
+  agent->address_ = HostOf(options.listen) + ":" + std::to_string(port);
+  agent->node_.set_agent_address(agent->address_);
+  agent->loop_ = std::thread([raw = agent.get()] { raw->Loop(); });
+  return agent;
+}
+
+Agent::~Agent() {
+  Shutdown();
+  if (loop_.joinable()) loop_.join();
+}
+
+void Agent::Wait() {
+  server_->Wait();
+}
+
+void Agent::Poke() {
+  std::lock_guard<std::mutex> lock(mu_);
+  poke_ = true;
+  wake_.notify_all();
+}
+
+void Agent::Shutdown() {
+  if (stop_.exchange(true)) return;
+  Poke();
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+}
+
+bool Agent::RegisterOnce() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::RegisterRequest request;
+  *request.mutable_node() = node_;
+  v1::RegisterResponse response;
+  const grpc::Status s = agents_->Register(&context, request, &response);
+  if (!s.ok()) {
+    std::fprintf(stderr, "xpool-agent: cannot register with %s: %s\n", options_.controller.c_str(),
+                 s.error_message().c_str());
+    if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      Shutdown();  // the controller will never take this inventory
+    }
+    return false;
+  }
+  std::fprintf(stderr, "xpool-agent: node %s registered with %s, tasks on %s\n",
+               node_.name().c_str(), options_.controller.c_str(), address_.c_str());
+  return true;
+}
+
+void Agent::Loop() {
+  bool registered = false;
+  auto period = std::chrono::milliseconds(500);
+  while (!stop_.load()) {
+    if (!registered) {
+      registered = RegisterOnce();
+    } else {
+      v1::HeartbeatRequest request;
+      request.set_node(node_.name());
+      const auto reports = runner_->Reports();
+      for (const auto& r : reports) *request.add_tasks() = r;
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::HeartbeatResponse response;
+      const grpc::Status s = agents_->Heartbeat(&context, request, &response);
+      if (s.ok()) {
+        runner_->Forget(reports);
+        if (response.reregister()) registered = false;
+        const std::set<std::string> live(response.live_allocations().begin(),
+                                         response.live_allocations().end());
+        runner_->KillAllExcept(live);
+      }
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait_for(lock, period, [this] { return stop_.load() || poke_; });
+    poke_ = false;
+  }
+}
+
+grpc::Status Agent::Run(grpc::ServerContext* context, const v1::RunRequest* request,
+                        grpc::ServerWriter<v1::RunOutput>* writer) {
+  // The controller says which allocation this is and whether it is live on this node.
+  grpc::ClientContext ask;
+  ask.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ask.set_wait_for_ready(true);  // rides out a controller restart
+  v1::GetAllocationRequest get;
+  get.set_id(request->allocation_id());
+  v1::Allocation allocation;
+  const grpc::Status s = pool_->GetAllocation(&ask, get, &allocation);
+  if (!s.ok()) return {s.error_code(), "controller: " + s.error_message()};
+  if (allocation.node() != node_.name() || allocation.state() == "released") {
+    return {grpc::StatusCode::FAILED_PRECONDITION,
+            "allocation " + allocation.id() + " is not live on node " + node_.name()};
+  }
+  const std::vector<std::string> argv(request->argv().begin(), request->argv().end());
+  std::mutex write_mu;
+  bool client_gone = false;
+  auto code = runner_->Run(allocation, argv, [&](int fd, const std::string& chunk) {
+    std::lock_guard<std::mutex> lock(write_mu);
+    if (client_gone || context->IsCancelled()) return;  // the task keeps its allocation
+    v1::RunOutput out;
+    (fd == 1 ? out.mutable_stdout() : out.mutable_stderr())->assign(chunk);
+    client_gone = !writer->Write(out);
+  });
+  Poke();  // report the end at once
+  if (!code.ok()) {
+    const auto c = code.status().code() == StatusCode::kNotFound
+                       ? grpc::StatusCode::NOT_FOUND
+                       : grpc::StatusCode::FAILED_PRECONDITION;
+    return {c, code.status().message()};
+  }
+  v1::RunOutput last;
+  last.set_exited(true);
+  last.set_exit_code(*code);
+  if (!client_gone) writer->Write(last);
+  return grpc::Status::OK;
+}
+
+}  // namespace xpool::agent

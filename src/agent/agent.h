@@ -1,0 +1,63 @@
+// Agent: one per node. It serves the Tasks API, registers the node's inventory with the
+// controller, heartbeats within the lease (reporting its tasks), and kills the tasks of
+// allocations the controller no longer holds.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "agent/task_runner.h"
+#include "core/status.h"
+#include "xpool/v1/pool.grpc.pb.h"
+
+namespace xpool::agent {
+
+struct AgentOptions {
+  std::string controller;  // host:port
+  std::string listen = "127.0.0.1:0";
+  TaskOptions tasks;
+};
+
+class Agent final : public v1::Tasks::Service {
+ public:
+  static Result<std::unique_ptr<Agent>> Start(const v1::Node& inventory,
+                                              const AgentOptions& options);
+  ~Agent() override;
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  const std::string& address() const { return address_; }
+  void Wait();
+  void Shutdown();
+
+  grpc::Status Run(grpc::ServerContext* context, const v1::RunRequest* request,
+                   grpc::ServerWriter<v1::RunOutput>* writer) override;
+
+ private:
+  Agent() = default;
+  void Loop();
+  bool RegisterOnce();
+  void Poke();
+
+  v1::Node node_;
+  AgentOptions options_;
+  std::unique_ptr<TaskRunner> runner_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Agents::Stub> agents_;
+  std::unique_ptr<v1::Pool::Stub> pool_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool poke_ = false;  // heartbeat now (a task ended)
+  std::thread loop_;
+};
+
+}  // namespace xpool::agent

@@ -1,0 +1,59 @@
+// xpool-agent: serves one node's devices to the pool (see docs/standalone.md).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+
+#include "agent/agent.h"
+#include "agent/inventory.h"
+#include "core/signals.h"
+
+namespace {
+std::atomic<xpool::agent::Agent*> g_agent{nullptr};
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "xpool-agent: registers this node's devices with the xpool controller and runs "
+      "the tasks scheduled onto them"};
+  xpool::agent::AgentOptions options;
+  std::string inventory;
+  app.add_option("--controller", options.controller, "controller address host:port")
+      ->envname("XPOOL_CONTROLLER")
+      ->required();
+  app.add_option("--inventory", inventory, "simulated inventory (YAML)")->required();
+  app.add_option("--listen", options.listen, "address of the Tasks API (loopback)")
+      ->capture_default_str();
+  app.add_option("--run-as", options.tasks.run_as, "user tasks run as (required as root)");
+  app.add_option("--runtime", options.tasks.runtime_path, "libxpool-cuda.so preloaded into tasks");
+  app.add_option("--slice-dir", options.tasks.slice_dir, "where slices' segments live")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return e.get_exit_code() == 0 ? app.exit(e) : (app.exit(e), 2);
+  }
+  xpool::OnTerminationSignal([] {
+    if (auto* running = g_agent.load()) running->Shutdown();
+  });
+  char host[256] = "node";
+  gethostname(host, sizeof(host) - 1);
+  auto node = xpool::agent::LoadInventory(inventory, host);
+  if (!node.ok()) {
+    std::fprintf(stderr, "xpool-agent: %s\n", node.status().message().c_str());
+    return 2;
+  }
+  auto agent = xpool::agent::Agent::Start(*node, options);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "xpool-agent: %s\n", agent.status().message().c_str());
+    return 2;
+  }
+  g_agent = agent->get();
+  std::printf("xpool-agent: node %s, tasks on %s\n", node->name().c_str(),
+              (*agent)->address().c_str());
+  std::fflush(stdout);
+  (*agent)->Wait();
+  return 0;
+}

@@ -1,0 +1,435 @@
+#include "cli/pool_commands.h"
+
+#include <fmt/core.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/agent.h"
+#include "agent/inventory.h"
+#include "controller/service.h"
+#include "core/quantity.h"
+#include "core/signals.h"
+#include "xpool/v1/pool.grpc.pb.h"
+
+namespace xpool::cli {
+namespace {
+
+constexpr char kDefaultController[] = "127.0.0.1:7070";
+
+int Fail(const std::string& message, int code = 2) {
+  std::cerr << "xpool: " << message << "\n";
+  return code;
+}
+
+std::string StateDir() {
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.xpool";
+}
+
+// Where `xpool up` says it listens, so that the other commands find it.
+std::string AddressFile() {
+  return StateDir() + "/controller";
+}
+
+std::string ControllerAddress(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("XPOOL_CONTROLLER"); env != nullptr && *env != '\0') return env;
+  std::ifstream in(AddressFile());
+  std::string address;
+  if (in >> address && !address.empty()) return address;
+  return kDefaultController;
+}
+
+// A failed call, said plainly; exit 2 for what the user asked wrongly, 1 otherwise.
+int RpcFail(const std::string& what, const grpc::Status& s, const std::string& address) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return Fail("no controller answers at " + address +
+                      " (start one with 'xpool up', or set "
+                      "--controller / XPOOL_CONTROLLER)",
+                  1);
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::NOT_FOUND:
+      return Fail(what + ": " + s.error_message(), 2);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Fail(what + ": " + s.error_message(), 2);
+    default:
+      return Fail(what + ": " + s.error_message(), 1);
+  }
+}
+
+struct Client {
+  explicit Client(const std::string& flag)
+      : address(ControllerAddress(flag)),
+        channel(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
+        pool(v1::Pool::NewStub(channel)) {}
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return c;
+  }
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Pool::Stub> pool;
+};
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+template <typename Messages>
+void PrintJsonArray(const Messages& items) {
+  std::cout << "[";
+  bool first = true;
+  for (const auto& m : items) {
+    std::cout << (first ? "" : ",\n") << Json(m);
+    first = false;
+  }
+  std::cout << "]\n";
+}
+
+std::string Percent(int64_t milli) {
+  return fmt::format("{}%", milli / 10);
+}
+
+std::string Mem(int64_t mib) {
+  return FormatMemory(MiB(mib));
+}
+
+int ListNodes(const std::string& controller, const std::string& output, bool devices) {
+  if (output != "table" && output != "json") return Fail("-o must be table or json");
+  Client c(controller);
+  v1::ListNodesResponse response;
+  auto ctx = c.Context();
+  const grpc::Status s = c.pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &response);
+  if (!s.ok()) return RpcFail("list nodes", s, c.address);
+  if (!devices) {
+    if (output == "json") {
+      PrintJsonArray(response.nodes());
+      return 0;
+    }
+    fmt::print("{:<20} {:<6} {:>7} {:>8} {:>9}  {}\n", "NODE", "READY", "DEVICES", "CPU", "MEMORY",
+               "AGENT");
+    for (const auto& n : response.nodes()) {
+      fmt::print("{:<20} {:<6} {:>7} {:>8} {:>9}  {}\n", n.name(), n.ready() ? "yes" : "no",
+                 n.devices_size(), n.cpu_milli() / 1000, Mem(n.memory_mib()), n.agent_address());
+    }
+    return 0;
+  }
+  std::vector<v1::Device> all;
+  for (const auto& n : response.nodes()) {
+    for (const auto& d : n.devices()) all.push_back(d);
+  }
+  if (output == "json") {
+    PrintJsonArray(all);
+    return 0;
+  }
+  fmt::print("{:<24} {:<5} {:<12} {:>19} {:>13} {:>8}  {}\n", "DEVICE", "TYPE", "MODEL",
+             "MEMORY ALLOC/TOTAL", "COMPUTE ALLOC", "IN USE", "HEALTH");
+  for (const auto& d : all) {
+    fmt::print("{:<24} {:<5} {:<12} {:>19} {:>13} {:>8}  {}\n", d.id(), d.type(), d.model(),
+               Mem(d.memory_allocated_mib()) + "/" + Mem(d.memory_mib()),
+               Percent(d.compute_allocated_milli()) + "/100%", Mem(d.memory_used_mib()),
+               d.healthy() ? "healthy" : "unhealthy");
+  }
+  return 0;
+}
+
+int ListAllocations(const std::string& controller, const std::string& output, bool all) {
+  if (output != "table" && output != "json") return Fail("-o must be table or json");
+  Client c(controller);
+  v1::ListAllocationsRequest request;
+  request.set_include_released(all);
+  v1::ListAllocationsResponse response;
+  auto ctx = c.Context();
+  const grpc::Status s = c.pool->ListAllocations(ctx.get(), request, &response);
+  if (!s.ok()) return RpcFail("list allocations", s, c.address);
+  if (output == "json") {
+    PrintJsonArray(response.allocations());
+    return 0;
+  }
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7}  {:<10} {}\n", "ALLOCATION", "STATE", "NODE",
+             "DEVICES", "MEMORY", "CORE", "TENANT", "REASON");
+  for (const auto& a : response.allocations()) {
+    const int64_t memory = a.slices().empty() ? 0 : a.slices(0).memory_mib();
+    const int64_t core = a.slices().empty() ? 0 : a.slices(0).compute_milli();
+    fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7}  {:<10} {}\n", a.id(), a.state(), a.node(),
+               a.slices_size(), Mem(memory), Percent(core), a.tenant(), a.reason());
+  }
+  return 0;
+}
+
+int Release(const std::string& controller, const std::string& id) {
+  Client c(controller);
+  v1::ReleaseRequest request;
+  request.set_id(id);
+  v1::Allocation a;
+  auto ctx = c.Context();
+  const grpc::Status s = c.pool->Release(ctx.get(), request, &a);
+  if (!s.ok()) return RpcFail("release " + id, s, c.address);
+  std::cout << "released " << a.id() << " on " << a.node() << "\n";
+  return 0;
+}
+
+struct RunOptions {
+  std::string controller;
+  int gpus = 1;
+  std::string gpu_memory;
+  std::string gpu_core;
+  std::string models;  // comma-separated (a vector option would swallow the "--" after it)
+  std::string type;
+  std::string tenant;
+  std::vector<std::string> command;
+};
+
+std::atomic<grpc::ClientContext*> g_run_stream{nullptr};
+std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_up_stop{false};
+
+// Ctrl-C: `up` stops, `run` releases its allocation. Installed by those two commands only, before
+// they start any thread (other commands keep the default signal behaviour).
+void HandleInterrupts() {
+  OnTerminationSignal([] {
+    g_up_stop = true;
+    g_interrupted = true;
+    if (auto* ctx = g_run_stream.load()) ctx->TryCancel();
+  });
+}
+
+int Run(const RunOptions& o) {
+  if (o.command.empty()) return Fail("give the command to run after --");
+  if (o.gpus < 1) return Fail("--gpus must be at least 1");
+  v1::AllocateRequest request;
+  request.set_devices(o.gpus);
+  if (!o.gpu_memory.empty()) {
+    auto m = ParseMemory(o.gpu_memory);
+    if (!m.ok()) return Fail("--gpu-memory: " + m.status().message());
+    if (m->value() <= 0) return Fail("--gpu-memory must be more than 0");
+    request.set_memory_mib(m->value());
+  }
+  if (!o.gpu_core.empty()) {
+    auto core = ParseComputePercent(o.gpu_core);
+    if (!core.ok()) return Fail("--gpu-core: " + core.status().message());
+    request.set_compute_milli(static_cast<int32_t>(core->value()));
+  }
+  for (size_t pos = 0; pos < o.models.size();) {
+    const size_t comma = std::min(o.models.find(',', pos), o.models.size());
+    if (comma > pos) request.add_models(o.models.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
+  request.set_type(o.type);
+  request.set_tenant(o.tenant);
+  const char* user = std::getenv("USER");
+  request.set_owner(user != nullptr ? user : std::to_string(getuid()));
+
+  Client c(o.controller);
+  v1::Allocation a;
+  {
+    auto ctx = c.Context();
+    const grpc::Status s = c.pool->Allocate(ctx.get(), request, &a);
+    if (!s.ok()) return RpcFail("cannot allocate", s, c.address);
+  }
+  std::cerr << "xpool: " << a.id() << " on " << a.node() << " (" << a.slices_size()
+            << " device(s))\n";
+  auto release = [&](const std::string& reason) {
+    v1::ReleaseRequest r;
+    r.set_id(a.id());
+    r.set_reason(reason);
+    v1::Allocation ignored;
+    auto ctx = c.Context();
+    (void)c.pool->Release(ctx.get(), r, &ignored);
+  };
+  auto agent_channel = grpc::CreateChannel(a.agent_address(), grpc::InsecureChannelCredentials());
+  auto tasks = v1::Tasks::NewStub(agent_channel);
+  v1::RunRequest run;
+  run.set_allocation_id(a.id());
+  for (const auto& arg : o.command) run.add_argv(arg);
+  grpc::ClientContext stream_ctx;
+  g_run_stream = &stream_ctx;
+  auto reader = tasks->Run(&stream_ctx, run);
+  v1::RunOutput out;
+  int exit_code = -1;
+  while (reader->Read(&out)) {
+    if (!out.stdout().empty()) std::cout << out.stdout() << std::flush;
+    if (!out.stderr().empty()) std::cerr << out.stderr() << std::flush;
+    if (out.exited()) exit_code = out.exit_code();
+  }
+  const grpc::Status s = reader->Finish();
+  g_run_stream = nullptr;
+  if (g_interrupted.load()) {
+    release("interrupted by its user");
+    return Fail("interrupted; " + a.id() + " released", 130);
+  }
+  release(exit_code >= 0 ? "task ended" : "lost the task's output stream");
+  if (!s.ok()) {
+    return Fail("run on " + a.node() + " (agent " + a.agent_address() + "): " + s.error_message() +
+                    "; " + a.id() + " released",
+                s.error_code() == grpc::StatusCode::NOT_FOUND ? 2 : 1);
+  }
+  if (exit_code < 0) return Fail("the agent on " + a.node() + " ended without an exit code", 1);
+  return exit_code;
+}
+
+struct UpOptions {
+  std::string inventory;
+  std::string data;
+  std::string listen = kDefaultController;
+  std::string policy = "xpool";
+  std::string run_as;
+  int64_t lease_ms = 10'000;
+  bool demo = false;
+};
+
+int Up(const UpOptions& o) {
+  char host[256] = "local";
+  gethostname(host, sizeof(host) - 1);
+  auto node = o.inventory.empty()
+                  ? agent::ParseInventory(agent::BuiltInInventory(), "built-in inventory", host)
+                  : agent::LoadInventory(o.inventory, host);
+  if (!node.ok()) return Fail(node.status().message());
+  const std::string data = o.data.empty() ? StateDir() + "/data" : o.data;
+  controller::ControllerOptions copts;
+  copts.policy = o.policy;
+  copts.lease_ms = o.lease_ms;
+  auto c = controller::Controller::Start(data, o.listen, copts);
+  if (!c.ok()) return Fail(c.status().message());
+  agent::AgentOptions aopts;
+  aopts.controller = (*c)->address();
+  aopts.tasks.run_as = o.run_as;
+  if (aopts.tasks.run_as.empty() && geteuid() == 0) {
+    aopts.tasks.run_as = "nobody";
+    std::cerr << "xpool: running as root; tasks run as 'nobody' (--run-as to choose)\n";
+  }
+  auto a = agent::Agent::Start(*node, aopts);
+  if (!a.ok()) return Fail(a.status().message());
+  std::filesystem::create_directories(StateDir());
+  { std::ofstream(AddressFile()) << (*c)->address() << "\n"; }
+  std::cout << "xpool: controller on " << (*c)->address() << " (data in " << data << "), node "
+            << node->name() << " with " << node->devices_size() << " device(s)"
+            << (o.inventory.empty() ? " from the built-in simulated inventory" : "") << "\n"
+            << std::flush;
+  int code = 0;
+  if (o.demo) {
+    // Wait for the agent's registration, then one sample run on a quarter of a device.
+    for (int i = 0; i < 100; ++i) {
+      v1::ListNodesResponse nodes;
+      Client probe((*c)->address());
+      auto ctx = probe.Context();
+      if (probe.pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &nodes).ok() &&
+          nodes.nodes_size() > 0) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    RunOptions run;
+    run.controller = (*c)->address();
+    run.gpu_core = "25";
+    run.gpu_memory = "8Gi";
+    run.tenant = "demo";
+    run.command = {"sh", "-c",
+                   "echo \"sample task on $XPOOL_NODE: CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES "
+                   "XPOOL_GPU_MEMORY=${XPOOL_GPU_MEMORY}MiB XPOOL_GPU_CORE=$XPOOL_GPU_CORE%\""};
+    std::cout << "$ xpool run --gpu-core 25 --gpu-memory 8Gi --tenant demo -- sh -c '…'\n";
+    code = Run(run);
+    std::cout << "$ xpool devices\n";
+    ListNodes((*c)->address(), "table", true);
+    std::cout << "$ xpool allocs --all\n";
+    ListAllocations((*c)->address(), "table", true);
+  } else {
+    while (!g_up_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  (*a)->Shutdown();
+  (*c)->Shutdown();
+  std::filesystem::remove(AddressFile());
+  return code;
+}
+
+}  // namespace
+
+void AddPoolCommands(CLI::App& app, int* exit_code) {
+  auto up = std::make_shared<UpOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "up", "start a controller and a local agent in this process (embedded store)");
+  cmd->add_option("--inventory", up->inventory,
+                  "simulated inventory (YAML); default: a built-in one with 4 H100s");
+  cmd->add_option("--data", up->data, "data directory (default ~/.xpool/data)");
+  cmd->add_option("--listen", up->listen, "API address (loopback)")->capture_default_str();
+  cmd->add_option("--policy", up->policy, "scheduling policy")->capture_default_str();
+  cmd->add_option("--run-as", up->run_as, "user tasks run as (default: yours; nobody for root)");
+  cmd->add_option("--lease-ms", up->lease_ms, "node lease")->capture_default_str();
+  cmd->add_flag("--demo", up->demo, "run one sample task, show the pool, and stop");
+  cmd->callback([up, exit_code] {
+    HandleInterrupts();
+    *exit_code = Up(*up);
+  });
+
+  for (const auto& [name, help, devices] :
+       {std::tuple{"nodes", "list the pool's nodes", false},
+        std::tuple{"devices", "list the pool's devices and what is allocated on them", true}}) {
+    auto controller = std::make_shared<std::string>();
+    auto output = std::make_shared<std::string>("table");
+    CLI::App* sub = app.add_subcommand(name, help);
+    sub->add_option("--controller", *controller, "controller address (or XPOOL_CONTROLLER)");
+    sub->add_option("-o,--output", *output, "table or json")->capture_default_str();
+    const bool d = devices;
+    sub->callback(
+        [controller, output, exit_code, d] { *exit_code = ListNodes(*controller, *output, d); });
+  }
+
+  auto controller = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>("table");
+  auto all = std::make_shared<bool>(false);
+  CLI::App* allocs = app.add_subcommand("allocs", "list allocations");
+  allocs->add_option("--controller", *controller, "controller address (or XPOOL_CONTROLLER)");
+  allocs->add_option("-o,--output", *output, "table or json")->capture_default_str();
+  allocs->add_flag("--all", *all, "include released allocations");
+  allocs->callback([controller, output, all, exit_code] {
+    *exit_code = ListAllocations(*controller, *output, *all);
+  });
+
+  auto release_controller = std::make_shared<std::string>();
+  auto release_id = std::make_shared<std::string>();
+  CLI::App* release = app.add_subcommand("release", "release an allocation (its task is killed)");
+  release->add_option("--controller", *release_controller, "controller address");
+  release->add_option("id", *release_id, "allocation id")->required();
+  release->callback([release_controller, release_id, exit_code] {
+    *exit_code = Release(*release_controller, *release_id);
+  });
+
+  auto run = std::make_shared<RunOptions>();
+  CLI::App* r = app.add_subcommand(
+      "run", "schedule a slice of the pool, run a command on it, stream its output, release it");
+  r->add_option("--controller", run->controller, "controller address (or XPOOL_CONTROLLER)");
+  r->add_option("--gpus", run->gpus, "devices")->capture_default_str();
+  r->add_option("--gpu-memory", run->gpu_memory, "device memory per device (e.g. 8Gi)");
+  r->add_option("--gpu-core", run->gpu_core, "compute share of one device, 1..100 (%)");
+  r->add_option("--model", run->models, "allowed device models, comma-separated");
+  r->add_option("--type", run->type, "device type: gpu, npu, fpga, cpu");
+  r->add_option("--tenant", run->tenant, "tenant charged for it");
+  r->add_option("command", run->command, "command and its arguments (after --)")->required();
+  r->callback([run, exit_code] {
+    HandleInterrupts();
+    *exit_code = Run(*run);
+  });
+}
+
+}  // namespace xpool::cli

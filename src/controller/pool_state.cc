@@ -1,0 +1,435 @@
+#include "controller/pool_state.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/catalog.h"
+#include "core/quantity.h"
+#include "sched/policies.h"
+
+namespace xpool::controller {
+namespace {
+
+constexpr char kNodes[] = "nodes";
+constexpr char kAllocations[] = "allocations";
+
+// The workload the fragmentation-aware policies measure against until the pool has a history:
+// the shapes GPU clusters see most (whole 1/2/4/8-device jobs and quarter and half shares).
+std::vector<sched::WorkloadShape> DefaultWorkload() {
+  std::vector<sched::WorkloadShape> w;
+  for (int32_t milli : {250, 500}) w.push_back({{4000, milli, 1, ""}, 16 * 1024});
+  for (int count : {1, 1, 2, 4, 8}) w.push_back({{8000 * count, 1000, count, ""}, 64 * 1024});
+  return w;
+}
+
+std::string CanonicalModel(const std::string& model) {
+  const CatalogEntry* entry = FindModel(model);
+  return entry != nullptr ? std::string(entry->model) : model;
+}
+
+bool SameInventory(const v1::Node& a, const v1::Node& b) {
+  if (a.devices_size() != b.devices_size() || a.cpu_milli() != b.cpu_milli() ||
+      a.memory_mib() != b.memory_mib()) {
+    return false;
+  }
+  for (int i = 0; i < a.devices_size(); ++i) {
+    const auto& x = a.devices(i);
+    const auto& y = b.devices(i);
+    if (x.id() != y.id() || x.model() != y.model() || x.memory_mib() != y.memory_mib())
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+PoolState::PoolState(std::unique_ptr<store::Store> store, const ControllerOptions& options)
+    : store_(std::move(store)), options_(options), rng_(options.seed) {}
+
+Result<std::unique_ptr<PoolState>> PoolState::Open(std::unique_ptr<store::Store> store,
+                                                   const ControllerOptions& options,
+                                                   int64_t now_ms) {
+  if (!sched::IsPolicyName(options.policy)) {
+    std::string known;
+    for (const auto& n : sched::PolicyNames()) known += (known.empty() ? "" : ", ") + n;
+    return Status::InvalidArgument("unknown policy '" + options.policy + "' (known: " + known +
+                                   ")");
+  }
+  if (options.lease_ms <= 0) return Status::InvalidArgument("the lease must be positive");
+  std::unique_ptr<PoolState> state(new PoolState(std::move(store), options));
+  std::lock_guard<std::mutex> lock(state->mu_);
+  if (Status s = state->LoadLocked(now_ms); !s.ok()) return s;
+  return state;
+}
+
+Status PoolState::LoadLocked(int64_t now_ms) {
+  auto nodes = store_->Scan(kNodes);
+  if (!nodes.ok()) return nodes.status();
+  for (const auto& [name, bytes] : *nodes) {
+    v1::Node node;
+    if (!node.ParseFromString(bytes))
+      return Status::IoError("store: node '" + name + "' unreadable");
+    // Every known node gets a fresh lease to come back in before its allocations are released.
+    node.set_last_heartbeat_unix_ms(now_ms);
+    node.set_ready(true);
+    NodeEntry* entry = nullptr;
+    if (Status s = AddNodeLocked(node, &entry); !s.ok()) return s;
+  }
+  auto allocations = store_->Scan(kAllocations);
+  if (!allocations.ok()) return allocations.status();
+  for (const auto& [id, bytes] : *allocations) {
+    v1::Allocation a;
+    if (!a.ParseFromString(bytes))
+      return Status::IoError("store: allocation '" + id + "' unreadable");
+    allocations_[id] = a;
+    if (a.state() != "released") {
+      if (Status s = CommitLocked(a); !s.ok()) return s;
+    }
+  }
+  return Status::Ok();
+}
+
+Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
+  if (node.name().empty()) return Status::InvalidArgument("a node needs a name");
+  sched::NodeSpec spec;
+  spec.name = node.name();
+  spec.cpu = MilliCpu(node.cpu_milli());
+  spec.host_memory = MiB(node.memory_mib());
+  spec.device_count = node.devices_size();
+  if (node.devices_size() > 0) {
+    const auto& first = node.devices(0);
+    spec.model = first.model();
+    auto type = ParseDeviceType(first.type());
+    if (!type.ok()) return type.status();
+    spec.device_type = *type;
+    int64_t memory = first.memory_mib();
+    for (const auto& d : node.devices()) {
+      if (d.model() != first.model() || d.type() != first.type()) {
+        return Status::InvalidArgument("node '" + node.name() + "' mixes device models (" +
+                                       first.model() + ", " + d.model() +
+                                       "): register one node per model");
+      }
+      memory = std::min(memory, d.memory_mib());
+    }
+    spec.device_memory = MiB(memory);
+  }
+  NodeEntry& entry = nodes_[node.name()];
+  entry.node = node;
+  entry.index = pool_.AddNode(spec);
+  entry.cordoned = false;
+  node_names_.resize(pool_.node_count());
+  node_names_[entry.index] = node.name();
+  // The pool changed: policies that measure fragmentation see the new node.
+  sched::PolicyContext ctx{&pool_, DefaultWorkload()};
+  auto policy = sched::MakePolicy(options_.policy, ctx);
+  if (!policy.ok()) return policy.status();
+  std::vector<sched::WeightedPolicy> profile;
+  profile.push_back({std::move(*policy), 1});
+  scheduler_ = std::make_unique<sched::Scheduler>(std::move(profile));
+  *out = &entry;
+  return Status::Ok();
+}
+
+Result<v1::RegisterResponse> PoolState::Register(const v1::Node& node, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::Node record = node;
+  record.set_ready(true);
+  record.set_last_heartbeat_unix_ms(now_ms);
+  for (auto& d : *record.mutable_devices()) d.set_model(CanonicalModel(d.model()));
+  auto it = nodes_.find(node.name());
+  if (it != nodes_.end() && !SameInventory(it->second.node, record)) {
+    for (const auto& [id, a] : allocations_) {
+      if (a.node() == node.name() && a.state() != "released") {
+        return Status::FailedPrecondition("node '" + node.name() +
+                                          "' re-registered with a different inventory while "
+                                          "allocation " +
+                                          id + " holds it; release it first");
+      }
+    }
+    // The old inventory stays in the pool, held back for good; the new one is a new entry.
+    CordonLocked(it->second, true);
+    nodes_.erase(it);
+    it = nodes_.end();
+  }
+  if (Status s = store_->Put(kNodes, record.name(), record.SerializeAsString()); !s.ok()) return s;
+  if (it == nodes_.end()) {
+    NodeEntry* entry = nullptr;
+    if (Status s = AddNodeLocked(record, &entry); !s.ok()) return s;
+  } else {
+    CordonLocked(it->second, false);
+    it->second.node = record;
+  }
+  v1::RegisterResponse response;
+  response.set_lease_ms(options_.lease_ms);
+  return response;
+}
+
+Result<v1::HeartbeatResponse> PoolState::Heartbeat(const v1::HeartbeatRequest& request,
+                                                   int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::HeartbeatResponse response;
+  auto it = nodes_.find(request.node());
+  if (it == nodes_.end() || it->second.cordoned) {
+    response.set_reregister(true);  // unknown, or its lease ran out: it must register again
+    return response;
+  }
+  v1::Node& node = it->second.node;
+  node.set_last_heartbeat_unix_ms(now_ms);
+  node.set_ready(true);
+  for (const auto& usage : request.usage()) {
+    for (auto& d : *node.mutable_devices()) {
+      if (d.id() == usage.id()) d.set_memory_used_mib(usage.memory_used_mib());
+    }
+  }
+  for (const auto& task : request.tasks()) {
+    auto a = allocations_.find(task.allocation_id());
+    if (a == allocations_.end() || a->second.node() != request.node() ||
+        a->second.state() == "released") {
+      continue;
+    }
+    if (task.running() && a->second.state() == "reserved") {
+      a->second.set_state("running");
+      a->second.set_updated_unix_ms(now_ms);
+      if (Status s = SaveAllocationLocked(a->second); !s.ok()) return s;
+    } else if (!task.running()) {
+      auto released =
+          ReleaseLocked(task.allocation_id(),
+                        "task exited with code " + std::to_string(task.exit_code()), now_ms);
+      if (!released.ok()) return released.status();
+    }
+  }
+  for (const auto& [id, a] : allocations_) {
+    if (a.node() == request.node() && a.state() != "released") response.add_live_allocations(id);
+  }
+  return response;
+}
+
+Result<sched::Demand> PoolState::DemandLocked(const v1::AllocateRequest& r, Refusal* refusal) {
+  *refusal = Refusal::kInvalid;
+  if (r.devices() < 1) return Status::InvalidArgument("ask for at least one device");
+  const int32_t milli = r.compute_milli() == 0 ? 1000 : r.compute_milli();
+  if (milli < 10 || milli > 1000 || milli % 10 != 0) {
+    return Status::InvalidArgument("a compute share is 1..100 % of a device in steps of 1 %");
+  }
+  if (r.devices() > 1 && milli < 1000) {
+    return Status::InvalidArgument(
+        "several devices are whole devices: leave the compute share out");
+  }
+  if (r.memory_mib() < 0) return Status::InvalidArgument("device memory must not be negative");
+  if (milli < 1000 && r.memory_mib() == 0) {
+    return Status::InvalidArgument("a shared slice (compute below 100 %) needs its device memory");
+  }
+  Request request;
+  request.device_count = r.devices();
+  request.compute = MilliDevice(milli);
+  request.memory = MiB(r.memory_mib());
+  std::vector<std::string> models;
+  for (const auto& m : r.models()) models.push_back(CanonicalModel(m));
+  if (!r.type().empty()) {
+    auto type = ParseDeviceType(r.type());
+    if (!type.ok()) return type.status();
+    std::vector<std::string> of_type;
+    for (const auto& [name, entry] : nodes_) {
+      const auto& spec = pool_.spec(entry.index);
+      if (spec.device_count > 0 && spec.device_type == *type &&
+          (models.empty() || std::find(models.begin(), models.end(), spec.model) != models.end())) {
+        of_type.push_back(spec.model);
+      }
+    }
+    if (of_type.empty()) of_type.push_back("");  // matches no node: the pool has none of the type
+    models = of_type;
+  }
+  request.selector.models = models;
+  auto demand = sched::CompileDemand(pool_, request, shapes_);
+  if (!demand.ok()) return demand.status();
+  *refusal = Refusal::kNone;
+  return demand;
+}
+
+Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, int64_t now_ms,
+                                           Refusal* refusal) {
+  Refusal ignored = Refusal::kNone;
+  if (refusal == nullptr) refusal = &ignored;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto demand = DemandLocked(request, refusal);
+  if (!demand.ok()) return demand.status();
+  std::optional<sched::Placement> placement;
+  if (scheduler_ != nullptr) placement = scheduler_->Schedule(pool_, *demand, rng_);
+  if (!placement) {
+    bool ever = false;
+    for (const auto& [name, entry] : nodes_) {
+      const auto& spec = pool_.spec(entry.index);
+      ever |= sched::FitsEmpty(spec, pool_.state(entry.index).model, *demand);
+    }
+    *refusal = ever ? Refusal::kNoCapacityNow : Refusal::kNeverFits;
+    return Status::FailedPrecondition(
+        ever ? "no capacity for this request now: every node that could hold it is busy"
+             : "no node of the pool can ever hold this request (device type, model, count, "
+               "share or memory)");
+  }
+  const NodeEntry& node = nodes_.at(node_names_[placement->node]);
+  v1::Allocation a;
+  a.set_id(NewIdLocked(now_ms));
+  a.set_owner(request.owner());
+  a.set_tenant(request.tenant());
+  a.set_node(node.node.name());
+  a.set_agent_address(node.node.agent_address());
+  a.set_state("reserved");
+  a.set_created_unix_ms(now_ms);
+  a.set_updated_unix_ms(now_ms);
+  *a.mutable_request() = request;
+  for (int index : placement->devices) {
+    const v1::Device& d = node.node.devices(index);
+    v1::Slice* s = a.add_slices();
+    s->set_device_id(d.id());
+    s->set_device_uuid(d.uuid());
+    s->set_device_index(d.index());
+    s->set_memory_mib(request.memory_mib() > 0 ? request.memory_mib() : d.memory_mib());
+    s->set_compute_milli(demand->milli);
+  }
+  if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
+  sched::Scheduler::Commit(pool_, *demand, *placement);
+  live_[a.id()] = Live{*demand, *placement};
+  allocations_[a.id()] = a;
+  return a;
+}
+
+Status PoolState::CommitLocked(const v1::Allocation& a) {
+  auto node = nodes_.find(a.node());
+  if (node == nodes_.end()) {
+    return Status::IoError("store: allocation " + a.id() + " is on unknown node '" + a.node() +
+                           "'");
+  }
+  Refusal refusal = Refusal::kNone;
+  auto demand = DemandLocked(a.request(), &refusal);
+  if (!demand.ok()) return demand.status();
+  sched::Placement placement;
+  placement.node = node->second.index;
+  for (const auto& s : a.slices()) {
+    for (int i = 0; i < node->second.node.devices_size(); ++i) {
+      if (node->second.node.devices(i).id() == s.device_id()) placement.devices.push_back(i);
+    }
+  }
+  sched::Scheduler::Commit(pool_, *demand, placement);
+  live_[a.id()] = Live{*demand, placement};
+  return Status::Ok();
+}
+
+Result<v1::Allocation> PoolState::Release(const std::string& id, const std::string& reason,
+                                          int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return ReleaseLocked(id, reason, now_ms);
+}
+
+Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std::string& reason,
+                                                int64_t now_ms) {
+  auto it = allocations_.find(id);
+  if (it == allocations_.end()) return Status::NotFound("no allocation '" + id + "'");
+  if (it->second.state() == "released") return it->second;
+  v1::Allocation a = it->second;
+  a.set_state("released");
+  a.set_reason(reason);
+  a.set_updated_unix_ms(now_ms);
+  if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
+  it->second = a;
+  auto live = live_.find(id);
+  if (live != live_.end()) {
+    sched::Scheduler::Release(pool_, live->second.demand, live->second.placement);
+    live_.erase(live);
+  }
+  return a;
+}
+
+Result<v1::Allocation> PoolState::Get(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = allocations_.find(id);
+  if (it == allocations_.end()) return Status::NotFound("no allocation '" + id + "'");
+  return it->second;
+}
+
+std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Allocation> out;
+  for (const auto& [id, a] : allocations_) {
+    if (include_released || a.state() != "released") out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<v1::Node> PoolState::Nodes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Node> out;
+  for (const auto& [name, entry] : nodes_) {
+    v1::Node node = entry.node;
+    for (const auto& [id, a] : allocations_) {
+      if (a.node() != name || a.state() == "released") continue;
+      for (const auto& s : a.slices()) {
+        for (auto& d : *node.mutable_devices()) {
+          if (d.id() != s.device_id()) continue;
+          d.set_memory_allocated_mib(d.memory_allocated_mib() + s.memory_mib());
+          d.set_compute_allocated_milli(d.compute_allocated_milli() + s.compute_milli());
+        }
+      }
+    }
+    out.push_back(std::move(node));
+  }
+  return out;
+}
+
+std::vector<v1::Allocation> PoolState::ExpireLeases(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Allocation> released;
+  for (auto& [name, entry] : nodes_) {
+    if (entry.cordoned || now_ms - entry.node.last_heartbeat_unix_ms() <= options_.lease_ms) {
+      continue;
+    }
+    std::vector<std::string> ids;
+    for (const auto& [id, a] : allocations_) {
+      if (a.node() == name && a.state() != "released") ids.push_back(id);
+    }
+    bool all = true;
+    for (const auto& id : ids) {
+      auto a = ReleaseLocked(id, "node " + name + " stopped heartbeating", now_ms);
+      if (a.ok()) {
+        released.push_back(*a);
+      } else {
+        all = false;  // the store refused: try again at the next sweep
+      }
+    }
+    if (!all) continue;
+    entry.node.set_ready(false);
+    CordonLocked(entry, true);
+  }
+  return released;
+}
+
+void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
+  if (entry.cordoned == cordon) return;
+  const sched::NodeSpec& spec = pool_.spec(entry.index);
+  std::vector<int> devices(spec.device_count);
+  for (int i = 0; i < spec.device_count; ++i) devices[i] = i;
+  // Only a node without allocations is cordoned, so its whole capacity is what is held back.
+  if (cordon) {
+    pool_.Take(entry.index, spec.cpu.value(), spec.host_memory.value(), devices, kWholeDevice,
+               spec.device_memory, 0);
+  } else {
+    pool_.Give(entry.index, spec.cpu.value(), spec.host_memory.value(), devices, kWholeDevice,
+               spec.device_memory, 0);
+  }
+  entry.cordoned = cordon;
+}
+
+Status PoolState::SaveAllocationLocked(const v1::Allocation& a) {
+  return store_->Put(kAllocations, a.id(), a.SerializeAsString());
+}
+
+std::string PoolState::NewIdLocked(int64_t now_ms) {
+  while (true) {
+    char id[40];
+    std::snprintf(id, sizeof(id), "a%011llx%04llx", static_cast<unsigned long long>(now_ms),
+                  static_cast<unsigned long long>(id_counter_++ & 0xffff));
+    if (allocations_.count(id) == 0) return id;
+  }
+}
+
+}  // namespace xpool::controller

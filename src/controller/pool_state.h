@@ -1,0 +1,92 @@
+// PoolState: what the controller knows and decides — the nodes agents registered, the live
+// allocations, and the scheduler placing new ones — kept durable in a Store. Every change is
+// written to the store before it is acknowledged or takes effect in memory, so a controller
+// restarted after a crash rebuilds exactly the acknowledged state: no allocation is lost, and
+// none is handed out twice.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "sched/demand.h"
+#include "sched/pool.h"
+#include "sched/rng.h"
+#include "sched/scheduler.h"
+#include "store/store.h"
+#include "xpool/v1/pool.pb.h"
+
+namespace xpool::controller {
+
+struct ControllerOptions {
+  std::string policy = "xpool";  // a name of sched::PolicyNames()
+  int64_t lease_ms = 10'000;     // a node silent this long loses its allocations
+  uint64_t seed = 42;
+};
+
+// Why an allocation could not be made: bad input, or a pool that cannot hold it now or ever.
+enum class Refusal { kNone, kInvalid, kNoCapacityNow, kNeverFits };
+
+class PoolState {
+ public:
+  static Result<std::unique_ptr<PoolState>> Open(std::unique_ptr<store::Store> store,
+                                                 const ControllerOptions& options, int64_t now_ms);
+
+  Result<v1::RegisterResponse> Register(const v1::Node& node, int64_t now_ms);
+  Result<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request, int64_t now_ms);
+
+  // `refusal` (optional) says which kind of failure a non-OK result is.
+  Result<v1::Allocation> Allocate(const v1::AllocateRequest& request, int64_t now_ms,
+                                  Refusal* refusal = nullptr);
+  Result<v1::Allocation> Release(const std::string& id, const std::string& reason, int64_t now_ms);
+  Result<v1::Allocation> Get(const std::string& id) const;
+  std::vector<v1::Allocation> Allocations(bool include_released) const;
+  std::vector<v1::Node> Nodes() const;
+
+  // Releases the allocations of nodes silent for longer than the lease and takes those nodes out
+  // of scheduling until they register again; returns the allocations released.
+  std::vector<v1::Allocation> ExpireLeases(int64_t now_ms);
+
+ private:
+  struct NodeEntry {
+    v1::Node node;
+    sched::NodeIndex index = -1;
+    bool cordoned = false;  // all its capacity is held back while it is not ready
+  };
+  struct Live {
+    sched::Demand demand;
+    sched::Placement placement;
+  };
+
+  PoolState(std::unique_ptr<store::Store> store, const ControllerOptions& options);
+  Status LoadLocked(int64_t now_ms);
+  Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
+  Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);
+  Status CommitLocked(const v1::Allocation& allocation);
+  Result<v1::Allocation> ReleaseLocked(const std::string& id, const std::string& reason,
+                                       int64_t now_ms);
+  void CordonLocked(NodeEntry& entry, bool cordon);
+  Status SaveAllocationLocked(const v1::Allocation& allocation);
+  std::string NewIdLocked(int64_t now_ms);
+
+  mutable std::mutex mu_;
+  std::unique_ptr<store::Store> store_;
+  ControllerOptions options_;
+  sched::Pool pool_;
+  sched::ShapeTable shapes_;
+  std::unique_ptr<sched::Scheduler> scheduler_;
+  sched::Rng rng_;
+  std::map<std::string, NodeEntry> nodes_;
+  std::vector<std::string> node_names_;  // by pool index
+  std::map<std::string, v1::Allocation> allocations_;
+  std::map<std::string, Live> live_;
+  uint64_t id_counter_ = 0;
+};
+
+}  // namespace xpool::controller

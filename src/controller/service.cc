@@ -1,0 +1,166 @@
+#include "controller/service.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace xpool::controller {
+namespace {
+
+grpc::Status ToGrpc(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk:
+      return grpc::Status::OK;
+    case StatusCode::kInvalidArgument:
+      return {grpc::StatusCode::INVALID_ARGUMENT, s.message()};
+    case StatusCode::kNotFound:
+      return {grpc::StatusCode::NOT_FOUND, s.message()};
+    case StatusCode::kFailedPrecondition:
+      return {grpc::StatusCode::FAILED_PRECONDITION, s.message()};
+    case StatusCode::kIoError:
+      return {grpc::StatusCode::UNAVAILABLE, s.message()};
+    case StatusCode::kInternal:
+      break;
+  }
+  return {grpc::StatusCode::INTERNAL, s.message()};
+}
+
+// The port of "host:port"; the host part may be a bracketed IPv6 address.
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+}  // namespace
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+grpc::Status AgentsService::Register(grpc::ServerContext*, const v1::RegisterRequest* request,
+                                     v1::RegisterResponse* response) {
+  auto r = state_->Register(request->node(), NowUnixMs());
+  if (!r.ok()) return ToGrpc(r.status());
+  *response = *r;
+  std::fprintf(stderr, "xpool-controller: node %s registered (%d devices, agent %s)\n",
+               request->node().name().c_str(), request->node().devices_size(),
+               request->node().agent_address().c_str());
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentsService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+                                      v1::HeartbeatResponse* response) {
+  auto r = state_->Heartbeat(*request, NowUnixMs());
+  if (!r.ok()) return ToGrpc(r.status());
+  *response = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status PoolService::Allocate(grpc::ServerContext*, const v1::AllocateRequest* request,
+                                   v1::Allocation* response) {
+  Refusal refusal = Refusal::kNone;
+  auto r = state_->Allocate(*request, NowUnixMs(), &refusal);
+  if (!r.ok()) {
+    if (refusal == Refusal::kNoCapacityNow) {
+      return {grpc::StatusCode::RESOURCE_EXHAUSTED, r.status().message()};
+    }
+    return ToGrpc(r.status());
+  }
+  *response = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status PoolService::Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
+                                  v1::Allocation* response) {
+  auto r = state_->Release(request->id(),
+                           request->reason().empty() ? "released by its user" : request->reason(),
+                           NowUnixMs());
+  if (!r.ok()) return ToGrpc(r.status());
+  *response = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status PoolService::GetAllocation(grpc::ServerContext*,
+                                        const v1::GetAllocationRequest* request,
+                                        v1::Allocation* response) {
+  auto r = state_->Get(request->id());
+  if (!r.ok()) return ToGrpc(r.status());
+  *response = *r;
+  return grpc::Status::OK;
+}
+
+grpc::Status PoolService::ListAllocations(grpc::ServerContext*,
+                                          const v1::ListAllocationsRequest* request,
+                                          v1::ListAllocationsResponse* response) {
+  for (auto& a : state_->Allocations(request->include_released())) {
+    *response->add_allocations() = std::move(a);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PoolService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+                                    v1::ListNodesResponse* response) {
+  for (auto& n : state_->Nodes()) *response->add_nodes() = std::move(n);
+  return grpc::Status::OK;
+}
+
+Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_dir,
+                                                      const std::string& listen,
+                                                      const ControllerOptions& options) {
+  const std::string host = HostOf(listen);
+  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+    // Allocation and task APIs run commands on the pool's machines: until credentials are
+    // checked, they are served on loopback only.
+    return Status::InvalidArgument("refusing to listen on '" + listen +
+                                   "': only loopback addresses are served (no authentication yet)");
+  }
+  auto store = store::OpenSqliteStore(data_dir);
+  if (!store.ok()) return store.status();
+  auto state = PoolState::Open(std::move(*store), options, NowUnixMs());
+  if (!state.ok()) return state.status();
+  std::unique_ptr<Controller> c(new Controller());
+  c->state_ = std::move(*state);
+  c->agents_ = std::make_unique<AgentsService>(c->state_.get());
+  c->pool_ = std::make_unique<PoolService>(c->state_.get());
+  c->lease_ms_ = options.lease_ms;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(c->agents_.get());
+  builder.RegisterService(c->pool_.get());
+  c->server_ = builder.BuildAndStart();
+  if (c->server_ == nullptr || port == 0) {
+    return Status::IoError("cannot listen on '" + listen + "' (address in use?)");
+  }
+  c->address_ = host + ":" + std::to_string(port);
+  c->sweeper_ = std::thread([raw = c.get()] { raw->Sweep(); });
+  return c;
+}
+
+Controller::~Controller() {
+  Shutdown();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+void Controller::Wait() {
+  server_->Wait();
+}
+
+void Controller::Shutdown() {
+  if (stop_.exchange(true)) return;
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+void Controller::Sweep() {
+  const auto period = std::chrono::milliseconds(std::max<int64_t>(50, lease_ms_ / 10));
+  while (!stop_.load()) {
+    std::this_thread::sleep_for(period);
+    for (const auto& a : state_->ExpireLeases(NowUnixMs())) {
+      std::fprintf(stderr, "xpool-controller: released %s on %s: %s\n", a.id().c_str(),
+                   a.node().c_str(), a.reason().c_str());
+    }
+  }
+}
+
+}  // namespace xpool::controller

@@ -1,0 +1,78 @@
+// The controller's gRPC services over a PoolState: Agents (register, heartbeat) and Pool
+// (allocate, release, get, list allocations and nodes), plus the sweep that expires leases.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "controller/pool_state.h"
+#include "xpool/v1/pool.grpc.pb.h"
+
+namespace xpool::controller {
+
+int64_t NowUnixMs();
+
+class AgentsService final : public v1::Agents::Service {
+ public:
+  explicit AgentsService(PoolState* state) : state_(state) {}
+  grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
+                        v1::RegisterResponse* response) override;
+  grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
+                         v1::HeartbeatResponse* response) override;
+
+ private:
+  PoolState* state_;
+};
+
+class PoolService final : public v1::Pool::Service {
+ public:
+  explicit PoolService(PoolState* state) : state_(state) {}
+  grpc::Status Allocate(grpc::ServerContext* context, const v1::AllocateRequest* request,
+                        v1::Allocation* response) override;
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+                       v1::Allocation* response) override;
+  grpc::Status GetAllocation(grpc::ServerContext* context, const v1::GetAllocationRequest* request,
+                             v1::Allocation* response) override;
+  grpc::Status ListAllocations(grpc::ServerContext* context,
+                               const v1::ListAllocationsRequest* request,
+                               v1::ListAllocationsResponse* response) override;
+  grpc::Status ListNodes(grpc::ServerContext* context, const v1::ListNodesRequest* request,
+                         v1::ListNodesResponse* response) override;
+
+ private:
+  PoolState* state_;
+};
+
+// A running controller: the services on `listen`, and a thread expiring leases.
+class Controller {
+ public:
+  static Result<std::unique_ptr<Controller>> Start(const std::string& data_dir,
+                                                   const std::string& listen,
+                                                   const ControllerOptions& options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  const std::string& address() const { return address_; }  // host:port actually bound
+  void Wait();                                             // until Shutdown
+  void Shutdown();                                         // from any thread
+
+ private:
+  Controller() = default;
+  void Sweep();
+
+  std::unique_ptr<PoolState> state_;
+  std::unique_ptr<AgentsService> agents_;
+  std::unique_ptr<PoolService> pool_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::atomic<bool> stop_{false};
+  std::thread sweeper_;
+  int64_t lease_ms_ = 0;
+};
+
+}  // namespace xpool::controller

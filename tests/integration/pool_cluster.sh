@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The standalone pool as real processes on loopback: one xpool-controller, four xpool-agents with
+# simulated inventories (H100, A100, an NPU node, an FPGA node), and the `xpool` command.
+set -uo pipefail
+XPOOL="$1"
+BIN="$(dirname "$XPOOL")"
+WORK="$(mktemp -d)"
+export HOME="$WORK"  # ~/.xpool of this test only
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+RUN_AS=()
+[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+
+# expect CODE PATTERN -- ARGS...: xpool's exit code and a pattern in its output.
+expect() {
+  local code="$1" pattern="$2"
+  shift 3
+  local out rc
+  out="$("$XPOOL" "$@" 2>&1)"
+  rc=$?
+  [ "$rc" -eq "$code" ] || fail "xpool $* exited $rc, expected $code: $out"
+  echo "$out" | grep -qE -- "$pattern" || fail "xpool $* output lacks /$pattern/: $out"
+  LAST="$out"
+}
+
+start_controller() {
+  "$BIN/xpool-controller" --listen 127.0.0.1:${PORT:-0} --data "$WORK/data" --lease-ms 1000 \
+    >"$WORK/controller.log" 2>&1 &
+  CONTROLLER_PID=$!
+  pids+=($CONTROLLER_PID)
+  for _ in $(seq 100); do
+    grep -q "listening on" "$WORK/controller.log" && break
+    sleep 0.05
+  done
+  PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/controller.log")
+  export XPOOL_CONTROLLER=127.0.0.1:$PORT
+}
+
+inventory() {  # NAME TYPE MODEL COUNT [MEMORY]
+  {
+    echo "node: $1"
+    echo "cpu: 32"
+    echo "memory: 128Gi"
+    echo "devices:"
+    echo "  - model: $3"
+    echo "    type: $2"
+    echo "    count: $4"
+    [ -n "${5:-}" ] && echo "    memory: $5"
+  } >"$WORK/$1.yaml"
+}
+
+start_agent() {  # NAME
+  "$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --inventory "$WORK/$1.yaml" "${RUN_AS[@]}" \
+    >"$WORK/agent-$1.log" 2>&1 &
+  AGENT_PID[$1]=$!
+  pids+=($!)
+}
+
+declare -A AGENT_PID
+start_controller
+inventory h100 gpu H100-SXM 8
+inventory a100 gpu A100-80GB 4
+inventory npu npu Ascend-910B 8
+inventory fpga fpga xilinx-u250 1 64Gi
+for n in h100 a100 npu fpga; do start_agent $n; done
+for _ in $(seq 100); do
+  [ "$("$XPOOL" nodes -o json 2>/dev/null | grep -o '"ready": *true' | wc -l)" -eq 4 ] && break
+  sleep 0.05
+done
+expect 0 'fpga +yes' -- nodes
+expect 0 'npu/huawei-7 +npu +Ascend-910B' -- devices
+
+# Selectors send runs where they belong; the slice's quotas reach the task's environment.
+expect 0 '^on a100$' -- run --model A100-80GB -- sh -c 'echo on $XPOOL_NODE'
+expect 0 '^on npu$' -- run --type npu -- sh -c 'echo on $XPOOL_NODE'
+expect 0 '^on fpga$' -- run --type fpga -- sh -c 'echo on $XPOOL_NODE'
+expect 0 '^on h100 devices 0,1,2,3$' -- run --gpus 4 --model H100-SXM -- \
+  sh -c 'echo on $XPOOL_NODE devices $CUDA_VISIBLE_DEVICES'
+expect 0 '^memory 4096 core 30 alloc a[0-9a-f]+$' -- run --gpu-core 30 --gpu-memory 4Gi --model A100-80GB -- \
+  sh -c 'echo memory $XPOOL_GPU_MEMORY core $XPOOL_GPU_CORE alloc $XPOOL_ALLOCATION'
+# Output on both streams; the command's exit code is xpool's.
+expect 7 'to stderr' -- run --type fpga -- sh -c 'echo to stderr >&2; exit 7'
+# Runs that ended released their slices.
+expect 0 '^\[\]$' -- allocs -o json
+
+# The FPGA node has one device: while a run holds it, another waits for capacity.
+"$XPOOL" run --type fpga -- sh -c 'echo started; exec sleep 60' >"$WORK/held.log" 2>&1 &
+HELD=$!
+for _ in $(seq 100); do grep -q "^started" "$WORK/held.log" && break; sleep 0.05; done
+expect 1 'no capacity for this request now' -- run --type fpga -- true
+ID=$("$XPOOL" allocs -o json | sed -n 's/.*"id": *"\([a-z0-9]*\)".*/\1/p' | head -1)
+[ -n "$ID" ] || fail "no live allocation while a run holds the FPGA"
+# Releasing it kills its task (137: SIGKILL) and frees the device.
+expect 0 "released $ID" -- release "$ID"
+wait $HELD
+rc=$?
+[ "$rc" -eq 137 ] || fail "the released run exited $rc, expected 137: $(cat "$WORK/held.log")"
+expect 0 '^free$' -- run --type fpga -- echo free
+
+# A controller killed with -9 and restarted keeps every allocation it acknowledged.
+"$XPOOL" run --model A100-80GB --gpus 2 -- sh -c 'echo started; exec sleep 60' >"$WORK/survivor.log" 2>&1 &
+SURVIVOR=$!
+pids+=($SURVIVOR)
+for _ in $(seq 100); do grep -q "^started" "$WORK/survivor.log" && break; sleep 0.05; done
+BEFORE=$("$XPOOL" allocs -o json | grep -c '"id"')
+kill -9 $CONTROLLER_PID
+wait $CONTROLLER_PID 2>/dev/null
+expect 1 'no controller answers' -- nodes
+start_controller
+for _ in $(seq 100); do "$XPOOL" nodes >/dev/null 2>&1 && break; sleep 0.05; done
+AFTER=$("$XPOOL" allocs -o json | grep -c '"id"')
+[ "$BEFORE" -eq 1 ] && [ "$AFTER" -eq 1 ] || fail "live allocations before/after restart: $BEFORE/$AFTER"
+# It does not hand the held devices out again: 2 of the 4 A100s are left.
+expect 1 'no capacity for this request now' -- run --gpus 3 --model A100-80GB -- true
+expect 0 '^two$' -- run --gpus 2 --model A100-80GB -- echo two
+
+# An agent that stops heartbeating loses its node's allocations after the lease (1 s). The
+# run's client goes first, so that only the lease can release it.
+kill -9 $SURVIVOR
+kill -9 "${AGENT_PID[a100]}"
+for _ in $(seq 60); do
+  "$XPOOL" allocs --all -o json | grep -q 'node a100 stopped heartbeating' && break
+  sleep 0.1
+done
+expect 0 'stopped heartbeating' -- allocs --all
+expect 0 'a100 +no' -- nodes
+expect 1 'no capacity' -- run --model A100-80GB -- true
+
+# Bad input: a clear message and exit 2, nothing allocated.
+expect 2 'gpu-memory' -- run --gpu-memory 8GB -- true
+expect 2 'gpu-core' -- run --gpu-core 0 -- true
+expect 2 'gpu-core' -- run --gpu-core 101 -- true
+expect 2 'can ever hold' -- run --model Z9000 -- true
+expect 2 'needs its device memory' -- run --gpu-core 30 -- true
+expect 2 'whole devices' -- run --gpus 2 --gpu-core 50 --gpu-memory 1Gi -- true
+expect 2 'no allocation' -- release a0000
+expect 2 'command' -- run
+printf 'node: bad\ndevices:\n  - model: Z9000\n' >"$WORK/bad.yaml"
+out=$("$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --inventory "$WORK/bad.yaml" "${RUN_AS[@]}" 2>&1)
+rc=$?
+[ "$rc" -eq 2 ] && echo "$out" | grep -q "bad.yaml: devices\[0\]: model 'Z9000' is not in the catalog" ||
+  fail "a malformed inventory gave rc=$rc: $out"
+expect 0 '^\[\]$' -- allocs -o json
+kill -9 $CONTROLLER_PID
+expect 1 'no controller answers at 127.0.0.1' -- allocs
+
+[ "$failures" -eq 0 ] && echo "pool_cluster: all passed"
+exit $((failures > 0))
