@@ -14,9 +14,12 @@ int main(int argc, char** argv) {
   CLI::App app{"xpool-controller: the pool's API, scheduler and durable state"};
   std::string listen = "127.0.0.1:7070";
   std::string data = "xpool-data";
+  std::string metrics = "127.0.0.1:7071";
   xpool::controller::ControllerOptions options;
   app.add_option("--listen", listen, "API address (loopback)")->capture_default_str();
   app.add_option("--data", data, "data directory (SQLite store)")->capture_default_str();
+  app.add_option("--metrics", metrics, "address of /metrics (HTTP; empty: off)")
+      ->capture_default_str();
   app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
   app.add_option("--lease-ms", options.lease_ms, "a node silent this long loses its allocations")
       ->capture_default_str();
@@ -28,7 +31,7 @@ int main(int argc, char** argv) {
   xpool::OnTerminationSignal([] {
     if (auto* running = g_controller.load()) running->Shutdown();
   });
-  auto controller = xpool::controller::Controller::Start(data, listen, options);
+  auto controller = xpool::controller::Controller::Start(data, listen, options, metrics);
   if (!controller.ok()) {
     std::fprintf(stderr, "xpool-controller: %s\n", controller.status().message().c_str());
     return 2;
@@ -36,6 +39,10 @@ int main(int argc, char** argv) {
   g_controller = controller->get();
   std::printf("xpool-controller: listening on %s, data in %s, policy %s\n",
               (*controller)->address().c_str(), data.c_str(), options.policy.c_str());
+  if (!(*controller)->metrics_address().empty()) {
+    std::printf("xpool-controller: metrics on http://%s/metrics\n",
+                (*controller)->metrics_address().c_str());
+  }
   std::fflush(stdout);
   (*controller)->Wait();
   return 0;

@@ -1,6 +1,7 @@
 #include "controller/pool_state.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "core/catalog.h"
@@ -251,6 +252,7 @@ Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, i
   Refusal ignored = Refusal::kNone;
   if (refusal == nullptr) refusal = &ignored;
   std::lock_guard<std::mutex> lock(mu_);
+  const auto started = std::chrono::steady_clock::now();
   auto demand = DemandLocked(request, refusal);
   if (!demand.ok()) return demand.status();
   std::optional<sched::Placement> placement;
@@ -291,6 +293,8 @@ Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, i
   sched::Scheduler::Commit(pool_, *demand, *placement);
   live_[a.id()] = Live{*demand, *placement};
   allocations_[a.id()] = a;
+  scheduling_.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return a;
 }
 
@@ -374,6 +378,23 @@ std::vector<v1::Node> PoolState::Nodes() const {
     out.push_back(std::move(node));
   }
   return out;
+}
+
+std::string PoolState::Metrics() const {
+  const std::vector<v1::Node> nodes = Nodes();
+  std::vector<v1::Allocation> live;
+  size_t released = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, a] : allocations_) {
+      if (a.state() == "released") {
+        ++released;
+      } else {
+        live.push_back(a);
+      }
+    }
+  }
+  return RenderMetrics(nodes, live, released, scheduling_);
 }
 
 std::vector<v1::Allocation> PoolState::ExpireLeases(int64_t now_ms) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/metrics.h"
 #include "core/status.h"
 #include "sched/demand.h"
 #include "sched/pool.h"
@@ -48,6 +49,8 @@ class PoolState {
   Result<v1::Allocation> Get(const std::string& id) const;
   std::vector<v1::Allocation> Allocations(bool include_released) const;
   std::vector<v1::Node> Nodes() const;
+  // The /metrics page.
+  std::string Metrics() const;
 
   // Releases the allocations of nodes silent for longer than the lease and takes those nodes out
   // of scheduling until they register again; returns the allocations released.
@@ -87,6 +90,7 @@ class PoolState {
   std::map<std::string, v1::Allocation> allocations_;
   std::map<std::string, Live> live_;
   uint64_t id_counter_ = 0;
+  LatencyHistogram scheduling_;
 };
 
 }  // namespace xpool::controller

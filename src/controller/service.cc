@@ -1,7 +1,10 @@
 #include "controller/service.h"
 
+#include <httplib.h>
+
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 namespace xpool::controller {
 namespace {
@@ -28,6 +31,10 @@ grpc::Status ToGrpc(const Status& s) {
 std::string HostOf(const std::string& address) {
   const size_t colon = address.rfind(':');
   return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+bool Loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
 }
 
 }  // namespace
@@ -107,9 +114,10 @@ grpc::Status PoolService::ListNodes(grpc::ServerContext*, const v1::ListNodesReq
 
 Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_dir,
                                                       const std::string& listen,
-                                                      const ControllerOptions& options) {
+                                                      const ControllerOptions& options,
+                                                      const std::string& metrics_listen) {
   const std::string host = HostOf(listen);
-  if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+  if (!Loopback(host)) {
     // Allocation and task APIs run commands on the pool's machines: until credentials are
     // checked, they are served on loopback only.
     return Status::InvalidArgument("refusing to listen on '" + listen +
@@ -135,12 +143,29 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
   }
   c->address_ = host + ":" + std::to_string(port);
   c->sweeper_ = std::thread([raw = c.get()] { raw->Sweep(); });
+  if (!metrics_listen.empty()) {
+    const std::string metrics_host = HostOf(metrics_listen);
+    const int metrics_port = std::atoi(metrics_listen.substr(metrics_host.size() + 1).c_str());
+    c->metrics_ = std::make_unique<httplib::Server>();
+    PoolState* state = c->state_.get();
+    c->metrics_->Get("/metrics", [state](const httplib::Request&, httplib::Response& res) {
+      res.set_content(state->Metrics(), "text/plain; version=0.0.4");
+    });
+    const int bound =
+        metrics_port == 0
+            ? c->metrics_->bind_to_any_port(metrics_host)
+            : (c->metrics_->bind_to_port(metrics_host, metrics_port) ? metrics_port : -1);
+    if (bound <= 0) return Status::IoError("cannot serve metrics on '" + metrics_listen + "'");
+    c->metrics_address_ = metrics_host + ":" + std::to_string(bound);
+    c->metrics_thread_ = std::thread([raw = c.get()] { raw->metrics_->listen_after_bind(); });
+  }
   return c;
 }
 
 Controller::~Controller() {
   Shutdown();
   if (sweeper_.joinable()) sweeper_.join();
+  if (metrics_thread_.joinable()) metrics_thread_.join();
 }
 
 void Controller::Wait() {
@@ -149,6 +174,7 @@ void Controller::Wait() {
 
 void Controller::Shutdown() {
   if (stop_.exchange(true)) return;
+  if (metrics_ != nullptr) metrics_->stop();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 

@@ -4,6 +4,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+// cpp-httplib, for /metrics.
+namespace httplib {
+class Server;
+}
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -50,16 +55,19 @@ class PoolService final : public v1::Pool::Service {
 // A running controller: the services on `listen`, and a thread expiring leases.
 class Controller {
  public:
+  // `metrics_listen` (host:port, port 0 for any) serves /metrics over HTTP; empty: not served.
   static Result<std::unique_ptr<Controller>> Start(const std::string& data_dir,
                                                    const std::string& listen,
-                                                   const ControllerOptions& options);
+                                                   const ControllerOptions& options,
+                                                   const std::string& metrics_listen = "");
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
 
   const std::string& address() const { return address_; }  // host:port actually bound
-  void Wait();                                             // until Shutdown
-  void Shutdown();                                         // from any thread
+  const std::string& metrics_address() const { return metrics_address_; }  // empty: none
+  void Wait();                                                             // until Shutdown
+  void Shutdown();                                                         // from any thread
 
  private:
   Controller() = default;
@@ -70,6 +78,9 @@ class Controller {
   std::unique_ptr<PoolService> pool_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
+  std::unique_ptr<httplib::Server> metrics_;
+  std::thread metrics_thread_;
+  std::string metrics_address_;
   std::atomic<bool> stop_{false};
   std::thread sweeper_;
   int64_t lease_ms_ = 0;

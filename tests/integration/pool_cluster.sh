@@ -31,7 +31,7 @@ expect() {
 
 start_controller() {
   "$BIN/xpool-controller" --listen 127.0.0.1:${PORT:-0} --data "$WORK/data" --lease-ms 1000 \
-    >"$WORK/controller.log" 2>&1 &
+    --metrics 127.0.0.1:0 >"$WORK/controller.log" 2>&1 &
   CONTROLLER_PID=$!
   pids+=($CONTROLLER_PID)
   for _ in $(seq 100); do
@@ -39,6 +39,7 @@ start_controller() {
     sleep 0.05
   done
   PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/controller.log")
+  METRICS_PORT=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$WORK/controller.log")
   export XPOOL_CONTROLLER=127.0.0.1:$PORT
 }
 
@@ -88,6 +89,20 @@ expect 0 '^memory 4096 core 30 alloc a[0-9a-f]+$' -- run --gpu-core 30 --gpu-mem
 expect 7 'to stderr' -- run --type fpga -- sh -c 'echo to stderr >&2; exit 7'
 # Runs that ended released their slices.
 expect 0 '^\[\]$' -- allocs -o json
+
+# The metrics page is valid Prometheus text and counts what happened.
+metrics() {
+  exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
+  printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
+}
+metrics >"$WORK/metrics.txt"
+promtool check metrics <"$WORK/metrics.txt" || fail "promtool rejects the metrics page: $(cat "$WORK/metrics.txt")"
+grep -q '^xpool_devices{type="gpu",model="H100-SXM"} 8$' "$WORK/metrics.txt" || fail "no H100 count in metrics"
+grep -q '^xpool_allocations{state="released"} 6$' "$WORK/metrics.txt" || fail "released count wrong: $(grep allocations "$WORK/metrics.txt")"
+grep -q '^xpool_scheduling_duration_seconds_count 6$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
+grep -q '^xpool_nodes{ready="true"} 4$' "$WORK/metrics.txt" || fail "ready node count wrong"
 
 # The FPGA node has one device: while a run holds it, another waits for capacity.
 "$XPOOL" run --type fpga -- sh -c 'echo started; exec sleep 60' >"$WORK/held.log" 2>&1 &

@@ -1,0 +1,181 @@
+#include "controller/pool_state.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "agent/inventory.h"
+
+namespace xpool::controller {
+namespace {
+
+v1::Node MakeNode(const std::string& name, const std::string& model, const std::string& type,
+                  int count) {
+  auto node = agent::ParseInventory(
+      "node: " + name + "\ncpu: 32\nmemory: 128Gi\ndevices:\n" + "  - model: " + model +
+          "\n    type: " + type + "\n    count: " + std::to_string(count) + "\n    memory: 16Gi\n",
+      "test", "x");
+  EXPECT_TRUE(node.ok()) << node.status().message();
+  return *node;
+}
+
+v1::AllocateRequest Ask(int devices, int milli = 0, int64_t memory = 0,
+                        const std::string& model = "", const std::string& type = "") {
+  v1::AllocateRequest r;
+  r.set_devices(devices);
+  r.set_compute_milli(milli);
+  r.set_memory_mib(memory);
+  if (!model.empty()) r.add_models(model);
+  r.set_type(type);
+  return r;
+}
+
+class PoolStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() /
+        ("xpool-pool-state-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+         "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    Reopen(0);
+  }
+  void TearDown() override {
+    state_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Reopen(int64_t now) {
+    state_.reset();
+    auto store = store::OpenSqliteStore(dir_.string());
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    ControllerOptions options;
+    options.lease_ms = 1000;
+    auto state = PoolState::Open(std::move(*store), options, now);
+    ASSERT_TRUE(state.ok()) << state.status().message();
+    state_ = std::move(*state);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<PoolState> state_;
+};
+
+TEST_F(PoolStateTest, SelectorsChooseTheNodeAndSharesDivideADevice) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "A100-80GB", "gpu", 2), 0).ok());
+  ASSERT_TRUE(state_->Register(MakeNode("n", "Ascend-910B", "npu", 1), 0).ok());
+  auto npu = state_->Allocate(Ask(1, 0, 0, "", "npu"), 1);
+  ASSERT_TRUE(npu.ok()) << npu.status().message();
+  EXPECT_EQ(npu->node(), "n");
+  EXPECT_EQ(npu->slices(0).memory_mib(), 16 * 1024);  // a whole device: all its memory
+  // Four 25 % slices of 4 GiB share one device before a second device is touched.
+  std::set<std::string> devices;
+  for (int i = 0; i < 8; ++i) {
+    auto a = state_->Allocate(Ask(1, 250, 4096, "A100-80GB"), 2);
+    ASSERT_TRUE(a.ok()) << a.status().message();
+    devices.insert(a->slices(0).device_id());
+  }
+  EXPECT_EQ(devices.size(), 2u);
+  Refusal refusal = Refusal::kNone;
+  EXPECT_FALSE(state_->Allocate(Ask(1, 100, 1024, "A100-80GB"), 3, &refusal).ok());
+  EXPECT_EQ(refusal, Refusal::kNoCapacityNow);
+  EXPECT_FALSE(state_->Allocate(Ask(3, 0, 0, "A100-80GB"), 3, &refusal).ok());
+  EXPECT_EQ(refusal, Refusal::kNeverFits);
+  EXPECT_FALSE(state_->Allocate(Ask(1, 0, 0, "", "fpga"), 3, &refusal).ok());
+  EXPECT_EQ(refusal, Refusal::kNeverFits);
+}
+
+TEST_F(PoolStateTest, BadRequestsAreRefusedAndChangeNothing) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
+  Refusal refusal = Refusal::kNone;
+  for (const auto& r : {Ask(0), Ask(1, 5, 1024), Ask(1, 1001, 1024), Ask(2, 500, 1024),
+                        Ask(1, 300, 0), Ask(1, 0, -1), Ask(1, 0, 0, "", "tpu")}) {
+    EXPECT_FALSE(state_->Allocate(r, 1, &refusal).ok()) << r.DebugString();
+    EXPECT_EQ(refusal, Refusal::kInvalid) << r.DebugString();
+  }
+  EXPECT_TRUE(state_->Allocations(true).empty());
+  EXPECT_TRUE(state_->Allocate(Ask(1), 1).ok());
+}
+
+TEST_F(PoolStateTest, ARestartKeepsEveryAllocationAndHandsNoneOutTwice) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
+  auto held = state_->Allocate(Ask(1), 1);
+  auto gone = state_->Allocate(Ask(1), 1);
+  ASSERT_TRUE(held.ok() && gone.ok());
+  ASSERT_TRUE(state_->Release(gone->id(), "done", 2).ok());
+  Reopen(3);
+  auto live = state_->Allocations(false);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(live[0].id(), held->id());
+  EXPECT_EQ(state_->Get(gone->id())->state(), "released");
+  // One device is free, the other still held.
+  auto next = state_->Allocate(Ask(1), 4);
+  ASSERT_TRUE(next.ok());
+  EXPECT_NE(next->slices(0).device_id(), held->slices(0).device_id());
+  EXPECT_FALSE(state_->Allocate(Ask(1), 4).ok());
+  EXPECT_NE(next->id(), held->id());
+}
+
+TEST_F(PoolStateTest, ASilentNodeLosesItsAllocationsUntilItRegistersAgain) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
+  auto a = state_->Allocate(Ask(1), 100);
+  ASSERT_TRUE(a.ok());
+  v1::HeartbeatRequest beat;
+  beat.set_node("g");
+  ASSERT_TRUE(state_->Heartbeat(beat, 900).ok());
+  EXPECT_TRUE(state_->ExpireLeases(1800).empty());  // within the lease of the last heartbeat
+  auto released = state_->ExpireLeases(2000);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].id(), a->id());
+  EXPECT_NE(released[0].reason().find("stopped heartbeating"), std::string::npos);
+  EXPECT_FALSE(state_->Nodes()[0].ready());
+  EXPECT_FALSE(state_->Allocate(Ask(1), 2001).ok());  // out of scheduling while silent
+  EXPECT_TRUE(state_->Heartbeat(beat, 2002)->reregister());
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 2003).ok());
+  EXPECT_TRUE(state_->Allocate(Ask(1), 2004).ok());
+}
+
+TEST_F(PoolStateTest, AnEndedTaskReleasesItsAllocation) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
+  auto a = state_->Allocate(Ask(1), 1);
+  ASSERT_TRUE(a.ok());
+  v1::HeartbeatRequest beat;
+  beat.set_node("g");
+  auto* task = beat.add_tasks();
+  task->set_allocation_id(a->id());
+  task->set_running(true);
+  auto r = state_->Heartbeat(beat, 2);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->live_allocations_size(), 1);
+  EXPECT_EQ(state_->Get(a->id())->state(), "running");
+  task->set_running(false);
+  task->set_exit_code(3);
+  r = state_->Heartbeat(beat, 3);
+  EXPECT_EQ(r->live_allocations_size(), 0);
+  EXPECT_EQ(state_->Get(a->id())->reason(), "task exited with code 3");
+  EXPECT_TRUE(state_->Allocate(Ask(1), 4).ok());
+}
+
+TEST(InventoryTest, CatalogFillsInAndErrorsNameTheProblem) {
+  auto node =
+      agent::ParseInventory("devices:\n  - model: h100-sxm\n    count: 2\n", "inv.yaml", "host1");
+  ASSERT_TRUE(node.ok()) << node.status().message();
+  EXPECT_EQ(node->name(), "host1");
+  ASSERT_EQ(node->devices_size(), 2);
+  EXPECT_EQ(node->devices(1).id(), "host1/nvidia-1");
+  EXPECT_EQ(node->devices(1).model(), "H100-SXM");
+  EXPECT_EQ(node->devices(1).memory_mib(), 80 * 1024);
+  EXPECT_EQ(node->devices(1).type(), "gpu");
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"devices:\n  - model: Z9\n", "inv.yaml: devices[0]: model 'Z9' is not in the catalog"},
+           {"devices:\n  - model: Z9\n    type: gpu\n", "memory is missing"},
+           {"devices:\n  - model: H100-SXM\n    memory: 8GB\n", "memory"},
+           {"devices:\n  - model: H100-SXM\n    type: tpu\n", "unknown device type 'tpu'"},
+           {"cpu: -1\n", "cpu must be a positive"},
+           {"devices: [", "not YAML"},
+           {"devices:\n  - model: H100-SXM\n    count: many\n", "wrong kind of value"}}) {
+    auto bad = agent::ParseInventory(text, "inv.yaml", "h");
+    ASSERT_FALSE(bad.ok()) << text;
+    EXPECT_NE(bad.status().message().find(message), std::string::npos) << bad.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace xpool::controller
