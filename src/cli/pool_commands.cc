@@ -295,6 +295,7 @@ struct UpOptions {
   std::string listen = kDefaultController;
   std::string policy = "xpool";
   std::string run_as;
+  std::string metrics;
   int64_t lease_ms = 10'000;
   bool demo = false;
 };
@@ -306,11 +307,19 @@ int Up(const UpOptions& o) {
                   ? agent::ParseInventory(agent::BuiltInInventory(), "built-in inventory", host)
                   : agent::LoadInventory(o.inventory, host);
   if (!node.ok()) return Fail(node.status().message());
-  const std::string data = o.data.empty() ? StateDir() + "/data" : o.data;
+  // A demo leaves nothing behind: any free port, a data directory of its own.
+  std::string data = o.data.empty() ? StateDir() + "/data" : o.data;
+  std::string demo_dir;
+  if (o.demo && o.data.empty()) {
+    char tmpl[] = "/tmp/xpool-demo-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return Fail("cannot make a directory for the demo's store");
+    demo_dir = data = tmpl;
+  }
+  const std::string listen = o.demo && o.listen == kDefaultController ? "127.0.0.1:0" : o.listen;
   controller::ControllerOptions copts;
   copts.policy = o.policy;
   copts.lease_ms = o.lease_ms;
-  auto c = controller::Controller::Start(data, o.listen, copts);
+  auto c = controller::Controller::Start(data, listen, copts, o.metrics);
   if (!c.ok()) return Fail(c.status().message());
   agent::AgentOptions aopts;
   aopts.controller = (*c)->address();
@@ -321,12 +330,17 @@ int Up(const UpOptions& o) {
   }
   auto a = agent::Agent::Start(*node, aopts);
   if (!a.ok()) return Fail(a.status().message());
-  std::filesystem::create_directories(StateDir());
-  { std::ofstream(AddressFile()) << (*c)->address() << "\n"; }
+  if (!o.demo) {
+    std::filesystem::create_directories(StateDir());
+    std::ofstream(AddressFile()) << (*c)->address() << "\n";
+  }
   std::cout << "xpool: controller on " << (*c)->address() << " (data in " << data << "), node "
             << node->name() << " with " << node->devices_size() << " device(s)"
-            << (o.inventory.empty() ? " from the built-in simulated inventory" : "") << "\n"
-            << std::flush;
+            << (o.inventory.empty() ? " from the built-in simulated inventory" : "") << "\n";
+  if (!(*c)->metrics_address().empty()) {
+    std::cout << "xpool: metrics on http://" << (*c)->metrics_address() << "/metrics\n";
+  }
+  std::cout << std::flush;
   int code = 0;
   if (o.demo) {
     // Wait for the agent's registration, then one sample run on a quarter of a device.
@@ -359,7 +373,13 @@ int Up(const UpOptions& o) {
   }
   (*a)->Shutdown();
   (*c)->Shutdown();
-  std::filesystem::remove(AddressFile());
+  if (o.demo) {
+    a->reset();
+    c->reset();
+    if (!demo_dir.empty()) std::filesystem::remove_all(demo_dir);
+  } else {
+    std::filesystem::remove(AddressFile());
+  }
   return code;
 }
 
@@ -376,7 +396,9 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   cmd->add_option("--policy", up->policy, "scheduling policy")->capture_default_str();
   cmd->add_option("--run-as", up->run_as, "user tasks run as (default: yours; nobody for root)");
   cmd->add_option("--lease-ms", up->lease_ms, "node lease")->capture_default_str();
-  cmd->add_flag("--demo", up->demo, "run one sample task, show the pool, and stop");
+  cmd->add_option("--metrics", up->metrics, "address of /metrics over HTTP (default: off)");
+  cmd->add_flag("--demo", up->demo,
+                "run one sample task, show the pool, and stop (any free port, a throw-away store)");
   cmd->callback([up, exit_code] {
     HandleInterrupts();
     *exit_code = Up(*up);
