@@ -21,9 +21,9 @@ bool Loopback(const std::string& host) {
 Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
                                             const AgentOptions& options) {
   if (options.controller.empty()) return Status::InvalidArgument("no controller address given");
-  if (!Loopback(HostOf(options.listen))) {
+  if (!Loopback(HostOf(options.listen)) && options.token.empty()) {
     return Status::InvalidArgument("refusing to listen on '" + options.listen +
-                                   "': only loopback addresses are served (no authentication yet)");
+                                   "': without --token-file only loopback addresses are served");
   }
   auto runner = TaskRunner::Create(options.tasks);
   if (!runner.ok()) return runner.status();
@@ -69,8 +69,13 @@ void Agent::Shutdown() {
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
 }
 
+void Agent::Authorize(grpc::ClientContext& context) const {
+  if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
+}
+
 bool Agent::RegisterOnce() {
   grpc::ClientContext context;
+  Authorize(context);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::RegisterRequest request;
   *request.mutable_node() = node_;
@@ -102,6 +107,7 @@ void Agent::Loop() {
       const auto reports = runner_->Reports();
       for (const auto& r : reports) *request.add_tasks() = r;
       grpc::ClientContext context;
+      Authorize(context);
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       v1::HeartbeatResponse response;
       const grpc::Status s = agents_->Heartbeat(&context, request, &response);
@@ -121,8 +127,15 @@ void Agent::Loop() {
 
 grpc::Status Agent::Run(grpc::ServerContext* context, const v1::RunRequest* request,
                         grpc::ServerWriter<v1::RunOutput>* writer) {
-  // The controller says which allocation this is and whether it is live on this node.
+  // The controller says which allocation this is, whether it is live on this node, and (asked
+  // with the caller's own credential) whether the caller may use it.
   grpc::ClientContext ask;
+  const auto& metadata = context->client_metadata();
+  if (auto it = metadata.find("authorization"); it != metadata.end()) {
+    ask.AddMetadata("authorization", std::string(it->second.data(), it->second.size()));
+  } else if (!options_.token.empty()) {
+    return {grpc::StatusCode::UNAUTHENTICATED, "this agent needs the caller's credential"};
+  }
   ask.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   ask.set_wait_for_ready(true);  // rides out a controller restart
   v1::GetAllocationRequest get;

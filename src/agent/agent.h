@@ -21,6 +21,7 @@ namespace xpool::agent {
 struct AgentOptions {
   std::string controller;  // host:port
   std::string listen = "127.0.0.1:0";
+  std::string token;  // the cluster's join token; required to listen off loopback
   TaskOptions tasks;
 };
 
@@ -43,6 +44,7 @@ class Agent final : public v1::Tasks::Service {
   Agent() = default;
   void Loop();
   bool RegisterOnce();
+  void Authorize(grpc::ClientContext& context) const;
   void Poke();
 
   v1::Node node_;

@@ -8,6 +8,7 @@
 
 #include "agent/agent.h"
 #include "agent/inventory.h"
+#include "controller/auth.h"
 #include "core/signals.h"
 
 namespace {
@@ -19,13 +20,15 @@ int main(int argc, char** argv) {
       "xpool-agent: registers this node's devices with the xpool controller and runs "
       "the tasks scheduled onto them"};
   xpool::agent::AgentOptions options;
-  std::string inventory;
+  std::string inventory, token_file;
   app.add_option("--controller", options.controller, "controller address host:port")
       ->envname("XPOOL_CONTROLLER")
       ->required();
   app.add_option("--inventory", inventory, "simulated inventory (YAML)")->required();
   app.add_option("--listen", options.listen, "address of the Tasks API (loopback)")
       ->capture_default_str();
+  app.add_option("--token-file", token_file,
+                 "the cluster's join token (when the controller checks credentials)");
   app.add_option("--run-as", options.tasks.run_as, "user tasks run as (required as root)");
   app.add_option("--runtime", options.tasks.runtime_path, "libxpool-cuda.so preloaded into tasks");
   app.add_option("--slice-dir", options.tasks.slice_dir, "where slices' segments live")
@@ -38,6 +41,14 @@ int main(int argc, char** argv) {
   xpool::OnTerminationSignal([] {
     if (auto* running = g_agent.load()) running->Shutdown();
   });
+  if (!token_file.empty()) {
+    auto token = xpool::controller::ReadTokenFile(token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "xpool-agent: %s\n", token.status().message().c_str());
+      return 2;
+    }
+    options.token = *token;
+  }
   char host[256] = "node";
   gethostname(host, sizeof(host) - 1);
   auto node = xpool::agent::LoadInventory(inventory, host);

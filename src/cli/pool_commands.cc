@@ -66,10 +66,26 @@ int RpcFail(const std::string& what, const grpc::Status& s, const std::string& a
     case grpc::StatusCode::NOT_FOUND:
       return Fail(what + ": " + s.error_message(), 2);
     case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED:
       return Fail(what + ": " + s.error_message(), 2);
     default:
       return Fail(what + ": " + s.error_message(), 1);
   }
+}
+
+// The user's credential, for a controller that checks them: XPOOL_TOKEN or ~/.xpool/token.
+std::string UserToken() {
+  if (const char* env = std::getenv("XPOOL_TOKEN"); env != nullptr && *env != '\0') return env;
+  std::ifstream in(StateDir() + "/token");
+  std::string token;
+  in >> token;
+  return token;
+}
+
+void Authorize(grpc::ClientContext& context) {
+  static const std::string token = UserToken();
+  if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
 }
 
 struct Client {
@@ -80,6 +96,7 @@ struct Client {
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto c = std::make_unique<grpc::ClientContext>();
     c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    Authorize(*c);
     return c;
   }
   std::string address;
@@ -264,6 +281,7 @@ int Run(const RunOptions& o) {
   run.set_allocation_id(a.id());
   for (const auto& arg : o.command) run.add_argv(arg);
   grpc::ClientContext stream_ctx;
+  Authorize(stream_ctx);
   g_run_stream = &stream_ctx;
   auto reader = tasks->Run(&stream_ctx, run);
   v1::RunOutput out;

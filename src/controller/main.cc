@@ -15,11 +15,16 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7070";
   std::string data = "xpool-data";
   std::string metrics = "127.0.0.1:7071";
+  std::string join_token_file, users_file;
   xpool::controller::ControllerOptions options;
   app.add_option("--listen", listen, "API address (loopback)")->capture_default_str();
   app.add_option("--data", data, "data directory (SQLite store)")->capture_default_str();
   app.add_option("--metrics", metrics, "address of /metrics (HTTP; empty: off)")
       ->capture_default_str();
+  app.add_option("--join-token-file", join_token_file,
+                 "the cluster's join token, which agents present (needed off loopback)");
+  app.add_option("--users-file", users_file,
+                 "users' tokens, '<token> <user>' per line (needed off loopback)");
   app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
   app.add_option("--lease-ms", options.lease_ms, "a node silent this long loses its allocations")
       ->capture_default_str();
@@ -31,7 +36,12 @@ int main(int argc, char** argv) {
   xpool::OnTerminationSignal([] {
     if (auto* running = g_controller.load()) running->Shutdown();
   });
-  auto controller = xpool::controller::Controller::Start(data, listen, options, metrics);
+  auto auth = xpool::controller::Auth::Load(join_token_file, users_file);
+  if (!auth.ok()) {
+    std::fprintf(stderr, "xpool-controller: %s\n", auth.status().message().c_str());
+    return 2;
+  }
+  auto controller = xpool::controller::Controller::Start(data, listen, options, metrics, *auth);
   if (!controller.ok()) {
     std::fprintf(stderr, "xpool-controller: %s\n", controller.status().message().c_str());
     return 2;

@@ -45,8 +45,11 @@ int64_t NowUnixMs() {
       .count();
 }
 
-grpc::Status AgentsService::Register(grpc::ServerContext*, const v1::RegisterRequest* request,
+grpc::Status AgentsService::Register(grpc::ServerContext* context,
+                                     const v1::RegisterRequest* request,
                                      v1::RegisterResponse* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kAgent, "Register", &user); !s.ok()) return s;
   auto r = state_->Register(request->node(), NowUnixMs());
   if (!r.ok()) return ToGrpc(r.status());
   *response = *r;
@@ -56,18 +59,25 @@ grpc::Status AgentsService::Register(grpc::ServerContext*, const v1::RegisterReq
   return grpc::Status::OK;
 }
 
-grpc::Status AgentsService::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+grpc::Status AgentsService::Heartbeat(grpc::ServerContext* context,
+                                      const v1::HeartbeatRequest* request,
                                       v1::HeartbeatResponse* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kAgent, "Heartbeat", &user); !s.ok()) return s;
   auto r = state_->Heartbeat(*request, NowUnixMs());
   if (!r.ok()) return ToGrpc(r.status());
   *response = *r;
   return grpc::Status::OK;
 }
 
-grpc::Status PoolService::Allocate(grpc::ServerContext*, const v1::AllocateRequest* request,
+grpc::Status PoolService::Allocate(grpc::ServerContext* context, const v1::AllocateRequest* request,
                                    v1::Allocation* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kUser, "Allocate", &user); !s.ok()) return s;
+  v1::AllocateRequest checked = *request;
+  if (auth_->enabled()) checked.set_owner(user);  // the credential says who asks
   Refusal refusal = Refusal::kNone;
-  auto r = state_->Allocate(*request, NowUnixMs(), &refusal);
+  auto r = state_->Allocate(checked, NowUnixMs(), &refusal);
   if (!r.ok()) {
     if (refusal == Refusal::kNoCapacityNow) {
       return {grpc::StatusCode::RESOURCE_EXHAUSTED, r.status().message()};
@@ -78,8 +88,17 @@ grpc::Status PoolService::Allocate(grpc::ServerContext*, const v1::AllocateReque
   return grpc::Status::OK;
 }
 
-grpc::Status PoolService::Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
+grpc::Status PoolService::Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
                                   v1::Allocation* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kUser, "Release", &user); !s.ok()) return s;
+  if (auth_->enabled()) {
+    auto current = state_->Get(request->id());
+    if (current.ok() && current->owner() != user) {
+      return {grpc::StatusCode::PERMISSION_DENIED,
+              "allocation " + request->id() + " belongs to " + current->owner()};
+    }
+  }
   auto r = state_->Release(request->id(),
                            request->reason().empty() ? "released by its user" : request->reason(),
                            NowUnixMs());
@@ -88,26 +107,39 @@ grpc::Status PoolService::Release(grpc::ServerContext*, const v1::ReleaseRequest
   return grpc::Status::OK;
 }
 
-grpc::Status PoolService::GetAllocation(grpc::ServerContext*,
+grpc::Status PoolService::GetAllocation(grpc::ServerContext* context,
                                         const v1::GetAllocationRequest* request,
                                         v1::Allocation* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kUser, "GetAllocation", &user, true); !s.ok()) {
+    return s;
+  }
   auto r = state_->Get(request->id());
   if (!r.ok()) return ToGrpc(r.status());
+  if (!user.empty() && r->owner() != user) {
+    // A user sees (and has agents run tasks for) only allocations of their own.
+    return {grpc::StatusCode::PERMISSION_DENIED,
+            "allocation " + request->id() + " belongs to " + r->owner()};
+  }
   *response = *r;
   return grpc::Status::OK;
 }
 
-grpc::Status PoolService::ListAllocations(grpc::ServerContext*,
+grpc::Status PoolService::ListAllocations(grpc::ServerContext* context,
                                           const v1::ListAllocationsRequest* request,
                                           v1::ListAllocationsResponse* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kUser, "ListAllocations", &user); !s.ok()) return s;
   for (auto& a : state_->Allocations(request->include_released())) {
     *response->add_allocations() = std::move(a);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status PoolService::ListNodes(grpc::ServerContext*, const v1::ListNodesRequest*,
+grpc::Status PoolService::ListNodes(grpc::ServerContext* context, const v1::ListNodesRequest*,
                                     v1::ListNodesResponse* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kUser, "ListNodes", &user); !s.ok()) return s;
   for (auto& n : state_->Nodes()) *response->add_nodes() = std::move(n);
   return grpc::Status::OK;
 }
@@ -115,13 +147,15 @@ grpc::Status PoolService::ListNodes(grpc::ServerContext*, const v1::ListNodesReq
 Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_dir,
                                                       const std::string& listen,
                                                       const ControllerOptions& options,
-                                                      const std::string& metrics_listen) {
+                                                      const std::string& metrics_listen,
+                                                      const Auth& auth) {
   const std::string host = HostOf(listen);
-  if (!Loopback(host)) {
+  if (!Loopback(host) && !auth.enabled()) {
     // Allocation and task APIs run commands on the pool's machines: until credentials are
     // checked, they are served on loopback only.
     return Status::InvalidArgument("refusing to listen on '" + listen +
-                                   "': only loopback addresses are served (no authentication yet)");
+                                   "': without --join-token-file and --users-file only loopback "
+                                   "addresses are served");
   }
   auto store = store::OpenSqliteStore(data_dir);
   if (!store.ok()) return store.status();
@@ -129,8 +163,9 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
   if (!state.ok()) return state.status();
   std::unique_ptr<Controller> c(new Controller());
   c->state_ = std::move(*state);
-  c->agents_ = std::make_unique<AgentsService>(c->state_.get());
-  c->pool_ = std::make_unique<PoolService>(c->state_.get());
+  c->auth_ = auth;
+  c->agents_ = std::make_unique<AgentsService>(c->state_.get(), &c->auth_);
+  c->pool_ = std::make_unique<PoolService>(c->state_.get(), &c->auth_);
   c->lease_ms_ = options.lease_ms;
   grpc::ServerBuilder builder;
   int port = 0;

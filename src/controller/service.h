@@ -14,6 +14,7 @@ class Server;
 #include <string>
 #include <thread>
 
+#include "controller/auth.h"
 #include "controller/pool_state.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
@@ -23,7 +24,7 @@ int64_t NowUnixMs();
 
 class AgentsService final : public v1::Agents::Service {
  public:
-  explicit AgentsService(PoolState* state) : state_(state) {}
+  AgentsService(PoolState* state, const Auth* auth) : state_(state), auth_(auth) {}
   grpc::Status Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
                         v1::RegisterResponse* response) override;
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
@@ -31,11 +32,12 @@ class AgentsService final : public v1::Agents::Service {
 
  private:
   PoolState* state_;
+  const Auth* auth_;
 };
 
 class PoolService final : public v1::Pool::Service {
  public:
-  explicit PoolService(PoolState* state) : state_(state) {}
+  PoolService(PoolState* state, const Auth* auth) : state_(state), auth_(auth) {}
   grpc::Status Allocate(grpc::ServerContext* context, const v1::AllocateRequest* request,
                         v1::Allocation* response) override;
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
@@ -50,16 +52,19 @@ class PoolService final : public v1::Pool::Service {
 
  private:
   PoolState* state_;
+  const Auth* auth_;
 };
 
 // A running controller: the services on `listen`, and a thread expiring leases.
 class Controller {
  public:
   // `metrics_listen` (host:port, port 0 for any) serves /metrics over HTTP; empty: not served.
+  // Without credentials in `auth`, only loopback addresses are served.
   static Result<std::unique_ptr<Controller>> Start(const std::string& data_dir,
                                                    const std::string& listen,
                                                    const ControllerOptions& options,
-                                                   const std::string& metrics_listen = "");
+                                                   const std::string& metrics_listen = "",
+                                                   const Auth& auth = Auth());
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
@@ -74,6 +79,7 @@ class Controller {
   void Sweep();
 
   std::unique_ptr<PoolState> state_;
+  Auth auth_;
   std::unique_ptr<AgentsService> agents_;
   std::unique_ptr<PoolService> pool_;
   std::unique_ptr<grpc::Server> server_;

@@ -1,0 +1,153 @@
+// Load on a running xpool-controller, from concurrent clients on loopback:
+//   pool_bench --controller HOST:PORT [--nodes 1000] [--clients 16] [--seconds 10]
+// registers --nodes simulated nodes of 8 H100s (and keeps them heartbeating), then each client
+// loops allocate (a 25 % / 8 GiB slice) + release. Prints pairs per second and the latency of a
+// pair (p50, p99), and, as the baseline of the same run, the rate of the cheapest call the
+// controller answers (GetAllocation of an unknown id). bench/pool_bench.sh runs it.
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "xpool/v1/pool.grpc.pb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+xpool::v1::Node SimNode(int i) {
+  xpool::v1::Node node;
+  node.set_name("bench-" + std::to_string(i));
+  node.set_cpu_milli(128000);
+  node.set_memory_mib(1024 * 1024);
+  node.set_agent_address("127.0.0.1:1");
+  for (int d = 0; d < 8; ++d) {
+    auto* dev = node.add_devices();
+    dev->set_id(node.name() + "/nvidia-" + std::to_string(d));
+    dev->set_uuid("SIM-" + node.name() + "-" + std::to_string(d));
+    dev->set_type("gpu");
+    dev->set_vendor("nvidia");
+    dev->set_model("H100-SXM");
+    dev->set_index(d);
+    dev->set_memory_mib(80 * 1024);
+    dev->set_healthy(true);
+  }
+  return node;
+}
+
+struct Result {
+  uint64_t ops = 0;
+  std::vector<double> latency_ms;
+  uint64_t errors = 0;
+};
+
+template <typename Op>
+Result Drive(int clients, double seconds, Op op) {
+  std::vector<Result> results(clients);
+  std::vector<std::thread> threads;
+  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      while (Clock::now() < end) {
+        const auto t0 = Clock::now();
+        if (!op(c)) ++results[c].errors;
+        results[c].latency_ms.push_back(
+            std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        ++results[c].ops;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  Result all;
+  for (auto& r : results) {
+    all.ops += r.ops;
+    all.errors += r.errors;
+    all.latency_ms.insert(all.latency_ms.end(), r.latency_ms.begin(), r.latency_ms.end());
+  }
+  std::sort(all.latency_ms.begin(), all.latency_ms.end());
+  return all;
+}
+
+double Pct(const Result& r, double p) {
+  if (r.latency_ms.empty()) return 0;
+  return r.latency_ms[std::min(r.latency_ms.size() - 1,
+                               static_cast<size_t>(p * static_cast<double>(r.latency_ms.size())))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"load on a running xpool-controller"};
+  std::string controller;
+  int nodes = 1000, clients = 16;
+  double seconds = 10;
+  app.add_option("--controller", controller)->required();
+  app.add_option("--nodes", nodes);
+  app.add_option("--clients", clients);
+  app.add_option("--seconds", seconds);
+  CLI11_PARSE(app, argc, argv);
+
+  // One channel per client: gRPC multiplexes calls on a channel's connection otherwise.
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<xpool::v1::Pool::Stub>> pools;
+  grpc::ChannelArguments args;
+  for (int c = 0; c < clients; ++c) {
+    args.SetInt("bench.client", c);  // distinct arguments: distinct connections
+    channels.push_back(
+        grpc::CreateCustomChannel(controller, grpc::InsecureChannelCredentials(), args));
+    pools.push_back(xpool::v1::Pool::NewStub(channels.back()));
+  }
+  auto agents = xpool::v1::Agents::NewStub(channels[0]);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < nodes; ++i) {
+    grpc::ClientContext ctx;
+    xpool::v1::RegisterRequest request;
+    *request.mutable_node() = SimNode(i);
+    xpool::v1::RegisterResponse response;
+    const grpc::Status s = agents->Register(&ctx, request, &response);
+    if (!s.ok()) {
+      std::fprintf(stderr, "register: %s\n", s.error_message().c_str());
+      return 1;
+    }
+  }
+  std::printf("registered %d nodes (%d devices) in %.2f s\n", nodes, nodes * 8,
+              std::chrono::duration<double>(Clock::now() - t0).count());
+
+  const Result baseline = Drive(clients, seconds / 2, [&](int c) {
+    grpc::ClientContext ctx;
+    xpool::v1::GetAllocationRequest request;
+    request.set_id("unknown");
+    xpool::v1::Allocation a;
+    return pools[c]->GetAllocation(&ctx, request, &a).error_code() == grpc::StatusCode::NOT_FOUND;
+  });
+  const Result pairs = Drive(clients, seconds, [&](int c) {
+    xpool::v1::AllocateRequest request;
+    request.set_devices(1);
+    request.set_compute_milli(250);
+    request.set_memory_mib(8192);
+    xpool::v1::Allocation a;
+    {
+      grpc::ClientContext ctx;
+      if (!pools[c]->Allocate(&ctx, request, &a).ok()) return false;
+    }
+    grpc::ClientContext ctx;
+    xpool::v1::ReleaseRequest release;
+    release.set_id(a.id());
+    xpool::v1::Allocation released;
+    return pools[c]->Release(&ctx, release, &released).ok();
+  });
+  std::printf("baseline GetAllocation(unknown): %.0f calls/s, p50 %.2f ms, p99 %.2f ms\n",
+              static_cast<double>(baseline.ops) / (seconds / 2), Pct(baseline, 0.5),
+              Pct(baseline, 0.99));
+  std::printf(
+      "allocate+release: %.0f pairs/s, p50 %.2f ms, p99 %.2f ms, errors %llu, "
+      "%d clients, %d nodes\n",
+      static_cast<double>(pairs.ops) / seconds, Pct(pairs, 0.5), Pct(pairs, 0.99),
+      static_cast<unsigned long long>(pairs.errors), clients, nodes);
+  return pairs.errors == 0 ? 0 : 1;
+}
