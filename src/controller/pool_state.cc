@@ -45,7 +45,42 @@ bool SameInventory(const v1::Node& a, const v1::Node& b) {
 }  // namespace
 
 PoolState::PoolState(std::unique_ptr<store::Store> store, const ControllerOptions& options)
-    : store_(std::move(store)), options_(options), rng_(options.seed) {}
+    : store_(std::move(store)),
+      committer_(std::make_unique<GroupCommitter>(store_.get())),
+      options_(options),
+      rng_(options.seed) {}
+
+Result<v1::RegisterResponse> PoolState::Register(const v1::Node& node, int64_t now_ms) {
+  auto r = RegisterUnwaited(node, now_ms);
+  committer_->WaitForMine();
+  return r;
+}
+
+Result<v1::HeartbeatResponse> PoolState::Heartbeat(const v1::HeartbeatRequest& request,
+                                                   int64_t now_ms) {
+  auto r = HeartbeatUnwaited(request, now_ms);
+  committer_->WaitForMine();
+  return r;
+}
+
+Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, int64_t now_ms,
+                                           Refusal* refusal) {
+  Refusal ignored = Refusal::kNone;
+  const auto started = std::chrono::steady_clock::now();
+  auto r = AllocateUnwaited(request, now_ms, refusal != nullptr ? refusal : &ignored);
+  committer_->WaitForMine();
+  if (r.ok()) {
+    scheduling_.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  return r;
+}
+
+std::vector<v1::Allocation> PoolState::ExpireLeases(int64_t now_ms) {
+  auto r = ExpireLeasesUnwaited(now_ms);
+  committer_->WaitForMine();
+  return r;
+}
 
 Result<std::unique_ptr<PoolState>> PoolState::Open(std::unique_ptr<store::Store> store,
                                                    const ControllerOptions& options,
@@ -131,7 +166,7 @@ Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
   return Status::Ok();
 }
 
-Result<v1::RegisterResponse> PoolState::Register(const v1::Node& node, int64_t now_ms) {
+Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   v1::Node record = node;
   record.set_ready(true);
@@ -152,7 +187,7 @@ Result<v1::RegisterResponse> PoolState::Register(const v1::Node& node, int64_t n
     nodes_.erase(it);
     it = nodes_.end();
   }
-  if (Status s = store_->Put(kNodes, record.name(), record.SerializeAsString()); !s.ok()) return s;
+  committer_->Submit({kNodes, record.name(), record.SerializeAsString()});
   if (it == nodes_.end()) {
     NodeEntry* entry = nullptr;
     if (Status s = AddNodeLocked(record, &entry); !s.ok()) return s;
@@ -165,8 +200,8 @@ Result<v1::RegisterResponse> PoolState::Register(const v1::Node& node, int64_t n
   return response;
 }
 
-Result<v1::HeartbeatResponse> PoolState::Heartbeat(const v1::HeartbeatRequest& request,
-                                                   int64_t now_ms) {
+Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRequest& request,
+                                                           int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   v1::HeartbeatResponse response;
   auto it = nodes_.find(request.node());
@@ -247,12 +282,9 @@ Result<sched::Demand> PoolState::DemandLocked(const v1::AllocateRequest& r, Refu
   return demand;
 }
 
-Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, int64_t now_ms,
-                                           Refusal* refusal) {
-  Refusal ignored = Refusal::kNone;
-  if (refusal == nullptr) refusal = &ignored;
+Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& request,
+                                                   int64_t now_ms, Refusal* refusal) {
   std::lock_guard<std::mutex> lock(mu_);
-  const auto started = std::chrono::steady_clock::now();
   auto demand = DemandLocked(request, refusal);
   if (!demand.ok()) return demand.status();
   std::optional<sched::Placement> placement;
@@ -293,8 +325,6 @@ Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, i
   sched::Scheduler::Commit(pool_, *demand, *placement);
   live_[a.id()] = Live{*demand, *placement};
   allocations_[a.id()] = a;
-  scheduling_.Observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return a;
 }
 
@@ -321,8 +351,13 @@ Status PoolState::CommitLocked(const v1::Allocation& a) {
 
 Result<v1::Allocation> PoolState::Release(const std::string& id, const std::string& reason,
                                           int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return ReleaseLocked(id, reason, now_ms);
+  Result<v1::Allocation> r = Status::Internal("unset");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    r = ReleaseLocked(id, reason, now_ms);
+  }
+  committer_->WaitForMine();
+  return r;
 }
 
 Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std::string& reason,
@@ -397,7 +432,7 @@ std::string PoolState::Metrics() const {
   return RenderMetrics(nodes, live, released, scheduling_);
 }
 
-std::vector<v1::Allocation> PoolState::ExpireLeases(int64_t now_ms) {
+std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::Allocation> released;
   for (auto& [name, entry] : nodes_) {
@@ -441,7 +476,8 @@ void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
 }
 
 Status PoolState::SaveAllocationLocked(const v1::Allocation& a) {
-  return store_->Put(kAllocations, a.id(), a.SerializeAsString());
+  committer_->Submit({kAllocations, a.id(), a.SerializeAsString()});
+  return Status::Ok();
 }
 
 std::string PoolState::NewIdLocked(int64_t now_ms) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/group_commit.h"
 #include "controller/metrics.h"
 #include "core/status.h"
 #include "sched/demand.h"
@@ -68,6 +69,13 @@ class PoolState {
   };
 
   PoolState(std::unique_ptr<store::Store> store, const ControllerOptions& options);
+  // The public mutators, up to submitting their changes; the public ones then wait for them.
+  Result<v1::RegisterResponse> RegisterUnwaited(const v1::Node& node, int64_t now_ms);
+  Result<v1::HeartbeatResponse> HeartbeatUnwaited(const v1::HeartbeatRequest& request,
+                                                  int64_t now_ms);
+  Result<v1::Allocation> AllocateUnwaited(const v1::AllocateRequest& request, int64_t now_ms,
+                                          Refusal* refusal);
+  std::vector<v1::Allocation> ExpireLeasesUnwaited(int64_t now_ms);
   Status LoadLocked(int64_t now_ms);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
   Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);
@@ -80,6 +88,7 @@ class PoolState {
 
   mutable std::mutex mu_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<GroupCommitter> committer_;
   ControllerOptions options_;
   sched::Pool pool_;
   sched::ShapeTable shapes_;

@@ -37,8 +37,39 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  Status Apply(const std::vector<Mutation>& batch) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      return Error("begin");
+    }
+    for (const Mutation& m : batch) {
+      Status s = m.erase ? DeleteLocked(m.table, m.key) : PutLocked(m.table, m.key, m.value);
+      if (!s.ok()) {
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return s;
+      }
+    }
+    // One commit, so one sync of the log, for the whole batch.
+    if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+      Status s = Error("commit");
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return s;
+    }
+    return Status::Ok();
+  }
+
   Status Put(const std::string& table, const std::string& key, const std::string& value) override {
     std::lock_guard<std::mutex> lock(mu_);
+    return PutLocked(table, key, value);
+  }
+
+  Status Delete(const std::string& table, const std::string& key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return DeleteLocked(table, key);
+  }
+
+ private:
+  Status PutLocked(const std::string& table, const std::string& key, const std::string& value) {
     sqlite3_reset(put_);
     sqlite3_bind_text(put_, 1, table.data(), static_cast<int>(table.size()), SQLITE_STATIC);
     sqlite3_bind_text(put_, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
@@ -46,14 +77,14 @@ class SqliteStore final : public Store {
     return sqlite3_step(put_) == SQLITE_DONE ? Status::Ok() : Error("write " + table + "/" + key);
   }
 
-  Status Delete(const std::string& table, const std::string& key) override {
-    std::lock_guard<std::mutex> lock(mu_);
+  Status DeleteLocked(const std::string& table, const std::string& key) {
     sqlite3_reset(del_);
     sqlite3_bind_text(del_, 1, table.data(), static_cast<int>(table.size()), SQLITE_STATIC);
     sqlite3_bind_text(del_, 2, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
     return sqlite3_step(del_) == SQLITE_DONE ? Status::Ok() : Error("delete " + table + "/" + key);
   }
 
+ public:
   Result<std::vector<std::pair<std::string, std::string>>> Scan(const std::string& table) override {
     std::lock_guard<std::mutex> lock(mu_);
     sqlite3_reset(scan_);

@@ -14,9 +14,19 @@
 
 namespace xpool::store {
 
+// One change of a batch: a Put, or a Delete when `erase`.
+struct Mutation {
+  std::string table;
+  std::string key;
+  std::string value;
+  bool erase = false;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
+  // All of `batch` durably, or (on error) none of it.
+  virtual Status Apply(const std::vector<Mutation>& batch) = 0;
   virtual Status Put(const std::string& table, const std::string& key,
                      const std::string& value) = 0;
   virtual Status Delete(const std::string& table, const std::string& key) = 0;
