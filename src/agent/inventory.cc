@@ -12,8 +12,13 @@
 namespace xpool::agent {
 namespace {
 
-Status Bad(const std::string& source, const std::string& what) {
-  return Status::InvalidArgument(source + ": " + what);
+// "<source>: <parts…>"
+template <typename... Parts>
+Status Bad(const std::string& source, const Parts&... parts) {
+  std::string message = source;
+  message += ": ";
+  (message += ... += parts);
+  return Status::InvalidArgument(std::move(message));
 }
 
 Result<int64_t> MemoryField(const YAML::Node& node, const std::string& key,
@@ -55,12 +60,12 @@ Result<v1::Node> ParseInventory(const std::string& yaml_text, const std::string&
     v1::Node node;
     node.set_name(root["node"] ? root["node"].as<std::string>() : default_node_name);
     if (node.name().empty() || node.name().find('/') != std::string::npos) {
-      return Bad(source, "node name '" + node.name() + "' is empty or contains '/'");
+      return Bad(source, "node name '", node.name(), "' is empty or contains '/'");
     }
     const double cores = root["cpu"] ? root["cpu"].as<double>() : 8;
     if (!(cores > 0)) return Bad(source, "cpu must be a positive number of cores");
     node.set_cpu_milli(std::llround(cores * 1000));
-    int64_t memory = 64 * 1024;
+    int64_t memory = int64_t{64} * 1024;
     if (root["memory"]) {
       auto m = MemoryField(root, "memory", source);
       if (!m.ok()) return m.status();
@@ -73,27 +78,30 @@ Result<v1::Node> ParseInventory(const std::string& yaml_text, const std::string&
     for (size_t g = 0; devices && g < devices.size(); ++g) {
       const YAML::Node group = devices[g];
       const std::string where = "devices[" + std::to_string(g) + "]";
-      if (!group["model"]) return Bad(source, where + ": model is missing");
-      const std::string model = group["model"].as<std::string>();
+      if (!group["model"]) return Bad(source, where, ": model is missing");
+      const auto model = group["model"].as<std::string>();
       const CatalogEntry* entry = FindModel(model);
       const int count = group["count"] ? group["count"].as<int>() : 1;
-      if (count < 1 || count > 64) return Bad(source, where + ": count must be 1..64");
+      if (count < 1 || count > 64) return Bad(source, where, ": count must be 1..64");
       std::string type = group["type"] ? group["type"].as<std::string>() : "";
       if (type.empty() && entry != nullptr) type = std::string(ToString(entry->type));
       if (type.empty())
-        return Bad(source, where + ": model '" + model + "' is not in the catalog; give its type");
+        return Bad(source, where, ": model '", model, "' is not in the catalog; give its type");
       if (!ParseDeviceType(type).ok()) {
-        return Bad(source, where + ": unknown device type '" + type + "' (gpu, npu, fpga, cpu)");
+        return Bad(source, where, ": unknown device type '", type, "' (gpu, npu, fpga, cpu)");
       }
       int64_t device_memory = 0;
       if (group["memory"]) {
-        auto m = MemoryField(group, "memory", source + " " + where);
+        std::string context = source;
+        context += ' ';
+        context += where;
+        auto m = MemoryField(group, "memory", context);
         if (!m.ok()) return m.status();
         device_memory = *m;
       } else if (entry != nullptr) {
         device_memory = std::llround(entry->rating.memory_gib * 1024);
       }
-      if (device_memory <= 0) return Bad(source, where + ": memory is missing for '" + model + "'");
+      if (device_memory <= 0) return Bad(source, where, ": memory is missing for '", model, "'");
       std::string vendor = group["vendor"] ? group["vendor"].as<std::string>() : "";
       if (vendor.empty()) vendor = entry != nullptr ? std::string(entry->vendor) : "unknown";
       for (int i = 0; i < count; ++i) {

@@ -69,8 +69,8 @@ Result<std::unique_ptr<TaskRunner>> TaskRunner::Create(const TaskOptions& option
   return std::unique_ptr<TaskRunner>(new TaskRunner(options, uid, gid, switch_user));
 }
 
-TaskRunner::TaskRunner(const TaskOptions& options, uid_t uid, gid_t gid, bool switch_user)
-    : options_(options), uid_(uid), gid_(gid), switch_user_(switch_user) {}
+TaskRunner::TaskRunner(TaskOptions options, uid_t uid, gid_t gid, bool switch_user)
+    : options_(std::move(options)), uid_(uid), gid_(gid), switch_user_(switch_user) {}
 
 std::map<std::string, std::string> TaskRunner::TaskEnvironment(const v1::Allocation& a) const {
   std::map<std::string, std::string> env;
@@ -108,12 +108,19 @@ Result<int> TaskRunner::Run(const v1::Allocation& a, const std::vector<std::stri
     const std::string key = kv.substr(0, kv.find('='));
     if (extra.count(key) == 0 && !key.starts_with("XPOOL_")) env_strings.push_back(kv);
   }
-  for (const auto& [k, v] : extra) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : extra) {
+    std::string entry = k;
+    entry += '=';
+    entry += v;
+    env_strings.push_back(std::move(entry));
+  }
   std::vector<char*> envp;
+  envp.reserve(env_strings.size() + 1);
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> argp;
+  argp.reserve(args.size() + 1);
   for (auto& s : args) argp.push_back(s.data());
   argp.push_back(nullptr);
 
@@ -154,7 +161,7 @@ Result<int> TaskRunner::Run(const v1::Allocation& a, const std::vector<std::stri
   }
   std::array<pollfd, 2> fds{pollfd{out[0], POLLIN, 0}, pollfd{err[0], POLLIN, 0}};
   int open_fds = 2;
-  std::string buffer(64 * 1024, '\0');
+  std::string buffer(size_t{64} * 1024, '\0');
   while (open_fds > 0) {
     if (poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;

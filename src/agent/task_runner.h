@@ -47,7 +47,7 @@ class TaskRunner {
   std::map<std::string, std::string> TaskEnvironment(const v1::Allocation& allocation) const;
 
  private:
-  TaskRunner(const TaskOptions& options, uid_t uid, gid_t gid, bool switch_user);
+  TaskRunner(TaskOptions options, uid_t uid, gid_t gid, bool switch_user);
 
   struct Entry {
     pid_t pid = 0;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,7 +29,7 @@
 namespace xpool::cli {
 namespace {
 
-constexpr char kDefaultController[] = "127.0.0.1:7070";
+constexpr std::string_view kDefaultController = "127.0.0.1:7070";
 
 int Fail(const std::string& message, int code = 2) {
   std::cerr << "xpool: " << message << "\n";
@@ -50,7 +52,7 @@ std::string ControllerAddress(const std::string& flag) {
   std::ifstream in(AddressFile());
   std::string address;
   if (in >> address && !address.empty()) return address;
-  return kDefaultController;
+  return std::string(kDefaultController);
 }
 
 // A failed call, said plainly; exit 2 for what the user asked wrongly, 1 otherwise.
@@ -64,7 +66,6 @@ int RpcFail(const std::string& what, const grpc::Status& s, const std::string& a
                   1);
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::NOT_FOUND:
-      return Fail(what + ": " + s.error_message(), 2);
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::UNAUTHENTICATED:
     case grpc::StatusCode::PERMISSION_DENIED:
@@ -310,7 +311,7 @@ int Run(const RunOptions& o) {
 struct UpOptions {
   std::string inventory;
   std::string data;
-  std::string listen = kDefaultController;
+  std::string listen = std::string(kDefaultController);
   std::string policy = "xpool";
   std::string run_as;
   std::string metrics;
@@ -319,18 +320,19 @@ struct UpOptions {
 };
 
 int Up(const UpOptions& o) {
-  char host[256] = "local";
-  gethostname(host, sizeof(host) - 1);
-  auto node = o.inventory.empty()
-                  ? agent::ParseInventory(agent::BuiltInInventory(), "built-in inventory", host)
-                  : agent::LoadInventory(o.inventory, host);
+  std::array<char, 256> host{"local"};
+  gethostname(host.data(), host.size() - 1);
+  auto node = o.inventory.empty() ? agent::ParseInventory(agent::BuiltInInventory(),
+                                                          "built-in inventory", host.data())
+                                  : agent::LoadInventory(o.inventory, host.data());
   if (!node.ok()) return Fail(node.status().message());
   // A demo leaves nothing behind: any free port, a data directory of its own.
   std::string data = o.data.empty() ? StateDir() + "/data" : o.data;
   std::string demo_dir;
   if (o.demo && o.data.empty()) {
-    char tmpl[] = "/tmp/xpool-demo-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) return Fail("cannot make a directory for the demo's store");
+    std::string tmpl = "/tmp/xpool-demo-XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr)
+      return Fail("cannot make a directory for the demo's store");
     demo_dir = data = tmpl;
   }
   const std::string listen = o.demo && o.listen == kDefaultController ? "127.0.0.1:0" : o.listen;

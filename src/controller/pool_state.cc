@@ -1,6 +1,7 @@
 #include "controller/pool_state.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 
@@ -11,15 +12,18 @@
 namespace xpool::controller {
 namespace {
 
-constexpr char kNodes[] = "nodes";
-constexpr char kAllocations[] = "allocations";
+const std::string kNodes = "nodes";
+const std::string kAllocations = "allocations";
 
 // The workload the fragmentation-aware policies measure against until the pool has a history:
 // the shapes GPU clusters see most (whole 1/2/4/8-device jobs and quarter and half shares).
 std::vector<sched::WorkloadShape> DefaultWorkload() {
   std::vector<sched::WorkloadShape> w;
-  for (int32_t milli : {250, 500}) w.push_back({{4000, milli, 1, ""}, 16 * 1024});
-  for (int count : {1, 1, 2, 4, 8}) w.push_back({{8000 * count, 1000, count, ""}, 64 * 1024});
+  constexpr int64_t kGiB = 1024;
+  for (int32_t milli : {250, 500}) w.push_back({{4000, milli, 1, ""}, 16 * kGiB});
+  for (int count : {1, 1, 2, 4, 8}) {
+    w.push_back({{int64_t{8000} * count, 1000, count, ""}, 64 * kGiB});
+  }
   return w;
 }
 
@@ -272,7 +276,8 @@ Result<sched::Demand> PoolState::DemandLocked(const v1::AllocateRequest& r, Refu
         of_type.push_back(spec.model);
       }
     }
-    if (of_type.empty()) of_type.push_back("");  // matches no node: the pool has none of the type
+    if (of_type.empty())
+      of_type.emplace_back("");  // matches no node: the pool has none of the type
     models = of_type;
   }
   request.selector.models = models;
@@ -482,9 +487,11 @@ Status PoolState::SaveAllocationLocked(const v1::Allocation& a) {
 
 std::string PoolState::NewIdLocked(int64_t now_ms) {
   while (true) {
-    char id[40];
-    std::snprintf(id, sizeof(id), "a%011llx%04llx", static_cast<unsigned long long>(now_ms),
+    std::array<char, 40> buffer{};
+    std::snprintf(buffer.data(), buffer.size(), "a%011llx%04llx",
+                  static_cast<unsigned long long>(now_ms),
                   static_cast<unsigned long long>(id_counter_++ & 0xffff));
+    std::string id = buffer.data();
     if (allocations_.count(id) == 0) return id;
   }
 }
