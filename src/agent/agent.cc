@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 
 namespace xpool::agent {
@@ -25,7 +26,13 @@ Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
     return Status::InvalidArgument("refusing to listen on '" + options.listen +
                                    "': without --token-file only loopback addresses are served");
   }
-  auto runner = TaskRunner::Create(options.tasks);
+  TaskOptions tasks = options.tasks;
+  if (tasks.state_dir.empty()) {
+    const char* home = std::getenv("HOME");
+    tasks.state_dir = std::string(home != nullptr && *home != '\0' ? home : "/tmp") +
+                      "/.xpool/agent-" + inventory.name();
+  }
+  auto runner = TaskRunner::Create(tasks);
   if (!runner.ok()) return runner.status();
   std::unique_ptr<Agent> agent(new Agent());
   agent->node_ = inventory;
@@ -44,6 +51,9 @@ Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
   }
   agent->address_ = HostOf(options.listen) + ":" + std::to_string(port);
   agent->node_.set_agent_address(agent->address_);
+  for (const auto& id : agent->runner_->Adopted()) {
+    std::fprintf(stderr, "xpool-agent: adopted the task of %s\n", id.c_str());
+  }
   agent->loop_ = std::thread([raw = agent.get()] { raw->Loop(); });
   return agent;
 }
@@ -147,21 +157,31 @@ grpc::Status Agent::Run(grpc::ServerContext* context, const v1::RunRequest* requ
     return {grpc::StatusCode::FAILED_PRECONDITION,
             "allocation " + allocation.id() + " is not live on node " + node_.name()};
   }
-  const std::vector<std::string> argv(request->argv().begin(), request->argv().end());
-  std::mutex write_mu;
+  if (!request->attach()) {
+    const std::vector<std::string> argv(request->argv().begin(), request->argv().end());
+    if (Status started = runner_->Start(allocation, argv); !started.ok()) {
+      const auto c = started.code() == StatusCode::kNotFound
+                         ? grpc::StatusCode::NOT_FOUND
+                         : grpc::StatusCode::FAILED_PRECONDITION;
+      return {c, started.message()};
+    }
+    Poke();  // tell the controller at once that it runs
+  }
   bool client_gone = false;
-  auto code = runner_->Run(allocation, argv, [&](int fd, const std::string& chunk) {
-    std::lock_guard<std::mutex> lock(write_mu);
-    if (client_gone || context->IsCancelled()) return;  // the task keeps its allocation
-    v1::RunOutput out;
-    (fd == 1 ? out.mutable_stdout() : out.mutable_stderr())->assign(chunk);
-    client_gone = !writer->Write(out);
-  });
+  auto code = runner_->Stream(
+      allocation.id(), request->stdout_offset(), request->stderr_offset(),
+      [&](int fd, const std::string& chunk) {
+        if (client_gone) return;
+        v1::RunOutput out;
+        (fd == 1 ? out.mutable_stdout() : out.mutable_stderr())->assign(chunk);
+        client_gone = !writer->Write(out);
+      },
+      [&] { return client_gone || context->IsCancelled() || stop_.load(); });
   Poke();  // report the end at once
   if (!code.ok()) {
-    const auto c = code.status().code() == StatusCode::kNotFound
-                       ? grpc::StatusCode::NOT_FOUND
-                       : grpc::StatusCode::FAILED_PRECONDITION;
+    // The task goes on with its allocation; the caller may attach again.
+    const auto c = code.status().code() == StatusCode::kNotFound ? grpc::StatusCode::NOT_FOUND
+                                                                 : grpc::StatusCode::UNAVAILABLE;
     return {c, code.status().message()};
   }
   v1::RunOutput last;

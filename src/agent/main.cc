@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
                  "the cluster's join token (when the controller checks credentials)");
   app.add_option("--run-as", options.tasks.run_as, "user tasks run as (required as root)");
   app.add_option("--runtime", options.tasks.runtime_path, "libxpool-cuda.so preloaded into tasks");
+  app.add_option("--state-dir", options.tasks.state_dir,
+                 "tasks' output and status, kept across restarts (default ~/.xpool/agent-NODE)");
   app.add_option("--slice-dir", options.tasks.slice_dir, "where slices' segments live")
       ->capture_default_str();
   try {

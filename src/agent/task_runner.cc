@@ -9,10 +9,14 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <thread>
 
 extern char** environ;
 
@@ -66,7 +70,16 @@ Result<std::unique_ptr<TaskRunner>> TaskRunner::Create(const TaskOptions& option
         "the agent runs as root: say which user tasks run as (--run-as USER; --run-as root to "
         "really run them as root)");
   }
-  return std::unique_ptr<TaskRunner>(new TaskRunner(options, uid, gid, switch_user));
+  if (options.state_dir.empty()) return Status::InvalidArgument("no state directory for tasks");
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  if (ec) {
+    return Status::IoError("cannot create the state directory '" + options.state_dir +
+                           "': " + ec.message());
+  }
+  std::unique_ptr<TaskRunner> runner(new TaskRunner(options, uid, gid, switch_user));
+  runner->Adopt();
+  return runner;
 }
 
 TaskRunner::TaskRunner(TaskOptions options, uid_t uid, gid_t gid, bool switch_user)
@@ -94,13 +107,85 @@ std::map<std::string, std::string> TaskRunner::TaskEnvironment(const v1::Allocat
   return env;
 }
 
-Result<int> TaskRunner::Run(const v1::Allocation& a, const std::vector<std::string>& argv,
-                            const std::function<void(int, const std::string&)>& output) {
+std::string TaskRunner::FolderOf(const std::string& allocation_id) const {
+  return options_.state_dir + "/" + allocation_id;
+}
+
+std::optional<int> TaskRunner::ExitOf(const std::string& allocation_id) const {
+  std::ifstream in(FolderOf(allocation_id) + "/exit");
+  int code = 0;
+  if (in >> code) return code;
+  return std::nullopt;
+}
+
+void TaskRunner::Adopt() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.state_dir, ec)) {
+    if (!entry.is_directory()) continue;
+    const std::string id = entry.path().filename().string();
+    std::ifstream in(entry.path() / "pid");
+    pid_t pid = 0;
+    in >> pid;
+    if (!ExitOf(id) && (pid <= 0 || kill(pid, 0) != 0)) {
+      // Neither running nor recorded as ended (its supervisor died with the machine): lost.
+      std::ofstream(entry.path() / "exit") << 255 << "\n";
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_[id] = Entry{pid};
+    adopted_.push_back(id);
+  }
+}
+
+std::vector<std::string> TaskRunner::Adopted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return adopted_;
+}
+
+namespace {
+
+// Writes `value` and a newline to `path` with only async-signal-safe calls (in the supervisor,
+// a fork of a threaded process).
+void WriteNumber(const char* path, long value) {
+  char digits[24];
+  int n = 0;
+  const bool negative = value < 0;
+  unsigned long v =
+      negative ? static_cast<unsigned long>(-value) : static_cast<unsigned long>(value);
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && n < 20);
+  char text[24];
+  int len = 0;
+  if (negative) text[len++] = '-';
+  while (n > 0) text[len++] = digits[--n];
+  text[len++] = '\n';
+  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  (void)!write(fd, text, static_cast<size_t>(len));
+  fsync(fd);
+  close(fd);
+}
+
+}  // namespace
+
+Status TaskRunner::Start(const v1::Allocation& a, const std::vector<std::string>& argv) {
   if (argv.empty()) return Status::InvalidArgument("no command to run");
   const std::string executable = ResolveExecutable(argv[0]);
-  if (executable.empty())
+  if (executable.empty()) {
     return Status::NotFound("command '" + argv[0] + "' not found on " + a.node());
-  // Everything the child needs is built before fork.
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tasks_.count(a.id()) != 0) {
+      return Status::FailedPrecondition("allocation " + a.id() + " already has a task");
+    }
+  }
+  const std::string folder = FolderOf(a.id());
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) return Status::IoError("cannot create '" + folder + "': " + ec.message());
+  // Everything the supervisor and the task need is built before fork.
   std::vector<std::string> env_strings;
   const auto extra = TaskEnvironment(a);
   for (char** e = environ; *e != nullptr; ++e) {
@@ -123,81 +208,124 @@ Result<int> TaskRunner::Run(const v1::Allocation& a, const std::vector<std::stri
   argp.reserve(args.size() + 1);
   for (auto& s : args) argp.push_back(s.data());
   argp.push_back(nullptr);
-
-  std::array<int, 2> out{-1, -1}, err{-1, -1};
-  if (pipe2(out.data(), O_CLOEXEC) != 0 || pipe2(err.data(), O_CLOEXEC) != 0) {
-    return Status::IoError(std::string("pipe: ") + std::strerror(errno));
+  const std::string pid_path = folder + "/pid", exit_tmp = folder + "/exit.tmp",
+                    exit_path = folder + "/exit";
+  const int out =
+      open((folder + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int err =
+      open((folder + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0 || err < 0) {
+    if (out >= 0) close(out);
+    if (err >= 0) close(err);
+    return Status::IoError("cannot create the output files in '" + folder + "'");
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = tasks_.find(a.id());
-    if (it != tasks_.end() && it->second.running) {
-      for (int fd : {out[0], out[1], err[0], err[1]}) close(fd);
-      return Status::FailedPrecondition("allocation " + a.id() + " already runs a task");
-    }
+  if (switch_user_) {
+    (void)!fchown(out, uid_, gid_);
+    (void)!fchown(err, uid_, gid_);
   }
-  const pid_t pid = fork();
-  if (pid < 0) return Status::IoError(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
+  const pid_t supervisor = fork();
+  if (supervisor < 0) {
+    close(out);
+    close(err);
+    return Status::IoError(std::string("fork: ") + std::strerror(errno));
+  }
+  if (supervisor == 0) {
     sigset_t none;  // the agent blocks the termination signals for its own handling thread
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    setpgid(0, 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
+    setsid();  // outlives the agent, out of its process group
+    // Keep only the task's output files: an inherited socket of the agent would keep the agent's
+    // connections (and its port) open after the agent dies.
+    dup2(out, 1);
+    dup2(err, 2);
     const int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
-    if (switch_user_ && (setgroups(0, nullptr) != 0 || setgid(gid_) != 0 || setuid(uid_) != 0)) {
-      _exit(126);
-    }
-    execve(executable.c_str(), argp.data(), envp.data());
-    _exit(127);
-  }
-  close(out[1]);
-  close(err[1]);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tasks_[a.id()] = Entry{pid, true, 0};
-  }
-  std::array<pollfd, 2> fds{pollfd{out[0], POLLIN, 0}, pollfd{err[0], POLLIN, 0}};
-  int open_fds = 2;
-  std::string buffer(size_t{64} * 1024, '\0');
-  while (open_fds > 0) {
-    if (poll(fds.data(), fds.size(), -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (auto& p : fds) {
-      if (p.fd < 0 || p.revents == 0) continue;
-      const ssize_t n = read(p.fd, buffer.data(), buffer.size());
-      if (n > 0) {
-        output(p.fd == out[0] ? 1 : 2, buffer.substr(0, static_cast<size_t>(n)));
-      } else if (n == 0 || errno != EINTR) {
-        close(p.fd);
-        p.fd = -1;
-        --open_fds;
+    close_range(3, ~0U, 0);
+    const pid_t task = fork();
+    if (task == 0) {
+      setpgid(0, 0);
+      if (switch_user_ && (setgroups(0, nullptr) != 0 || setgid(gid_) != 0 || setuid(uid_) != 0)) {
+        _exit(126);
       }
+      execve(executable.c_str(), argp.data(), envp.data());
+      _exit(127);
     }
+    if (task < 0) {
+      WriteNumber(exit_tmp.c_str(), 255);
+      rename(exit_tmp.c_str(), exit_path.c_str());
+      _exit(1);
+    }
+    setpgid(task, task);
+    WriteNumber(pid_path.c_str(), task);
+    int status = 0;
+    while (waitpid(task, &status, 0) < 0 && errno == EINTR) {
+    }
+    WriteNumber(exit_tmp.c_str(), ExitCodeOf(status));
+    rename(exit_tmp.c_str(), exit_path.c_str());  // the exit file appears whole or not at all
+    _exit(0);
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  close(out);
+  close(err);
+  // The supervisor is the agent's child while the agent lives: reap it.
+  std::thread([supervisor] {
+    int status = 0;
+    while (waitpid(supervisor, &status, 0) < 0 && errno == EINTR) {
+    }
+  }).detach();
+  pid_t pid = 0;
+  for (int i = 0; i < 500 && pid <= 0; ++i) {
+    std::ifstream in(pid_path);
+    if (!(in >> pid)) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
-  const int code = ExitCodeOf(status);
+  std::lock_guard<std::mutex> lock(mu_);
+  tasks_[a.id()] = Entry{pid};
+  return Status::Ok();
+}
+
+Result<int> TaskRunner::Stream(const std::string& id, int64_t stdout_offset, int64_t stderr_offset,
+                               const std::function<void(int, const std::string&)>& output,
+                               const std::function<bool()>& cancelled) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    tasks_[a.id()] = Entry{pid, false, code};
+    if (tasks_.count(id) == 0) return Status::NotFound("allocation " + id + " has no task here");
   }
-  return code;
+  const std::string folder = FolderOf(id);
+  std::ifstream out(folder + "/stdout", std::ios::binary),
+      err(folder + "/stderr", std::ios::binary);
+  out.seekg(stdout_offset);
+  err.seekg(stderr_offset);
+  std::string buffer(size_t{64} * 1024, '\0');
+  auto drain = [&](std::ifstream& in, int fd) {
+    bool any = false;
+    while (true) {
+      in.clear();
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      const std::streamsize n = in.gcount();
+      if (n <= 0) break;
+      output(fd, buffer.substr(0, static_cast<size_t>(n)));
+      any = true;
+    }
+    return any;
+  };
+  while (true) {
+    // The exit status first: output written before it is then surely in the files.
+    const std::optional<int> code = ExitOf(id);
+    const bool more = drain(out, 1) | drain(err, 2);
+    if (code) return *code;
+    if (cancelled()) return Status::FailedPrecondition("the caller went away");
+    if (!more) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 std::vector<v1::TaskReport> TaskRunner::Reports() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::TaskReport> reports;
   for (const auto& [id, entry] : tasks_) {
+    const std::optional<int> code = ExitOf(id);
     v1::TaskReport r;
     r.set_allocation_id(id);
-    r.set_running(entry.running);
-    r.set_exit_code(entry.exit_code);
+    r.set_running(!code);
+    r.set_exit_code(code.value_or(0));
     reports.push_back(r);
   }
   return reports;
@@ -206,15 +334,17 @@ std::vector<v1::TaskReport> TaskRunner::Reports() {
 void TaskRunner::Forget(const std::vector<v1::TaskReport>& reported) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& r : reported) {
-    auto it = tasks_.find(r.allocation_id());
-    if (!r.running() && it != tasks_.end() && !it->second.running) tasks_.erase(it);
+    if (r.running() || tasks_.count(r.allocation_id()) == 0) continue;
+    tasks_.erase(r.allocation_id());
+    std::error_code ec;
+    std::filesystem::remove_all(FolderOf(r.allocation_id()), ec);
   }
 }
 
 void TaskRunner::KillAllExcept(const std::set<std::string>& live) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, entry] : tasks_) {
-    if (entry.running && live.count(id) == 0) kill(-entry.pid, SIGKILL);
+    if (live.count(id) == 0 && entry.pid > 0 && !ExitOf(id)) kill(-entry.pid, SIGKILL);
   }
 }
 

@@ -1,16 +1,21 @@
-// TaskRunner: runs the commands assigned to this node's allocations, each in its own process
-// group, with the slice's quotas in its environment (and the pooling runtime preloaded when one
-// is configured), as the user tasks run as. It remembers how each task ended until the
-// controller has heard of it, and kills the tasks of allocations the controller no longer holds.
+// TaskRunner: runs the commands assigned to this node's allocations with the slice's quotas in
+// their environment (and the pooling runtime preloaded when one is configured), as the user tasks
+// run as. Tasks outlive the agent: each runs under a small supervisor process of its own (a fork
+// of the agent, in its own session) that writes the task's pid and, at the end, its exit status
+// into the task's folder under the state directory, next to its stdout and stderr files. An
+// agent restarted with the same state directory re-adopts what is still running there, and
+// streams output from those files to whoever attaches.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -24,43 +29,54 @@ struct TaskOptions {
   std::string runtime_path;            // libxpool-cuda.so to preload; empty: none
   std::string slice_dir = "/dev/shm";  // where slices' shared segments live
   std::string run_as;                  // user name; required when the agent runs as root
+  std::string state_dir;               // tasks' folders; default ~/.xpool/agent-<node>
 };
 
 class TaskRunner {
  public:
-  // Checks the options (the run-as user exists; root only when asked for by name).
+  // Checks the options (the run-as user exists; root only when asked for by name) and adopts the
+  // tasks found in the state directory.
   static Result<std::unique_ptr<TaskRunner>> Create(const TaskOptions& options);
 
-  // Runs argv on the allocation and calls `output` with each chunk it writes (fd 1 or 2) until it
-  // exits; returns its exit code (128 + signal when killed). An allocation runs one task at a time.
-  Result<int> Run(const v1::Allocation& allocation, const std::vector<std::string>& argv,
-                  const std::function<void(int fd, const std::string& chunk)>& output);
+  // Starts argv on the allocation (one task per allocation).
+  Status Start(const v1::Allocation& allocation, const std::vector<std::string>& argv);
+  // Calls `output` with the task's output from the given offsets on (fd 1 or 2) until it ends,
+  // then returns its exit status (128 + signal when killed). Stops early, with an error, once
+  // `cancelled` says so. NotFound when the allocation has no task here.
+  Result<int> Stream(const std::string& allocation_id, int64_t stdout_offset, int64_t stderr_offset,
+                     const std::function<void(int fd, const std::string& chunk)>& output,
+                     const std::function<bool()>& cancelled);
 
   // Running tasks, and ended ones the controller has not yet been told of.
   std::vector<v1::TaskReport> Reports();
-  // The controller has heard of these ended tasks: they are forgotten.
+  // The controller has heard of these ended tasks: they are forgotten (their folders removed).
   void Forget(const std::vector<v1::TaskReport>& reported);
   // Kills the task of every allocation not in `live`.
   void KillAllExcept(const std::set<std::string>& live);
+  // Allocations whose tasks were adopted from the state directory at start.
+  std::vector<std::string> Adopted() const;
 
   // The environment a task of `allocation` gets on top of the agent's.
   std::map<std::string, std::string> TaskEnvironment(const v1::Allocation& allocation) const;
 
  private:
   TaskRunner(TaskOptions options, uid_t uid, gid_t gid, bool switch_user);
+  void Adopt();
+  std::string FolderOf(const std::string& allocation_id) const;
+  // The task's exit status once its supervisor has recorded it.
+  std::optional<int> ExitOf(const std::string& allocation_id) const;
 
   struct Entry {
-    pid_t pid = 0;
-    bool running = false;
-    int exit_code = 0;
+    pid_t pid = 0;  // the task's, which is also its process group
   };
 
   TaskOptions options_;
   uid_t uid_;
   gid_t gid_;
   bool switch_user_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<std::string, Entry> tasks_;
+  std::vector<std::string> adopted_;
 };
 
 }  // namespace xpool::agent

@@ -276,31 +276,72 @@ int Run(const RunOptions& o) {
     auto ctx = c.Context();
     (void)c.pool->Release(ctx.get(), r, &ignored);
   };
-  auto agent_channel = grpc::CreateChannel(a.agent_address(), grpc::InsecureChannelCredentials());
-  auto tasks = v1::Tasks::NewStub(agent_channel);
-  v1::RunRequest run;
-  run.set_allocation_id(a.id());
-  for (const auto& arg : o.command) run.add_argv(arg);
-  grpc::ClientContext stream_ctx;
-  Authorize(stream_ctx);
-  g_run_stream = &stream_ctx;
-  auto reader = tasks->Run(&stream_ctx, run);
-  v1::RunOutput out;
+  // Streams the task's output. A stream that breaks before the exit status (the agent restarted,
+  // the network blinked) is attached again from where it broke, at the agent's current address,
+  // for up to 60 s; the task runs on meanwhile.
   int exit_code = -1;
-  while (reader->Read(&out)) {
-    if (!out.stdout().empty()) std::cout << out.stdout() << std::flush;
-    if (!out.stderr().empty()) std::cerr << out.stderr() << std::flush;
-    if (out.exited()) exit_code = out.exit_code();
+  int64_t stdout_bytes = 0, stderr_bytes = 0;
+  bool attach = false;
+  grpc::Status s;
+  auto broken_since = std::chrono::steady_clock::now();
+  std::string agent_address = a.agent_address();
+  while (true) {
+    auto tasks =
+        v1::Tasks::NewStub(grpc::CreateChannel(agent_address, grpc::InsecureChannelCredentials()));
+    v1::RunRequest run;
+    run.set_allocation_id(a.id());
+    for (const auto& arg : o.command) run.add_argv(arg);
+    run.set_attach(attach);
+    run.set_stdout_offset(stdout_bytes);
+    run.set_stderr_offset(stderr_bytes);
+    grpc::ClientContext stream_ctx;
+    Authorize(stream_ctx);
+    g_run_stream = &stream_ctx;
+    if (g_interrupted.load()) stream_ctx.TryCancel();
+    auto reader = tasks->Run(&stream_ctx, run);
+    v1::RunOutput out;
+    while (reader->Read(&out)) {
+      stdout_bytes += static_cast<int64_t>(out.stdout().size());
+      stderr_bytes += static_cast<int64_t>(out.stderr().size());
+      if (!out.stdout().empty()) std::cout << out.stdout() << std::flush;
+      if (!out.stderr().empty()) std::cerr << out.stderr() << std::flush;
+      if (out.exited()) exit_code = out.exit_code();
+      broken_since = std::chrono::steady_clock::now();
+    }
+    s = reader->Finish();
+    g_run_stream = nullptr;
+    if (exit_code >= 0 || g_interrupted.load()) break;
+    const bool transient = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           s.error_code() == grpc::StatusCode::CANCELLED;
+    const bool never_started =
+        attach && s.error_code() == grpc::StatusCode::NOT_FOUND && stdout_bytes + stderr_bytes == 0;
+    if ((!transient && !never_started) ||
+        std::chrono::steady_clock::now() - broken_since > std::chrono::seconds(60)) {
+      break;
+    }
+    // Whether a broken first stream started the task only the agent knows: attach, and start it
+    // only if the agent has no task for the allocation.
+    attach = !never_started;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    v1::Allocation current;
+    v1::GetAllocationRequest get;
+    get.set_id(a.id());
+    auto ctx = c.Context();
+    if (c.pool->GetAllocation(ctx.get(), get, &current).ok()) {
+      if (current.state() == "released") {
+        return Fail(a.id() + " was released (" + current.reason() + ") while its output was away",
+                    1);
+      }
+      agent_address = current.agent_address();
+    }
   }
-  const grpc::Status s = reader->Finish();
-  g_run_stream = nullptr;
   if (g_interrupted.load()) {
     release("interrupted by its user");
     return Fail("interrupted; " + a.id() + " released", 130);
   }
   release(exit_code >= 0 ? "task ended" : "lost the task's output stream");
-  if (!s.ok()) {
-    return Fail("run on " + a.node() + " (agent " + a.agent_address() + "): " + s.error_message() +
+  if (!s.ok() && exit_code < 0) {
+    return Fail("run on " + a.node() + " (agent " + agent_address + "): " + s.error_message() +
                     "; " + a.id() + " released",
                 s.error_code() == grpc::StatusCode::NOT_FOUND ? 2 : 1);
   }
@@ -344,6 +385,7 @@ int Up(const UpOptions& o) {
   agent::AgentOptions aopts;
   aopts.controller = (*c)->address();
   aopts.tasks.run_as = o.run_as;
+  if (o.demo) aopts.tasks.state_dir = data + "/tasks";  // goes with the demo's store
   if (aopts.tasks.run_as.empty() && geteuid() == 0) {
     aopts.tasks.run_as = "nobody";
     std::cerr << "xpool: running as root; tasks run as 'nobody' (--run-as to choose)\n";

@@ -388,7 +388,12 @@ Result<v1::Allocation> PoolState::Get(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = allocations_.find(id);
   if (it == allocations_.end()) return Status::NotFound("no allocation '" + id + "'");
-  return it->second;
+  v1::Allocation a = it->second;
+  // Where its node's agent listens now (an agent restarted on another port).
+  if (auto node = nodes_.find(a.node()); node != nodes_.end()) {
+    a.set_agent_address(node->second.node.agent_address());
+  }
+  return a;
 }
 
 std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const {

@@ -58,6 +58,7 @@ inventory() {  # NAME TYPE MODEL COUNT [MEMORY]
 
 start_agent() {  # NAME
   "$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --inventory "$WORK/$1.yaml" "${RUN_AS[@]}" \
+    --state-dir "$WORK/state-$1" \
     >"$WORK/agent-$1.log" 2>&1 &
   AGENT_PID[$1]=$!
   pids+=($!)
