@@ -1,4 +1,5 @@
 // xpool-agent: serves one node's devices to the pool (see docs/standalone.md).
+#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/inventory.h"
+#include "agent/nvml_discovery.h"
 #include "controller/auth.h"
 #include "core/signals.h"
 
@@ -22,9 +24,12 @@ int main(int argc, char** argv) {
   xpool::agent::AgentOptions options;
   std::string inventory, token_file;
   app.add_option("--controller", options.controller, "controller address host:port")
-      ->envname("XPOOL_CONTROLLER")
-      ->required();
-  app.add_option("--inventory", inventory, "simulated inventory (YAML)")->required();
+      ->envname("XPOOL_CONTROLLER");
+  bool discover_only = false;
+  app.add_option("--inventory", inventory,
+                 "simulated inventory (YAML); default: the GPUs NVML finds on this machine");
+  app.add_flag("--discover", discover_only,
+               "print the node this agent would register (JSON), exit");
   app.add_option("--listen", options.listen, "address of the Tasks API (loopback)")
       ->capture_default_str();
   app.add_option("--token-file", token_file,
@@ -53,10 +58,26 @@ int main(int argc, char** argv) {
   }
   char host[256] = "node";
   gethostname(host, sizeof(host) - 1);
-  auto node = xpool::agent::LoadInventory(inventory, host);
+  auto node = inventory.empty() ? xpool::agent::DiscoverNvidiaNode(host)
+                                : xpool::agent::LoadInventory(inventory, host);
+  if (!node.ok() && inventory.empty()) {
+    std::fprintf(stderr, "xpool-agent: %s; describe this node with --inventory\n",
+                 node.status().message().c_str());
+    return 2;
+  }
   if (!node.ok()) {
     std::fprintf(stderr, "xpool-agent: %s\n", node.status().message().c_str());
     return 2;
+  }
+  if (discover_only) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.add_whitespace = true;
+    print.preserve_proto_field_names = true;
+    print.always_print_primitive_fields = true;
+    (void)google::protobuf::util::MessageToJsonString(*node, &json, print);
+    std::printf("%s", json.c_str());
+    return 0;
   }
   auto agent = xpool::agent::Agent::Start(*node, options);
   if (!agent.ok()) {

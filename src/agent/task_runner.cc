@@ -93,7 +93,10 @@ std::map<std::string, std::string> TaskRunner::TaskEnvironment(const v1::Allocat
   int64_t memory = 0;
   int32_t milli = 1000;
   for (const auto& s : a.slices()) {
-    visible += (visible.empty() ? "" : ",") + std::to_string(s.device_index());
+    // A real GPU by its UUID (immune to CUDA's device order); a simulated one by its index.
+    const bool real = s.device_uuid().rfind("GPU-", 0) == 0;
+    if (!visible.empty()) visible += ',';
+    visible += real ? s.device_uuid() : std::to_string(s.device_index());
     memory = s.memory_mib();
     milli = s.compute_milli();
   }

@@ -21,6 +21,7 @@
 
 #include "agent/agent.h"
 #include "agent/inventory.h"
+#include "agent/nvml_discovery.h"
 #include "controller/service.h"
 #include "core/quantity.h"
 #include "core/signals.h"
@@ -363,9 +364,17 @@ struct UpOptions {
 int Up(const UpOptions& o) {
   std::array<char, 256> host{"local"};
   gethostname(host.data(), host.size() - 1);
-  auto node = o.inventory.empty() ? agent::ParseInventory(agent::BuiltInInventory(),
-                                                          "built-in inventory", host.data())
-                                  : agent::LoadInventory(o.inventory, host.data());
+  // An inventory when given; else the GPUs NVML finds; else the built-in simulated node.
+  Result<v1::Node> node = Status::NotFound("");
+  std::string origin;
+  if (!o.inventory.empty()) {
+    node = agent::LoadInventory(o.inventory, host.data());
+  } else if (node = agent::DiscoverNvidiaNode(host.data()); node.ok()) {
+    origin = " found by NVML";
+  } else {
+    node = agent::ParseInventory(agent::BuiltInInventory(), "built-in inventory", host.data());
+    origin = " from the built-in simulated inventory";
+  }
   if (!node.ok()) return Fail(node.status().message());
   // A demo leaves nothing behind: any free port, a data directory of its own.
   std::string data = o.data.empty() ? StateDir() + "/data" : o.data;
@@ -397,8 +406,7 @@ int Up(const UpOptions& o) {
     std::ofstream(AddressFile()) << (*c)->address() << "\n";
   }
   std::cout << "xpool: controller on " << (*c)->address() << " (data in " << data << "), node "
-            << node->name() << " with " << node->devices_size() << " device(s)"
-            << (o.inventory.empty() ? " from the built-in simulated inventory" : "") << "\n";
+            << node->name() << " with " << node->devices_size() << " device(s)" << origin << "\n";
   if (!(*c)->metrics_address().empty()) {
     std::cout << "xpool: metrics on http://" << (*c)->metrics_address() << "/metrics\n";
   }

@@ -694,6 +694,46 @@ FAKE_API nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t h, nvmlMemory_v2_t
   m->used = v1.used;
   return NVML_SUCCESS;
 }
+// Discovery: the fake's devices are "NVIDIA H100 80GB HBM3" at bus 0000:1X:00.0, and devices 2k
+// and 2k+1 are joined by 4 NVLinks (links 0-3); nothing else is linked.
+struct FakePciInfo {
+  char busIdLegacy[16];
+  unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
+  char busId[32];
+};
+void FillPci(int p, FakePciInfo* pci) {
+  *pci = FakePciInfo{};
+  pci->bus = static_cast<unsigned>(0x10 + p);
+  std::snprintf(pci->busId, sizeof(pci->busId), "00000000:%02X:00.0", 0x10 + p);
+  std::snprintf(pci->busIdLegacy, sizeof(pci->busIdLegacy), "0000:%02X:00.0", 0x10 + p);
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t h, char* out, unsigned int len) {
+  if (PhysicalOf(h) < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  std::snprintf(out, len, "NVIDIA H100 80GB HBM3");
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t h, FakePciInfo* pci) {
+  const int p = PhysicalOf(h);
+  if (p < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  FillPci(p, pci);
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetNvLinkState(nvmlDevice_t h, unsigned int link, int* active) {
+  const int p = PhysicalOf(h);
+  if (p < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  const bool has_peer = (p ^ 1) < static_cast<int>(S().devices.size());
+  *active = has_peer && link < 4 ? 1 : 0;
+  return NVML_SUCCESS;
+}
+FAKE_API nvmlReturn_t nvmlDeviceGetNvLinkRemotePciInfo_v2(nvmlDevice_t h, unsigned int link,
+                                                          FakePciInfo* pci) {
+  const int p = PhysicalOf(h);
+  if (p < 0 || link >= 4 || (p ^ 1) >= static_cast<int>(S().devices.size())) {
+    return NVML_ERROR_INVALID_ARGUMENT;
+  }
+  FillPci(p ^ 1, pci);
+  return NVML_SUCCESS;
+}
 // Only the calling process is known to the fake, as it would be in a PID namespace of its own.
 FAKE_API nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t h, unsigned int* count,
                                                               nvmlProcessInfo_t* infos) {

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# An agent without an inventory finds its GPUs through NVML (here the fake driver's NVML: three
+# H100s, 0 and 1 joined by 4 NVLinks), registers them, and a run on them sees them by UUID.
+set -uo pipefail
+XPOOL="$1"
+BIN="$(dirname "$XPOOL")"
+WORK="$(mktemp -d)"
+export HOME="$WORK"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+RUN_AS=()
+[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+export LD_LIBRARY_PATH="$BIN/fake_driver" FAKE_CUDA_DEVICES=3 FAKE_CUDA_DEVICE_MIB=81559
+
+"$BIN/xpool-agent" --discover >"$WORK/node.json" || fail "--discover failed"
+tr -d ' \n' <"$WORK/node.json" >"$WORK/flat.json"
+[ "$(grep -o '"model":"H100-SXM"' "$WORK/flat.json" | wc -l)" -eq 3 ] || fail "models: $(cat "$WORK/node.json")"
+grep -q '"uuid":"GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae02"' "$WORK/flat.json" || fail "uuid of GPU 2"
+grep -q '"memory_mib":"81559"' "$WORK/flat.json" || fail "memory"
+grep -q '"pci_bus_id":"0000:11:00.0"' "$WORK/flat.json" || fail "bus id"
+grep -q '"links":\[{"peer_index":1,"kind":"nvlink","lanes":4},{"peer_index":2,"kind":"pcie","lanes":0}\]' \
+  "$WORK/flat.json" || fail "links of GPU 0: $(cat "$WORK/node.json")"
+# Without NVML and without an inventory there is nothing to serve.
+out=$(LD_LIBRARY_PATH=/nonexistent "$BIN/xpool-agent" --controller 127.0.0.1:1 "${RUN_AS[@]}" 2>&1)
+[ $? -eq 2 ] && echo "$out" | grep -q "describe this node with --inventory" || fail "no NVML: $out"
+
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --metrics "" --data "$WORK/data" >"$WORK/c.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
+export XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")
+"$BIN/xpool-agent" --state-dir "$WORK/state" "${RUN_AS[@]}" >"$WORK/a.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "registered with" "$WORK/a.log" && break; sleep 0.05; done
+out=$("$XPOOL" run --gpus 2 --model H100-SXM -- sh -c 'echo $CUDA_VISIBLE_DEVICES' 2>&1)
+echo "$out" | grep -qE '^GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae0[0-2],GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae0[0-2]$' ||
+  fail "a run on discovered GPUs: $out"
+
+[ "$failures" -eq 0 ] && echo "pool_nvml: all passed"
+exit $((failures > 0))
