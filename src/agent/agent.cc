@@ -116,6 +116,13 @@ void Agent::Loop() {
       request.set_node(node_.name());
       const auto reports = runner_->Reports();
       for (const auto& r : reports) *request.add_tasks() = r;
+      const auto in_use = runner_->MemoryInUseMiB(node_.devices_size());
+      for (const auto& d : node_.devices()) {
+        v1::Device* usage = request.add_usage();
+        usage->set_id(d.id());
+        const auto it = in_use.find(d.index());
+        usage->set_memory_used_mib(it != in_use.end() ? it->second : 0);
+      }
       grpc::ClientContext context;
       Authorize(context);
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

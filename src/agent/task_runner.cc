@@ -18,6 +18,8 @@
 #include <optional>
 #include <thread>
 
+#include "runtime/slice_segment.h"
+
 extern char** environ;
 
 namespace xpool::agent {
@@ -137,6 +139,29 @@ void TaskRunner::Adopt() {
     tasks_[id] = Entry{pid};
     adopted_.push_back(id);
   }
+}
+
+std::map<int, int64_t> TaskRunner::MemoryInUseMiB(int devices) const {
+  std::vector<std::string> running;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, entry] : tasks_) {
+      if (!ExitOf(id)) running.push_back(id);
+    }
+  }
+  std::map<int, int64_t> bytes;
+  for (const auto& id : running) {
+    const std::string path = options_.slice_dir + "/xpool-slice-" + id;
+    if (access(path.c_str(), R_OK) != 0) continue;  // no process of it loaded the runtime
+    auto segment = runtime::SliceSegment::OpenReadOnlyObserver(path);
+    if (!segment.ok()) continue;
+    for (int d = 0; d < devices && d < runtime::kMaxSliceDevices; ++d) {
+      bytes[d] += (*segment)->Usage(d);
+    }
+  }
+  std::map<int, int64_t> mib;
+  for (const auto& [d, b] : bytes) mib[d] = b / (1024 * 1024);
+  return mib;
 }
 
 std::vector<std::string> TaskRunner::Adopted() const {
@@ -341,6 +366,8 @@ void TaskRunner::Forget(const std::vector<v1::TaskReport>& reported) {
     tasks_.erase(r.allocation_id());
     std::error_code ec;
     std::filesystem::remove_all(FolderOf(r.allocation_id()), ec);
+    // The slice's segment, if the runtime made one: its processes are gone with the task.
+    std::filesystem::remove(options_.slice_dir + "/xpool-slice-" + r.allocation_id(), ec);
   }
 }
 

@@ -53,6 +53,9 @@ class TaskRunner {
   void Forget(const std::vector<v1::TaskReport>& reported);
   // Kills the task of every allocation not in `live`.
   void KillAllExcept(const std::set<std::string>& live);
+  // Device memory the running tasks' slices use now, MiB per device index on the node, read from
+  // the runtime's shared segments (processes without the runtime count nothing).
+  std::map<int, int64_t> MemoryInUseMiB(int devices) const;
   // Allocations whose tasks were adopted from the state directory at start.
   std::vector<std::string> Adopted() const;
 

@@ -34,12 +34,30 @@ out=$(LD_LIBRARY_PATH=/nonexistent "$BIN/xpool-agent" --controller 127.0.0.1:1 "
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
 export XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")
-"$BIN/xpool-agent" --state-dir "$WORK/state" "${RUN_AS[@]}" >"$WORK/a.log" 2>&1 &
+"$BIN/xpool-agent" --state-dir "$WORK/state" --runtime "$BIN/libxpool-cuda.so" "${RUN_AS[@]}" \
+  >"$WORK/a.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "registered with" "$WORK/a.log" && break; sleep 0.05; done
 out=$("$XPOOL" run --gpus 2 --model H100-SXM -- sh -c 'echo $CUDA_VISIBLE_DEVICES' 2>&1)
 echo "$out" | grep -qE '^GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae0[0-2],GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae0[0-2]$' ||
   fail "a run on discovered GPUs: $out"
+
+# The runtime's segments tell the agent what a slice uses: it shows in `xpool devices`.
+READY=/tmp/xpool-nvml-ready-$$
+"$XPOOL" run --gpu-core 50 --gpu-memory 4Gi -- "$BIN/cuda_probe" ctx 0 alloc 1536 ready "$READY" hold \
+  >"$WORK/probe.log" 2>&1 &
+PROBE=$!
+pids+=($PROBE)
+for _ in $(seq 100); do [ -e "$READY" ] && break; sleep 0.05; done
+[ -e "$READY" ] || fail "the probe did not allocate: $(cat "$WORK/probe.log")"
+for _ in $(seq 40); do "$XPOOL" devices | grep -qE ' 4Gi/81559Mi +50%/100% +1[5-9][0-9][0-9]Mi ' && break; sleep 0.1; done
+"$XPOOL" devices | grep -qE ' 4Gi/81559Mi +50%/100% +1[5-9][0-9][0-9]Mi ' || fail "usage not reported: $("$XPOOL" devices)"
+ID=$("$XPOOL" allocs -o json | sed -n 's/.*"id": *"\([a-z0-9]*\)".*/\1/p' | head -1)
+"$XPOOL" release "$ID" >/dev/null
+wait $PROBE
+rm -f "$READY"
+for _ in $(seq 40); do [ ! -e "/dev/shm/xpool-slice-$ID" ] && break; sleep 0.1; done
+[ ! -e "/dev/shm/xpool-slice-$ID" ] || fail "the slice's segment outlived its task"
 
 [ "$failures" -eq 0 ] && echo "pool_nvml: all passed"
 exit $((failures > 0))
