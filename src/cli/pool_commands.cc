@@ -32,6 +32,20 @@ namespace {
 
 constexpr std::string_view kDefaultController = "127.0.0.1:7070";
 
+std::atomic<grpc::ClientContext*> g_run_stream{nullptr};
+std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_up_stop{false};
+
+// Ctrl-C: `up` stops, `run` releases its allocation. Installed by those two commands only, before
+// they start any thread (other commands keep the default signal behaviour).
+void HandleInterrupts() {
+  OnTerminationSignal([] {
+    g_up_stop = true;
+    g_interrupted = true;
+    if (auto* ctx = g_run_stream.load()) ctx->TryCancel();
+  });
+}
+
 int Fail(const std::string& message, int code = 2) {
   std::cerr << "xpool: " << message << "\n";
   return code;
@@ -197,6 +211,58 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
   return 0;
 }
 
+// A live view: the pool's totals, every device and the live allocations, refreshed every
+// `interval` seconds; `count` refreshes (0: until Ctrl-C). With -o json, one object per refresh.
+int Top(const std::string& controller, const std::string& output, double interval, int count) {
+  if (output != "table" && output != "json") return Fail("-o must be table or json");
+  if (!(interval > 0)) return Fail("--interval must be positive");
+  Client c(controller);
+  for (int round = 0; count == 0 || round < count; ++round) {
+    if (round > 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+      if (g_up_stop.load()) break;
+    }
+    v1::ListNodesResponse nodes;
+    v1::ListAllocationsResponse allocs;
+    grpc::Status s = c.pool->ListNodes(c.Context().get(), v1::ListNodesRequest(), &nodes);
+    if (s.ok())
+      s = c.pool->ListAllocations(c.Context().get(), v1::ListAllocationsRequest(), &allocs);
+    if (!s.ok()) return RpcFail("top", s, c.address);
+    if (output == "json") {
+      std::cout << "{\"nodes\": ";
+      PrintJsonArray(nodes.nodes());
+      std::cout << ", \"allocations\": ";
+      PrintJsonArray(allocs.allocations());
+      std::cout << "}\n" << std::flush;
+      continue;
+    }
+    int64_t devices = 0, milli = 0, memory = 0, memory_allocated = 0, memory_used = 0;
+    int ready = 0;
+    for (const auto& n : nodes.nodes()) {
+      ready += n.ready() ? 1 : 0;
+      for (const auto& d : n.devices()) {
+        ++devices;
+        milli += d.compute_allocated_milli();
+        memory += d.memory_mib();
+        memory_allocated += d.memory_allocated_mib();
+        memory_used += d.memory_used_mib();
+      }
+    }
+    if (count != 1) std::cout << "\033[H\033[2J";  // clear the terminal between refreshes
+    fmt::print(
+        "xpool top — {} · nodes {}/{} ready · devices {} · compute allocated {:.1f} of {} · "
+        "memory allocated {} of {}, in use {} · allocations {}\n\n",
+        c.address, ready, nodes.nodes_size(), devices, static_cast<double>(milli) / 1000.0, devices,
+        Mem(memory_allocated), Mem(memory), Mem(memory_used), allocs.allocations_size());
+    std::cout << std::flush;
+    ListNodes(controller, "table", true);
+    std::cout << "\n";
+    ListAllocations(controller, "table", false);
+    std::cout << std::flush;
+  }
+  return 0;
+}
+
 int Release(const std::string& controller, const std::string& id) {
   Client c(controller);
   v1::ReleaseRequest request;
@@ -219,20 +285,6 @@ struct RunOptions {
   std::string tenant;
   std::vector<std::string> command;
 };
-
-std::atomic<grpc::ClientContext*> g_run_stream{nullptr};
-std::atomic<bool> g_interrupted{false};
-std::atomic<bool> g_up_stop{false};
-
-// Ctrl-C: `up` stops, `run` releases its allocation. Installed by those two commands only, before
-// they start any thread (other commands keep the default signal behaviour).
-void HandleInterrupts() {
-  OnTerminationSignal([] {
-    g_up_stop = true;
-    g_interrupted = true;
-    if (auto* ctx = g_run_stream.load()) ctx->TryCancel();
-  });
-}
 
 int Run(const RunOptions& o) {
   if (o.command.empty()) return Fail("give the command to run after --");
@@ -496,6 +548,24 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   allocs->add_flag("--all", *all, "include released allocations");
   allocs->callback([controller, output, all, exit_code] {
     *exit_code = ListAllocations(*controller, *output, *all);
+  });
+
+  struct TopOptions {
+    std::string controller, output = "table";
+    double interval = 1.0;
+    int count = 0;
+  };
+  auto top = std::make_shared<TopOptions>();
+  CLI::App* t = app.add_subcommand("top", "a live view of the pool (Ctrl-C to stop)");
+  t->add_option("--controller", top->controller, "controller address (or XPOOL_CONTROLLER)");
+  t->add_option("-o,--output", top->output, "table or json (one object per refresh)")
+      ->capture_default_str();
+  t->add_option("--interval", top->interval, "seconds between refreshes")->capture_default_str();
+  t->add_option("--count", top->count, "refreshes, then stop (0: until Ctrl-C)")
+      ->capture_default_str();
+  t->callback([top, exit_code] {
+    HandleInterrupts();
+    *exit_code = Top(top->controller, top->output, top->interval, top->count);
   });
 
   auto release_controller = std::make_shared<std::string>();

@@ -77,6 +77,9 @@ for _ in $(seq 100); do
 done
 expect 0 'fpga +yes' -- nodes
 expect 0 'npu/huawei-7 +npu +Ascend-910B' -- devices
+expect 0 'nodes 4/4 ready · devices 21 · compute allocated 0.0 of 21' -- top --count 1
+expect 0 '^\{"nodes": \[' -- top --count 1 -o json
+expect 2 'interval' -- top --interval 0 --count 1
 
 # Selectors send runs where they belong; the slice's quotas reach the task's environment.
 expect 0 '^on a100$' -- run --model A100-80GB -- sh -c 'echo on $XPOOL_NODE'
