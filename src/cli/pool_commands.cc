@@ -187,8 +187,39 @@ int ListNodes(const std::string& controller, const std::string& output, bool dev
   return 0;
 }
 
-int ListAllocations(const std::string& controller, const std::string& output, bool all) {
+void PrintAllocationRow(const v1::Allocation& a) {
+  const int64_t memory = a.slices().empty() ? 0 : a.slices(0).memory_mib();
+  const int64_t core = a.slices().empty() ? 0 : a.slices(0).compute_milli();
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7}  {:<10} {}\n", a.id(), a.state(), a.node(),
+             a.slices_size(), Mem(memory), Percent(core), a.tenant(), a.reason());
+}
+
+// The live allocations, then every change, until Ctrl-C: a table row or a JSON object per line.
+int WatchAllocations(const std::string& controller, const std::string& output) {
+  Client c(controller);
+  grpc::ClientContext ctx;
+  Authorize(ctx);
+  g_run_stream = &ctx;
+  auto reader = c.pool->WatchAllocations(&ctx, v1::WatchAllocationsRequest());
+  v1::Allocation a;
+  while (reader->Read(&a)) {
+    if (output == "json") {
+      std::cout << Json(a) << "\n";
+    } else {
+      PrintAllocationRow(a);
+    }
+    std::cout << std::flush;
+  }
+  const grpc::Status s = reader->Finish();
+  g_run_stream = nullptr;
+  if (g_interrupted.load()) return 0;
+  return s.ok() ? 0 : RpcFail("watch allocations", s, c.address);
+}
+
+int ListAllocations(const std::string& controller, const std::string& output, bool all,
+                    bool watch = false) {
   if (output != "table" && output != "json") return Fail("-o must be table or json");
+  if (watch) return WatchAllocations(controller, output);
   Client c(controller);
   v1::ListAllocationsRequest request;
   request.set_include_released(all);
@@ -202,12 +233,7 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
   }
   fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7}  {:<10} {}\n", "ALLOCATION", "STATE", "NODE",
              "DEVICES", "MEMORY", "CORE", "TENANT", "REASON");
-  for (const auto& a : response.allocations()) {
-    const int64_t memory = a.slices().empty() ? 0 : a.slices(0).memory_mib();
-    const int64_t core = a.slices().empty() ? 0 : a.slices(0).compute_milli();
-    fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7}  {:<10} {}\n", a.id(), a.state(), a.node(),
-               a.slices_size(), Mem(memory), Percent(core), a.tenant(), a.reason());
-  }
+  for (const auto& a : response.allocations()) PrintAllocationRow(a);
   return 0;
 }
 
@@ -546,8 +572,11 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   allocs->add_option("--controller", *controller, "controller address (or XPOOL_CONTROLLER)");
   allocs->add_option("-o,--output", *output, "table or json")->capture_default_str();
   allocs->add_flag("--all", *all, "include released allocations");
-  allocs->callback([controller, output, all, exit_code] {
-    *exit_code = ListAllocations(*controller, *output, *all);
+  auto watch = std::make_shared<bool>(false);
+  allocs->add_flag("-w,--watch", *watch, "then print every change until Ctrl-C");
+  allocs->callback([controller, output, all, watch, exit_code] {
+    if (*watch) HandleInterrupts();
+    *exit_code = ListAllocations(*controller, *output, *all, *watch);
   });
 
   struct TopOptions {

@@ -425,6 +425,27 @@ std::vector<v1::Node> PoolState::Nodes() const {
   return out;
 }
 
+std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<v1::Allocation> out;
+  const bool behind =
+      *seen != kNotWatching && !changes_.empty() && *seen + 1 < changes_.front().first;
+  if (*seen == kNotWatching || behind) {
+    for (const auto& [id, a] : allocations_) {
+      if (a.state() != "released") out.push_back(a);
+    }
+    *seen = change_seq_;
+    return out;
+  }
+  changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                    [&] { return change_seq_ > *seen; });
+  for (const auto& [seq, a] : changes_) {
+    if (seq > *seen) out.push_back(a);
+  }
+  *seen = std::max(*seen, change_seq_);
+  return out;
+}
+
 std::string PoolState::Metrics() const {
   const std::vector<v1::Node> nodes = Nodes();
   std::vector<v1::Allocation> live;
@@ -487,6 +508,9 @@ void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
 
 Status PoolState::SaveAllocationLocked(const v1::Allocation& a) {
   committer_->Submit({kAllocations, a.id(), a.SerializeAsString()});
+  changes_.emplace_back(++change_seq_, a);
+  if (changes_.size() > 4096) changes_.pop_front();
+  changed_.notify_all();
   return Status::Ok();
 }
 

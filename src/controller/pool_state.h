@@ -7,7 +7,9 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,6 +52,11 @@ class PoolState {
   Result<v1::Allocation> Get(const std::string& id) const;
   std::vector<v1::Allocation> Allocations(bool include_released) const;
   std::vector<v1::Node> Nodes() const;
+  // Changes to allocations after `*seen` (a sequence number; kNotWatching at first), waiting up
+  // to `timeout_ms` for one. On the first call, or when the caller fell too far behind, the
+  // current live allocations come instead. Updates `*seen`.
+  static constexpr uint64_t kNotWatching = ~uint64_t{0};
+  std::vector<v1::Allocation> Changes(uint64_t* seen, int64_t timeout_ms);
   // The /metrics page.
   std::string Metrics() const;
 
@@ -100,6 +107,10 @@ class PoolState {
   std::map<std::string, Live> live_;
   uint64_t id_counter_ = 0;
   LatencyHistogram scheduling_;
+  // The most recent allocation changes, for watchers: (sequence number, allocation).
+  std::deque<std::pair<uint64_t, v1::Allocation>> changes_;
+  uint64_t change_seq_ = 0;
+  std::condition_variable changed_;
 };
 
 }  // namespace xpool::controller

@@ -144,6 +144,21 @@ grpc::Status PoolService::ListNodes(grpc::ServerContext* context, const v1::List
   return grpc::Status::OK;
 }
 
+grpc::Status PoolService::WatchAllocations(grpc::ServerContext* context,
+                                           const v1::WatchAllocationsRequest* request,
+                                           grpc::ServerWriter<v1::Allocation>* writer) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kUser, "WatchAllocations", &user); !s.ok()) return s;
+  uint64_t seen = PoolState::kNotWatching;
+  while (!context->IsCancelled()) {
+    for (auto& a : state_->Changes(&seen, 500)) {
+      if (!request->id().empty() && a.id() != request->id()) continue;
+      if (!writer->Write(a)) return grpc::Status::OK;  // the watcher went away
+    }
+  }
+  return grpc::Status::OK;
+}
+
 Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_dir,
                                                       const std::string& listen,
                                                       const ControllerOptions& options,

@@ -49,6 +49,9 @@ class PoolService final : public v1::Pool::Service {
                                v1::ListAllocationsResponse* response) override;
   grpc::Status ListNodes(grpc::ServerContext* context, const v1::ListNodesRequest* request,
                          v1::ListNodesResponse* response) override;
+  grpc::Status WatchAllocations(grpc::ServerContext* context,
+                                const v1::WatchAllocationsRequest* request,
+                                grpc::ServerWriter<v1::Allocation>* writer) override;
 
  private:
   PoolState* state_;

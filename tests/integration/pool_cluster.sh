@@ -81,6 +81,19 @@ expect 0 'nodes 4/4 ready · devices 21 · compute allocated 0.0 of 21' -- top -
 expect 0 '^\{"nodes": \[' -- top --count 1 -o json
 expect 2 'interval' -- top --interval 0 --count 1
 
+# A watcher sees each allocation of a run go through its states.
+"$XPOOL" allocs --watch -o json >"$WORK/watch.log" 2>&1 &
+WATCH=$!
+pids+=($WATCH)
+sleep 0.3
+expect 0 '^watched$' -- run --type npu -- echo watched
+for _ in $(seq 40); do grep -q '"state": *"released"' "$WORK/watch.log" && break; sleep 0.05; done
+WID=$(sed -n 's/.*"id": *"\([a-z0-9]*\)".*/\1/p' "$WORK/watch.log" | head -1)
+[ -n "$WID" ] && [ "$(grep -c "\"id\": *\"$WID\"" "$WORK/watch.log")" -ge 2 ] &&
+  grep -q '"state": *"reserved"' "$WORK/watch.log" && grep -q '"reason": *"task ' "$WORK/watch.log" ||
+  fail "the watch missed changes: $(cat "$WORK/watch.log")"
+kill $WATCH
+
 # Selectors send runs where they belong; the slice's quotas reach the task's environment.
 expect 0 '^on a100$' -- run --model A100-80GB -- sh -c 'echo on $XPOOL_NODE'
 expect 0 '^on npu$' -- run --type npu -- sh -c 'echo on $XPOOL_NODE'
@@ -104,8 +117,8 @@ metrics() {
 metrics >"$WORK/metrics.txt"
 promtool check metrics <"$WORK/metrics.txt" || fail "promtool rejects the metrics page: $(cat "$WORK/metrics.txt")"
 grep -q '^xpool_devices{type="gpu",model="H100-SXM"} 8$' "$WORK/metrics.txt" || fail "no H100 count in metrics"
-grep -q '^xpool_allocations{state="released"} 6$' "$WORK/metrics.txt" || fail "released count wrong: $(grep allocations "$WORK/metrics.txt")"
-grep -q '^xpool_scheduling_duration_seconds_count 6$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
+grep -q '^xpool_allocations{state="released"} 7$' "$WORK/metrics.txt" || fail "released count wrong: $(grep allocations "$WORK/metrics.txt")"
+grep -q '^xpool_scheduling_duration_seconds_count 7$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
 grep -q '^xpool_nodes{ready="true"} 4$' "$WORK/metrics.txt" || fail "ready node count wrong"
 
 # The FPGA node has one device: while a run holds it, another waits for capacity.

@@ -153,6 +153,25 @@ TEST_F(PoolStateTest, AnEndedTaskReleasesItsAllocation) {
   EXPECT_TRUE(state_->Allocate(Ask(1), 4).ok());
 }
 
+TEST_F(PoolStateTest, AWatcherSeesTheLiveAllocationsThenEveryChange) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
+  auto before = state_->Allocate(Ask(1), 1);
+  ASSERT_TRUE(before.ok());
+  uint64_t seen = PoolState::kNotWatching;
+  auto first = state_->Changes(&seen, 0);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].id(), before->id());
+  EXPECT_TRUE(state_->Changes(&seen, 10).empty());  // nothing new: waits, then nothing
+  auto a = state_->Allocate(Ask(1), 2);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(state_->Release(a->id(), "done", 3).ok());
+  auto changes = state_->Changes(&seen, 0);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].state(), "reserved");
+  EXPECT_EQ(changes[1].state(), "released");
+  EXPECT_EQ(changes[1].id(), a->id());
+}
+
 TEST(InventoryTest, CatalogFillsInAndErrorsNameTheProblem) {
   auto node =
       agent::ParseInventory("devices:\n  - model: h100-sxm\n    count: 2\n", "inv.yaml", "host1");
