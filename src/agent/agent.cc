@@ -75,6 +75,10 @@ void Agent::Poke() {
 
 void Agent::Shutdown() {
   if (stop_.exchange(true)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (beat_context_ != nullptr) beat_context_->TryCancel();  // unblocks a pending Read
+  }
   Poke();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
 }
@@ -123,12 +127,10 @@ void Agent::Loop() {
         const auto it = in_use.find(d.index());
         usage->set_memory_used_mib(it != in_use.end() ? it->second : 0);
       }
-      grpc::ClientContext context;
-      Authorize(context);
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       v1::HeartbeatResponse response;
-      const grpc::Status s = agents_->Heartbeat(&context, request, &response);
-      if (s.ok()) {
+      if (!Beat(request, &response)) {
+        registered = false;  // register again (the controller may have lost us) and reopen
+      } else {
         runner_->Forget(reports);
         if (response.reregister()) registered = false;
         const std::set<std::string> live(response.live_allocations().begin(),
@@ -140,6 +142,39 @@ void Agent::Loop() {
     wake_.wait_for(lock, period, [this] { return stop_.load() || poke_; });
     poke_ = false;
   }
+  CloseStream();
+}
+
+bool Agent::Beat(const v1::HeartbeatRequest& request, v1::HeartbeatResponse* response) {
+  if (beats_ == nullptr) {
+    auto context = std::make_unique<grpc::ClientContext>();
+    Authorize(*context);
+    auto stream = agents_->HeartbeatStream(context.get());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_.load()) return false;
+    beat_context_ = std::move(context);
+    beats_ = std::move(stream);
+  }
+  if (beats_->Write(request) && beats_->Read(response)) return true;
+  CloseStream();
+  return false;
+}
+
+void Agent::CloseStream() {
+  if (beats_ == nullptr) return;
+  beats_->WritesDone();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    beat_context_->TryCancel();
+  }
+  const grpc::Status status = beats_->Finish();
+  if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED && !stop_.load()) {
+    std::fprintf(stderr, "xpool-agent: heartbeat stream to %s broke: %s\n",
+                 options_.controller.c_str(), status.error_message().c_str());
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  beats_.reset();
+  beat_context_.reset();
 }
 
 grpc::Status Agent::Run(grpc::ServerContext* context, const v1::RunRequest* request,

@@ -44,6 +44,9 @@ class Agent final : public v1::Tasks::Service {
   Agent() = default;
   void Loop();
   bool RegisterOnce();
+  // One heartbeat over the stream (opened when needed); false when the stream broke.
+  bool Beat(const v1::HeartbeatRequest& request, v1::HeartbeatResponse* response);
+  void CloseStream();
   void Authorize(grpc::ClientContext& context) const;
   void Poke();
 
@@ -60,6 +63,9 @@ class Agent final : public v1::Tasks::Service {
   std::condition_variable wake_;
   bool poke_ = false;  // heartbeat now (a task ended)
   std::thread loop_;
+  // The heartbeat stream, used by the loop's thread; the context is cancelled on shutdown.
+  std::unique_ptr<grpc::ClientContext> beat_context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::HeartbeatRequest, v1::HeartbeatResponse>> beats_;
 };
 
 }  // namespace xpool::agent

@@ -70,6 +70,20 @@ grpc::Status AgentsService::Heartbeat(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status AgentsService::HeartbeatStream(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::HeartbeatResponse, v1::HeartbeatRequest>* stream) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kAgent, "HeartbeatStream", &user); !s.ok()) return s;
+  v1::HeartbeatRequest request;
+  while (stream->Read(&request)) {
+    auto r = state_->Heartbeat(request, NowUnixMs());
+    if (!r.ok()) return ToGrpc(r.status());
+    if (!stream->Write(*r)) break;
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status PoolService::Allocate(grpc::ServerContext* context, const v1::AllocateRequest* request,
                                    v1::Allocation* response) {
   std::string user;

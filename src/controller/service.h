@@ -29,6 +29,9 @@ class AgentsService final : public v1::Agents::Service {
                         v1::RegisterResponse* response) override;
   grpc::Status Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override;
+  grpc::Status HeartbeatStream(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::HeartbeatResponse, v1::HeartbeatRequest>* stream) override;
 
  private:
   PoolState* state_;

@@ -46,7 +46,7 @@ for _ in $(seq 100); do grep -q "listening on" "$WORK/controller.log" && break; 
 ADDR=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/controller.log")
 export XPOOL_CONTROLLER=$ADDR
 
-for m in Register Heartbeat Allocate Release GetAllocation ListAllocations ListNodes; do
+for m in Register Heartbeat Allocate Release GetAllocation ListAllocations WatchAllocations ListNodes; do
   [ "$("$CALL" "$ADDR" $m)" = UNAUTHENTICATED ] || fail "$m without a token was not refused"
   [ "$("$CALL" "$ADDR" $m not-a-known-token-at-all)" = UNAUTHENTICATED ] || fail "$m with a bad token"
 done

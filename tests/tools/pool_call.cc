@@ -62,6 +62,13 @@ int main(int argc, char** argv) {
   } else if (method == "ListNodes") {
     xpool::v1::ListNodesResponse r;
     s = pool->ListNodes(&ctx, {}, &r);
+  } else if (method == "WatchAllocations") {
+    auto reader = pool->WatchAllocations(&ctx, {});
+    xpool::v1::Allocation a;
+    const bool answered = reader->Read(&a);
+    if (answered) ctx.TryCancel();  // one answer is enough
+    s = reader->Finish();
+    if (answered) s = grpc::Status::OK;
   } else if (method == "Run") {
     auto tasks = xpool::v1::Tasks::NewStub(channel);
     xpool::v1::RunRequest request;
