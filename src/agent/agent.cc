@@ -119,7 +119,14 @@ void Agent::Loop() {
       v1::HeartbeatRequest request;
       request.set_node(node_.name());
       const auto reports = runner_->Reports();
-      for (const auto& r : reports) *request.add_tasks() = r;
+      for (const auto& r : reports) {
+        v1::TaskReport* report = request.add_tasks();
+        *report = r;
+        if (r.running()) {
+          report->set_memory_used_mib(
+              runner_->SliceMemoryInUseMiB(r.allocation_id(), node_.devices_size()));
+        }
+      }
       const auto in_use = runner_->MemoryInUseMiB(node_.devices_size());
       for (const auto& d : node_.devices()) {
         v1::Device* usage = request.add_usage();

@@ -141,6 +141,27 @@ void TaskRunner::Adopt() {
   }
 }
 
+namespace {
+// Bytes per device a slice's segment says its live processes use; empty without a segment.
+std::map<int, int64_t> SliceUsage(const std::string& path, int devices) {
+  std::map<int, int64_t> bytes;
+  if (access(path.c_str(), R_OK) != 0) return bytes;  // no process of it loaded the runtime
+  auto segment = runtime::SliceSegment::OpenReadOnlyObserver(path);
+  if (!segment.ok()) return bytes;
+  for (int d = 0; d < devices && d < runtime::kMaxSliceDevices; ++d)
+    bytes[d] = (*segment)->Usage(d);
+  return bytes;
+}
+}  // namespace
+
+int64_t TaskRunner::SliceMemoryInUseMiB(const std::string& id, int devices) const {
+  int64_t total = 0;
+  for (const auto& [d, b] : SliceUsage(options_.slice_dir + "/xpool-slice-" + id, devices)) {
+    total += b;
+  }
+  return total / (1024 * 1024);
+}
+
 std::map<int, int64_t> TaskRunner::MemoryInUseMiB(int devices) const {
   std::vector<std::string> running;
   {
@@ -151,12 +172,8 @@ std::map<int, int64_t> TaskRunner::MemoryInUseMiB(int devices) const {
   }
   std::map<int, int64_t> bytes;
   for (const auto& id : running) {
-    const std::string path = options_.slice_dir + "/xpool-slice-" + id;
-    if (access(path.c_str(), R_OK) != 0) continue;  // no process of it loaded the runtime
-    auto segment = runtime::SliceSegment::OpenReadOnlyObserver(path);
-    if (!segment.ok()) continue;
-    for (int d = 0; d < devices && d < runtime::kMaxSliceDevices; ++d) {
-      bytes[d] += (*segment)->Usage(d);
+    for (const auto& [d, b] : SliceUsage(options_.slice_dir + "/xpool-slice-" + id, devices)) {
+      bytes[d] += b;
     }
   }
   std::map<int, int64_t> mib;

@@ -56,6 +56,8 @@ class TaskRunner {
   // Device memory the running tasks' slices use now, MiB per device index on the node, read from
   // the runtime's shared segments (processes without the runtime count nothing).
   std::map<int, int64_t> MemoryInUseMiB(int devices) const;
+  // The same for one allocation's slice, over all devices.
+  int64_t SliceMemoryInUseMiB(const std::string& allocation_id, int devices) const;
   // Allocations whose tasks were adopted from the state directory at start.
   std::vector<std::string> Adopted() const;
 

@@ -190,8 +190,9 @@ int ListNodes(const std::string& controller, const std::string& output, bool dev
 void PrintAllocationRow(const v1::Allocation& a) {
   const int64_t memory = a.slices().empty() ? 0 : a.slices(0).memory_mib();
   const int64_t core = a.slices().empty() ? 0 : a.slices(0).compute_milli();
-  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7}  {:<10} {}\n", a.id(), a.state(), a.node(),
-             a.slices_size(), Mem(memory), Percent(core), a.tenant(), a.reason());
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9}  {:<10} {}\n", a.id(), a.state(),
+             a.node(), a.slices_size(), Mem(memory), Percent(core), Mem(a.memory_used_mib()),
+             a.tenant(), a.reason());
 }
 
 // The live allocations, then every change, until Ctrl-C: a table row or a JSON object per line.
@@ -231,8 +232,8 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
     PrintJsonArray(response.allocations());
     return 0;
   }
-  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7}  {:<10} {}\n", "ALLOCATION", "STATE", "NODE",
-             "DEVICES", "MEMORY", "CORE", "TENANT", "REASON");
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9}  {:<10} {}\n", "ALLOCATION", "STATE",
+             "NODE", "DEVICES", "MEMORY", "CORE", "IN USE", "TENANT", "REASON");
   for (const auto& a : response.allocations()) PrintAllocationRow(a);
   return 0;
 }

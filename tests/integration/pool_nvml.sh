@@ -52,6 +52,8 @@ for _ in $(seq 100); do [ -e "$READY" ] && break; sleep 0.05; done
 [ -e "$READY" ] || fail "the probe did not allocate: $(cat "$WORK/probe.log")"
 for _ in $(seq 40); do "$XPOOL" devices | grep -qE ' 4Gi/81559Mi +50%/100% +1[5-9][0-9][0-9]Mi ' && break; sleep 0.1; done
 "$XPOOL" devices | grep -qE ' 4Gi/81559Mi +50%/100% +1[5-9][0-9][0-9]Mi ' || fail "usage not reported: $("$XPOOL" devices)"
+for _ in $(seq 40); do "$XPOOL" allocs | grep -qE ' running .* 4Gi +50% +1[5-9][0-9][0-9]Mi ' && break; sleep 0.1; done
+"$XPOOL" allocs | grep -qE ' running .* 4Gi +50% +1[5-9][0-9][0-9]Mi ' || fail "slice usage not reported: $("$XPOOL" allocs)"
 ID=$("$XPOOL" allocs -o json | sed -n 's/.*"id": *"\([a-z0-9]*\)".*/\1/p' | head -1)
 "$XPOOL" release "$ID" >/dev/null
 wait $PROBE
