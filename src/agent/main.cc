@@ -35,7 +35,9 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file,
                  "the cluster's join token (when the controller checks credentials)");
   app.add_option("--run-as", options.tasks.run_as, "user tasks run as (required as root)");
-  app.add_option("--runtime", options.tasks.runtime_path, "libxpool-cuda.so preloaded into tasks");
+  app.add_option("--runtime", options.tasks.runtime_path,
+                 "libxpool-cuda.so preloaded into tasks (default with NVML: the one beside this "
+                 "binary)");
   app.add_option("--state-dir", options.tasks.state_dir,
                  "tasks' output and status, kept across restarts (default ~/.xpool/agent-NODE)");
   app.add_option("--slice-dir", options.tasks.slice_dir, "where slices' segments live")
@@ -68,6 +70,11 @@ int main(int argc, char** argv) {
   if (!node.ok()) {
     std::fprintf(stderr, "xpool-agent: %s\n", node.status().message().c_str());
     return 2;
+  }
+  // Tasks on GPUs NVML found get the pooling runtime (their quotas are enforced) unless told
+  // otherwise; simulated devices have nothing to enforce on.
+  if (inventory.empty() && options.tasks.runtime_path.empty()) {
+    options.tasks.runtime_path = xpool::agent::FindRuntimeLibrary("");
   }
   if (discover_only) {
     std::string json;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/task_runner.h"
 #include "core/quantity.h"
 #include "runtime/config.h"
 
@@ -34,20 +35,6 @@ struct ExecOptions {
 int Fail(const std::string& message) {
   std::cerr << "xpool exec: " << message << "\n";
   return kBadInput;
-}
-
-// The runtime library: --runtime, $XPOOL_RUNTIME, beside this binary (the build tree), or in
-// ../lib/xpool/ (an installed tree).
-std::string FindRuntime(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("XPOOL_RUNTIME"); env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (const auto& candidate :
-       {self / "libxpool-cuda.so", self / ".." / "lib" / "xpool" / "libxpool-cuda.so"}) {
-    if (std::filesystem::exists(candidate, ec)) return std::filesystem::canonical(candidate, ec);
-  }
-  return {};
 }
 
 bool ValidDeviceList(const std::string& list) {
@@ -93,7 +80,7 @@ int RunExec(const ExecOptions& o) {
   if (!o.priority.empty() && o.priority != "normal" && o.priority != "high") {
     return Fail("--priority '" + o.priority + "' is not one of normal, high");
   }
-  const std::string runtime_lib = FindRuntime(o.runtime);
+  const std::string runtime_lib = agent::FindRuntimeLibrary(o.runtime);
   if (runtime_lib.empty() || !std::filesystem::exists(runtime_lib)) {
     return Fail(
         "cannot find libxpool-cuda.so (looked beside this binary and in ../lib/xpool; "

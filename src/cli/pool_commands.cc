@@ -445,11 +445,12 @@ int Up(const UpOptions& o) {
   gethostname(host.data(), host.size() - 1);
   // An inventory when given; else the GPUs NVML finds; else the built-in simulated node.
   Result<v1::Node> node = Status::NotFound("");
-  std::string origin;
+  std::string origin, runtime;
   if (!o.inventory.empty()) {
     node = agent::LoadInventory(o.inventory, host.data());
   } else if (node = agent::DiscoverNvidiaNode(host.data()); node.ok()) {
     origin = " found by NVML";
+    runtime = agent::FindRuntimeLibrary("");
   } else {
     node = agent::ParseInventory(agent::BuiltInInventory(), "built-in inventory", host.data());
     origin = " from the built-in simulated inventory";
@@ -473,6 +474,7 @@ int Up(const UpOptions& o) {
   agent::AgentOptions aopts;
   aopts.controller = (*c)->address();
   aopts.tasks.run_as = o.run_as;
+  aopts.tasks.runtime_path = runtime;                   // real GPUs: quotas enforced in every task
   if (o.demo) aopts.tasks.state_dir = data + "/tasks";  // goes with the demo's store
   if (aopts.tasks.run_as.empty() && geteuid() == 0) {
     aopts.tasks.run_as = "nobody";

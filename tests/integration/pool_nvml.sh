@@ -34,10 +34,12 @@ out=$(LD_LIBRARY_PATH=/nonexistent "$BIN/xpool-agent" --controller 127.0.0.1:1 "
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
 export XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")
-"$BIN/xpool-agent" --state-dir "$WORK/state" --runtime "$BIN/libxpool-cuda.so" "${RUN_AS[@]}" \
-  >"$WORK/a.log" 2>&1 &
+# No --runtime: on GPUs NVML found, the runtime beside the agent goes into every task.
+"$BIN/xpool-agent" --state-dir "$WORK/state" "${RUN_AS[@]}" >"$WORK/a.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "registered with" "$WORK/a.log" && break; sleep 0.05; done
+out=$("$XPOOL" run --gpus 1 -- sh -c 'echo $LD_PRELOAD' 2>/dev/null)
+[ "$out" = "$(readlink -f "$BIN/libxpool-cuda.so")" ] || fail "tasks on NVML GPUs lack the runtime: $out"
 out=$("$XPOOL" run --gpus 2 --model H100-SXM -- sh -c 'echo $CUDA_VISIBLE_DEVICES' 2>&1)
 echo "$out" | grep -qE '^GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae0[0-2],GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae0[0-2]$' ||
   fail "a run on discovered GPUs: $out"
