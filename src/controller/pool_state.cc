@@ -447,6 +447,57 @@ std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_m
   return out;
 }
 
+Result<std::map<std::string, PoolState::NodeVerdict>> PoolState::Evaluate(
+    const v1::AllocateRequest& request, const std::vector<std::string>& names) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Refusal refusal = Refusal::kNone;
+  auto demand = DemandLocked(request, &refusal);
+  if (!demand.ok()) return demand.status();
+  std::map<std::string, NodeVerdict> out;
+  std::map<std::string, int64_t> raw;
+  for (const auto& name : names) {
+    NodeVerdict& v = out[name];
+    auto it = nodes_.find(name);
+    if (it == nodes_.end()) {
+      v.never = true;
+      v.reason = "no xpool agent serves node " + name;
+      continue;
+    }
+    const sched::NodeIndex n = it->second.index;
+    if (it->second.cordoned) {
+      v.reason = "node " + name + " stopped heartbeating";
+      continue;
+    }
+    const sched::NodeState& state = pool_.state(n);
+    if (!sched::FitsEmpty(pool_.spec(n), state.model, *demand)) {
+      v.never = true;
+      v.reason = "node " + name + " has no device that could ever hold this (" +
+                 pool_.spec(n).model + " × " + std::to_string(pool_.spec(n).device_count) + ")";
+      continue;
+    }
+    if (!sched::Fits(state, *demand)) {
+      v.reason = "node " + name + " has no free device share or memory for this now";
+      continue;
+    }
+    v.fits = true;
+    int64_t best = 0;
+    for (const auto& wp : scheduler_->profile()) {
+      best += wp.weight * wp.policy->Score(state, pool_.class_of(n), *demand);
+    }
+    raw[name] = best;
+  }
+  if (!raw.empty()) {
+    const auto [lo, hi] = std::minmax_element(
+        raw.begin(), raw.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+    for (const auto& [name, value] : raw) {
+      out[name].score = hi->second == lo->second
+                            ? 10
+                            : static_cast<int>((value - lo->second) * 10 / (hi->second - lo->second));
+    }
+  }
+  return out;
+}
+
 std::string PoolState::Metrics() const {
   const std::vector<v1::Node> nodes = Nodes();
   std::vector<v1::Allocation> live;

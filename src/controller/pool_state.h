@@ -52,6 +52,17 @@ class PoolState {
   Result<v1::Allocation> Get(const std::string& id) const;
   std::vector<v1::Allocation> Allocations(bool include_released) const;
   std::vector<v1::Node> Nodes() const;
+  // How each named node stands for a request, for the Kubernetes scheduler extender: whether it
+  // fits now (with its policy score, 0..10 over the nodes that fit), or why not, and whether it
+  // never could (an unknown node, or one too small even when empty).
+  struct NodeVerdict {
+    bool fits = false;
+    bool never = false;
+    std::string reason;
+    int score = 0;
+  };
+  Result<std::map<std::string, NodeVerdict>> Evaluate(const v1::AllocateRequest& request,
+                                                      const std::vector<std::string>& nodes);
   // Changes to allocations after `*seen` (a sequence number; kNotWatching at first), waiting up
   // to `timeout_ms` for one. On the first call, or when the caller fell too far behind, the
   // current live allocations come instead. Updates `*seen`.

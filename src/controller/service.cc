@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include "controller/extender.h"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -214,6 +216,21 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
     PoolState* state = c->state_.get();
     c->metrics_->Get("/metrics", [state](const httplib::Request&, httplib::Response& res) {
       res.set_content(state->Metrics(), "text/plain; version=0.0.4");
+    });
+    // The Kubernetes scheduler extender's verbs share the HTTP server.
+    c->metrics_->Post("/scheduler/filter", [state](const httplib::Request& req,
+                                                   httplib::Response& res) {
+      int status = 200;
+      res.set_content(ExtenderFilter(*state, req.body, ResourceNames(), &status),
+                      "application/json");
+      res.status = status;
+    });
+    c->metrics_->Post("/scheduler/prioritize", [state](const httplib::Request& req,
+                                                       httplib::Response& res) {
+      int status = 200;
+      res.set_content(ExtenderPrioritize(*state, req.body, ResourceNames(), &status),
+                      "application/json");
+      res.status = status;
     });
     const int bound =
         metrics_port == 0

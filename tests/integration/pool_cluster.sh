@@ -121,6 +121,25 @@ grep -q '^xpool_allocations{state="released"} 7$' "$WORK/metrics.txt" || fail "r
 grep -q '^xpool_scheduling_duration_seconds_count 7$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
 grep -q '^xpool_nodes{ready="true"} 4$' "$WORK/metrics.txt" || fail "ready node count wrong"
 
+# The scheduler extender's verbs over HTTP, as kube-scheduler posts them.
+post() {  # PATH BODY
+  exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
+  printf 'POST %s HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
+    "$1" "${#2}" "$2" >&3
+  cat <&3
+  exec 3<&-
+}
+POD='{"metadata":{"name":"p","namespace":"d"},"spec":{"containers":[{"name":"c","resources":{"limits":{"xpool.io/gpu":"1","xpool.io/gpu-memory":"8192","xpool.io/gpu-core":"30"}}}]}}'
+out=$(post /scheduler/filter "{\"Pod\":$POD,\"NodeNames\":[\"h100\",\"a100\",\"npu\",\"nowhere\"]}")
+echo "$out" | grep -q '"NodeNames":\["h100","a100"\]' && echo "$out" | grep -q '"nowhere":"no xpool agent serves node nowhere"' &&
+  echo "$out" | grep -q '"npu":"node npu has no device that could ever hold this' ||
+  fail "extender filter over HTTP: $out"
+out=$(post /scheduler/prioritize "{\"Pod\":$POD,\"NodeNames\":[\"h100\",\"fpga\"]}")
+echo "$out" | grep -qE '\[\{"Host":"h100","Score":10\},\{"Host":"fpga","Score":0\}\]' || fail "prioritize over HTTP: $out"
+out=$(post /scheduler/filter 'not json')
+echo "$out" | grep -q '^HTTP/1.[01] 400' && echo "$out" | grep -q '"Error":"the body is not a JSON object' ||
+  fail "a malformed filter body: $out"
+
 # The FPGA node has one device: while a run holds it, another waits for capacity.
 "$XPOOL" run --type fpga -- sh -c 'echo started; exec sleep 60' >"$WORK/held.log" 2>&1 &
 HELD=$!
