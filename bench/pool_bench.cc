@@ -5,6 +5,7 @@
 // pair (p50, p99), and, as the baseline of the same run, the rate of the cheapest call the
 // controller answers (GetAllocation of an unknown id). bench/pool_bench.sh runs it.
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -83,13 +84,14 @@ double Pct(const Result& r, double p) {
 
 int main(int argc, char** argv) {
   CLI::App app{"load on a running xpool-controller"};
-  std::string controller;
+  std::string controller, http;
   int nodes = 1000, clients = 16;
   double seconds = 10;
   app.add_option("--controller", controller)->required();
   app.add_option("--nodes", nodes);
   app.add_option("--clients", clients);
   app.add_option("--seconds", seconds);
+  app.add_option("--http", http, "the controller's HTTP address: also time the extender's verbs");
   CLI11_PARSE(app, argc, argv);
 
   // One channel per client: gRPC multiplexes calls on a channel's connection otherwise.
@@ -117,6 +119,31 @@ int main(int argc, char** argv) {
   }
   std::printf("registered %d nodes (%d devices) in %.2f s\n", nodes, nodes * 8,
               std::chrono::duration<double>(Clock::now() - t0).count());
+
+  if (!http.empty()) {
+    // kube-scheduler's filter then prioritize for one pod against every node name.
+    std::string names;
+    for (int i = 0; i < nodes; ++i) names += (i ? ",\"" : "\"") + SimNode(i).name() + "\"";
+    const std::string body =
+        R"({"Pod":{"metadata":{"name":"p","namespace":"bench"},"spec":{"containers":[{"name":"c",)"
+        R"("resources":{"limits":{"xpool.io/gpu":"1","xpool.io/gpu-memory":"8192",)"
+        R"("xpool.io/gpu-core":"30"}}}]}},"NodeNames":[)" + names + "]}";
+    httplib::Client client("http://" + http);
+    std::vector<double> ms;
+    for (int i = 0; i < 200; ++i) {
+      const auto t = Clock::now();
+      auto f = client.Post("/scheduler/filter", body, "application/json");
+      auto p = client.Post("/scheduler/prioritize", body, "application/json");
+      if (!f || !p || f->status != 200 || p->status != 200) {
+        std::fprintf(stderr, "extender call failed\n");
+        return 1;
+      }
+      ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("extender filter+prioritize, %d node names, %zu pods: p50 %.2f ms, p99 %.2f ms\n",
+                nodes, ms.size(), ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
+  }
 
   const Result baseline = Drive(clients, seconds / 2, [&](int c) {
     grpc::ClientContext ctx;

@@ -131,8 +131,9 @@ std::string ExtenderFilter(PoolState& state, const std::string& body, const Reso
       out["Error"] = verdicts.status().message();
       return out.dump();
     }
-    for (const auto& name : candidates->names) {
-      const auto& v = verdicts->at(name);
+    for (size_t i = 0; i < candidates->names.size(); ++i) {
+      const auto& v = (*verdicts)[i];
+      const std::string& name = candidates->names[i];
       if (v.fits) {
         passed.push_back(name);
       } else {
@@ -170,7 +171,7 @@ std::string ExtenderPrioritize(PoolState& state, const std::string& body,
     *status = 400;
     return json{{"Error", request.status().message()}}.dump();
   }
-  std::map<std::string, PoolState::NodeVerdict> verdicts;
+  std::vector<PoolState::NodeVerdict> verdicts(candidates->names.size());
   if (request->has_value()) {
     auto v = state.Evaluate(**request, candidates->names);
     if (!v.ok()) {
@@ -179,11 +180,10 @@ std::string ExtenderPrioritize(PoolState& state, const std::string& body,
     }
     verdicts = std::move(*v);
   }
-  for (const auto& name : candidates->names) {
+  for (size_t i = 0; i < candidates->names.size(); ++i) {
     // Nodes that cannot hold the pod score 0; a pod of none of ours scores neutral everywhere.
-    const int score =
-        request->has_value() ? verdicts[name].score * (verdicts[name].fits ? 1 : 0) : 5;
-    out.push_back({{"Host", name}, {"Score", score}});
+    const int score = !request->has_value() ? 5 : verdicts[i].fits ? verdicts[i].score : 0;
+    out.push_back({{"Host", candidates->names[i]}, {"Score", score}});
   }
   return out.dump();
 }

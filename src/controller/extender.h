@@ -16,8 +16,9 @@ struct ResourceNames {
   std::string core = "xpool.io/gpu-core";      // percent of one device
 };
 
-// The slice of a GPU a pod object asks for (limits, else requests, summed over its containers); nullopt
-// when it asks for none of ours. InvalidArgument for values that are not whole numbers in range.
+// The slice of a GPU a pod object asks for (limits, else requests, summed over its containers);
+// nullopt when it asks for none of ours. InvalidArgument for values that are not whole numbers in
+// range.
 Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_json,
                                                         const ResourceNames& names);
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 
 #include "core/catalog.h"
 #include "core/quantity.h"
@@ -154,6 +155,7 @@ Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
     spec.device_memory = MiB(memory);
   }
   NodeEntry& entry = nodes_[node.name()];
+  node_index_[node.name()] = &entry;
   entry.node = node;
   entry.index = pool_.AddNode(spec);
   entry.cordoned = false;
@@ -188,6 +190,7 @@ Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, i
     }
     // The old inventory stays in the pool, held back for good; the new one is a new entry.
     CordonLocked(it->second, true);
+    node_index_.erase(it->first);
     nodes_.erase(it);
     it = nodes_.end();
   }
@@ -447,24 +450,27 @@ std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_m
   return out;
 }
 
-Result<std::map<std::string, PoolState::NodeVerdict>> PoolState::Evaluate(
+Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
     const v1::AllocateRequest& request, const std::vector<std::string>& names) {
   std::lock_guard<std::mutex> lock(mu_);
   Refusal refusal = Refusal::kNone;
   auto demand = DemandLocked(request, &refusal);
   if (!demand.ok()) return demand.status();
-  std::map<std::string, NodeVerdict> out;
-  std::map<std::string, int64_t> raw;
-  for (const auto& name : names) {
-    NodeVerdict& v = out[name];
-    auto it = nodes_.find(name);
-    if (it == nodes_.end()) {
+  std::vector<NodeVerdict> out(names.size());
+  std::vector<int64_t> raw(names.size(), 0);
+  int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
+    NodeVerdict& v = out[i];
+    auto it = node_index_.find(name);
+    if (it == node_index_.end()) {
       v.never = true;
       v.reason = "no xpool agent serves node " + name;
       continue;
     }
-    const sched::NodeIndex n = it->second.index;
-    if (it->second.cordoned) {
+    const NodeEntry& entry = *it->second;
+    const sched::NodeIndex n = entry.index;
+    if (entry.cordoned) {
       v.reason = "node " + name + " stopped heartbeating";
       continue;
     }
@@ -480,20 +486,15 @@ Result<std::map<std::string, PoolState::NodeVerdict>> PoolState::Evaluate(
       continue;
     }
     v.fits = true;
-    int64_t best = 0;
     for (const auto& wp : scheduler_->profile()) {
-      best += wp.weight * wp.policy->Score(state, pool_.class_of(n), *demand);
+      raw[i] += wp.weight * wp.policy->Score(state, pool_.class_of(n), *demand);
     }
-    raw[name] = best;
+    lo = std::min(lo, raw[i]);
+    hi = std::max(hi, raw[i]);
   }
-  if (!raw.empty()) {
-    const auto [lo, hi] = std::minmax_element(
-        raw.begin(), raw.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-    for (const auto& [name, value] : raw) {
-      out[name].score = hi->second == lo->second
-                            ? 10
-                            : static_cast<int>((value - lo->second) * 10 / (hi->second - lo->second));
-    }
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!out[i].fits) continue;
+    out[i].score = hi == lo ? 10 : static_cast<int>((raw[i] - lo) * 10 / (hi - lo));
   }
   return out;
 }

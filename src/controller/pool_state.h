@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "controller/group_commit.h"
@@ -61,8 +62,9 @@ class PoolState {
     std::string reason;
     int score = 0;
   };
-  Result<std::map<std::string, NodeVerdict>> Evaluate(const v1::AllocateRequest& request,
-                                                      const std::vector<std::string>& nodes);
+  // One verdict per name, in the order given.
+  Result<std::vector<NodeVerdict>> Evaluate(const v1::AllocateRequest& request,
+                                            const std::vector<std::string>& nodes);
   // Changes to allocations after `*seen` (a sequence number; kNotWatching at first), waiting up
   // to `timeout_ms` for one. On the first call, or when the caller fell too far behind, the
   // current live allocations come instead. Updates `*seen`.
@@ -113,7 +115,8 @@ class PoolState {
   std::unique_ptr<sched::Scheduler> scheduler_;
   sched::Rng rng_;
   std::map<std::string, NodeEntry> nodes_;
-  std::vector<std::string> node_names_;  // by pool index
+  std::unordered_map<std::string, NodeEntry*> node_index_;  // the same entries, hashed
+  std::vector<std::string> node_names_;                     // by pool index
   std::map<std::string, v1::Allocation> allocations_;
   std::map<std::string, Live> live_;
   uint64_t id_counter_ = 0;

@@ -2,11 +2,11 @@
 
 #include <httplib.h>
 
-#include "controller/extender.h"
-
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+
+#include "controller/extender.h"
 
 namespace xpool::controller {
 namespace {
@@ -218,20 +218,20 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
       res.set_content(state->Metrics(), "text/plain; version=0.0.4");
     });
     // The Kubernetes scheduler extender's verbs share the HTTP server.
-    c->metrics_->Post("/scheduler/filter", [state](const httplib::Request& req,
-                                                   httplib::Response& res) {
-      int status = 200;
-      res.set_content(ExtenderFilter(*state, req.body, ResourceNames(), &status),
-                      "application/json");
-      res.status = status;
-    });
-    c->metrics_->Post("/scheduler/prioritize", [state](const httplib::Request& req,
-                                                       httplib::Response& res) {
-      int status = 200;
-      res.set_content(ExtenderPrioritize(*state, req.body, ResourceNames(), &status),
-                      "application/json");
-      res.status = status;
-    });
+    c->metrics_->Post("/scheduler/filter",
+                      [state](const httplib::Request& req, httplib::Response& res) {
+                        int status = 200;
+                        res.set_content(ExtenderFilter(*state, req.body, ResourceNames(), &status),
+                                        "application/json");
+                        res.status = status;
+                      });
+    c->metrics_->Post(
+        "/scheduler/prioritize", [state](const httplib::Request& req, httplib::Response& res) {
+          int status = 200;
+          res.set_content(ExtenderPrioritize(*state, req.body, ResourceNames(), &status),
+                          "application/json");
+          res.status = status;
+        });
     const int bound =
         metrics_port == 0
             ? c->metrics_->bind_to_any_port(metrics_host)
