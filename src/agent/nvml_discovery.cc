@@ -24,10 +24,11 @@ struct nvmlMemory_t {
   unsigned long long total, free, used;
 };
 struct nvmlPciInfo_t {
-  char busIdLegacy[16];
+  std::array<char, 16> busIdLegacy;  // the C struct's char arrays, same layout
   unsigned int domain, bus, device, pciDeviceId, pciSubSystemId;
-  char busId[32];
+  std::array<char, 32> busId;
 };
+static_assert(sizeof(nvmlPciInfo_t) == 68);
 
 struct Nvml {
   nvmlReturn_t (*init)() = nullptr;
@@ -65,7 +66,7 @@ int NumaFromSysfs(const std::string& bus_id) {
 
 int64_t HostMemoryMiB() {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
-  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / (1024 * 1024) : 0;
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page / (int64_t{1024} * 1024) : 0;
 }
 
 }  // namespace
@@ -115,10 +116,10 @@ Result<v1::Node> DiscoverNvidiaNode(const std::string& node_name) {
     d->set_model(entry != nullptr ? std::string(entry->model) : std::string(text.data()));
     nvmlMemory_t memory{};
     healthy = healthy && n.memory(handles[i], &memory) == kNvmlSuccess;
-    d->set_memory_mib(static_cast<int64_t>(memory.total / (1024 * 1024)));
+    d->set_memory_mib(static_cast<int64_t>(memory.total / (1024ULL * 1024)));
     nvmlPciInfo_t pci{};
     if (healthy && n.pci != nullptr && n.pci(handles[i], &pci) == kNvmlSuccess) {
-      d->set_pci_bus_id(NormalBusId(pci.busId));
+      d->set_pci_bus_id(NormalBusId(pci.busId.data()));
       index_of_bus[d->pci_bus_id()] = static_cast<int>(i);
       d->set_numa_node(NumaFromSysfs(d->pci_bus_id()));
     }
@@ -137,7 +138,7 @@ Result<v1::Node> DiscoverNvidiaNode(const std::string& node_name) {
       nvmlPciInfo_t peer{};
       if (n.link_state(handles[i], l, &active) != kNvmlSuccess || active == 0) continue;
       if (n.link_peer(handles[i], l, &peer) != kNvmlSuccess) continue;
-      auto it = index_of_bus.find(NormalBusId(peer.busId));
+      auto it = index_of_bus.find(NormalBusId(peer.busId.data()));
       if (it != index_of_bus.end() && it->second != static_cast<int>(i)) ++lanes[it->second];
     }
     for (unsigned j = 0; j < count; ++j) {
