@@ -8,8 +8,10 @@
 #include <iostream>
 
 #include "agent/agent.h"
+#include "agent/device_plugin.h"
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
+#include "agent/task_runner.h"
 #include "controller/auth.h"
 #include "core/signals.h"
 
@@ -26,6 +28,15 @@ int main(int argc, char** argv) {
   app.add_option("--controller", options.controller, "controller address host:port")
       ->envname("XPOOL_CONTROLLER");
   bool discover_only = false;
+  xpool::agent::DevicePluginOptions plugin;
+  bool device_plugin = false;
+  app.add_option("--device-plugin-dir", plugin.dir,
+                 "serve the Kubernetes device plugin in this directory (the kubelet's)")
+      ->each([&](const std::string&) { device_plugin = true; });
+  app.add_option("--device-plugin-split", plugin.split, "virtual devices per GPU")
+      ->capture_default_str();
+  app.add_option("--device-plugin-resource", plugin.resource, "the resource registered")
+      ->capture_default_str();
   app.add_option("--inventory", inventory,
                  "simulated inventory (YAML); default: the GPUs NVML finds on this machine");
   app.add_flag("--discover", discover_only,
@@ -85,6 +96,22 @@ int main(int argc, char** argv) {
     (void)google::protobuf::util::MessageToJsonString(*node, &json, print);
     std::printf("%s", json.c_str());
     return 0;
+  }
+  std::unique_ptr<xpool::agent::DevicePlugin> kubelet_plugin;
+  if (device_plugin) {
+    xpool::v1::Node gpus = *node;
+    gpus.clear_devices();
+    for (const auto& d : node->devices()) {
+      if (d.type() == "gpu") *gpus.add_devices() = d;
+    }
+    plugin.runtime_path = options.tasks.runtime_path.empty() ? xpool::agent::FindRuntimeLibrary("")
+                                                             : options.tasks.runtime_path;
+    auto started = xpool::agent::DevicePlugin::Start(gpus, plugin);
+    if (!started.ok()) {
+      std::fprintf(stderr, "xpool-agent: %s\n", started.status().message().c_str());
+      return 2;
+    }
+    kubelet_plugin = std::move(*started);
   }
   auto agent = xpool::agent::Agent::Start(*node, options);
   if (!agent.ok()) {

@@ -1,0 +1,276 @@
+#include "agent/device_plugin.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <set>
+
+namespace xpool::agent {
+namespace {
+
+constexpr char kContainerRuntimePath[] = "/usr/local/xpool/lib/libxpool-cuda.so";
+
+std::string UuidOf(const std::string& id) {
+  const size_t sep = id.find("::");
+  return sep == std::string::npos ? id : id.substr(0, sep);
+}
+
+// Which file a path names: inode and change time (a socket made anew may reuse the inode).
+std::pair<ino_t, int64_t> IdentityOf(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return {0, 0};
+  return {st.st_ino, int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec};
+}
+
+}  // namespace
+
+DevicePlugin::DevicePlugin(v1::Node node, DevicePluginOptions options)
+    : node_(std::move(node)), options_(std::move(options)) {
+  for (int i = 0; i < node_.devices_size(); ++i) {
+    gpu_of_uuid_[node_.devices(i).uuid()] = i;
+    healthy_[node_.devices(i).uuid()] = node_.devices(i).healthy();
+  }
+}
+
+Result<std::unique_ptr<DevicePlugin>> DevicePlugin::Start(const v1::Node& node,
+                                                          const DevicePluginOptions& options) {
+  if (options.split < 1 || options.split > 100) {
+    return Status::InvalidArgument("the split count must be 1..100");
+  }
+  if (node.devices_size() == 0) return Status::InvalidArgument("no GPU to advertise");
+  std::unique_ptr<DevicePlugin> plugin(new DevicePlugin(node, options));
+  if (Status s = plugin->Serve(); !s.ok()) return s;
+  if (Status s = plugin->Register(); !s.ok()) {
+    // The kubelet may come later: the watcher tries again until it takes the registration.
+    std::fprintf(stderr, "xpool-agent: device plugin: %s\n", s.message().c_str());
+  } else {
+    plugin->registered_ = true;
+  }
+  plugin->watcher_ = std::thread([raw = plugin.get()] { raw->Watch(); });
+  return plugin;
+}
+
+DevicePlugin::~DevicePlugin() {
+  Shutdown();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+void DevicePlugin::Shutdown() {
+  if (stop_.exchange(true)) return;
+  changed_.notify_all();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
+}
+
+Status DevicePlugin::Serve() {
+  const std::string path = options_.dir + "/" + options_.socket_name;
+  std::unique_ptr<grpc::Server> old;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    old = std::move(server_);
+  }
+  if (old != nullptr) old->Shutdown(std::chrono::system_clock::now());
+  unlink(path.c_str());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  builder.RegisterService(this);
+  auto server = builder.BuildAndStart();
+  if (server == nullptr) return Status::IoError("cannot serve the device plugin on " + path);
+  std::lock_guard<std::mutex> lock(mu_);
+  server_ = std::move(server);
+  return Status::Ok();
+}
+
+Status DevicePlugin::Register() {
+  const std::string kubelet = options_.dir + "/kubelet.sock";
+  auto channel = grpc::CreateChannel("unix:" + kubelet, grpc::InsecureChannelCredentials());
+  auto registration = v1beta1::Registration::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1beta1::RegisterRequest request;
+  request.set_version("v1beta1");
+  request.set_endpoint(options_.socket_name);
+  request.set_resource_name(options_.resource);
+  request.mutable_options()->set_get_preferred_allocation_available(true);
+  v1beta1::Empty empty;
+  const grpc::Status s = registration->Register(&context, request, &empty);
+  if (!s.ok())
+    return Status::IoError("cannot register with the kubelet at " + kubelet + ": " +
+                           s.error_message());
+  std::fprintf(stderr, "xpool-agent: device plugin %s registered with the kubelet (%d GPUs x %d)\n",
+               options_.resource.c_str(), node_.devices_size(), options_.split);
+  return Status::Ok();
+}
+
+void DevicePlugin::Watch() {
+  const std::string kubelet = options_.dir + "/kubelet.sock";
+  auto seen = IdentityOf(kubelet);
+  bool registered = registered_;
+  while (!stop_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const auto now = IdentityOf(kubelet);
+    if (now.first == 0 || (now == seen && registered)) continue;
+    // A new kubelet socket: the kubelet restarted and dropped every plugin socket.
+    seen = now;
+    registered = Serve().ok() && Register().ok();
+  }
+}
+
+v1beta1::ListAndWatchResponse DevicePlugin::DeviceList() const {
+  v1beta1::ListAndWatchResponse list;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& d : node_.devices()) {
+    for (int k = 0; k < options_.split; ++k) {
+      v1beta1::Device* v = list.add_devices();
+      v->set_id(d.uuid() + "::" + std::to_string(k));
+      v->set_health(healthy_.at(d.uuid()) ? "Healthy" : "Unhealthy");
+      if (d.numa_node() >= 0) v->mutable_topology()->add_nodes()->set_id(d.numa_node());
+    }
+  }
+  return list;
+}
+
+void DevicePlugin::SetHealth(const std::string& uuid, bool healthy) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = healthy_.find(uuid);
+    if (it == healthy_.end() || it->second == healthy) return;
+    it->second = healthy;
+    ++version_;
+  }
+  changed_.notify_all();
+}
+
+grpc::Status DevicePlugin::GetDevicePluginOptions(grpc::ServerContext*, const v1beta1::Empty*,
+                                                  v1beta1::DevicePluginOptions* response) {
+  response->set_get_preferred_allocation_available(true);
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePlugin::ListAndWatch(grpc::ServerContext* context, const v1beta1::Empty*,
+                                        grpc::ServerWriter<v1beta1::ListAndWatchResponse>* writer) {
+  uint64_t sent = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sent = version_;
+  }
+  if (!writer->Write(DeviceList())) return grpc::Status::OK;
+  while (!stop_.load() && !context->IsCancelled()) {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait_for(lock, std::chrono::milliseconds(500),
+                      [&] { return stop_.load() || version_ != sent; });
+    if (version_ == sent) continue;
+    sent = version_;
+    lock.unlock();
+    if (!writer->Write(DeviceList())) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePlugin::GetPreferredAllocation(
+    grpc::ServerContext*, const v1beta1::PreferredAllocationRequest* request,
+    v1beta1::PreferredAllocationResponse* response) {
+  for (const auto& c : request->container_requests()) {
+    // The required ones, then as few GPUs as possible: the GPUs with the most available
+    // virtual devices first, so that a container's share comes from one GPU where it can.
+    std::vector<std::string> chosen(c.must_include_deviceids().begin(),
+                                    c.must_include_deviceids().end());
+    std::map<std::string, std::vector<std::string>> by_gpu;
+    for (const auto& id : c.available_deviceids()) {
+      if (std::find(chosen.begin(), chosen.end(), id) == chosen.end())
+        by_gpu[UuidOf(id)].push_back(id);
+    }
+    std::vector<std::pair<std::string, std::vector<std::string>>> gpus(by_gpu.begin(),
+                                                                       by_gpu.end());
+    std::stable_sort(gpus.begin(), gpus.end(), [](const auto& a, const auto& b) {
+      return a.second.size() > b.second.size();
+    });
+    for (const auto& [uuid, ids] : gpus) {
+      for (const auto& id : ids) {
+        if (static_cast<int>(chosen.size()) >= c.allocation_size()) break;
+        chosen.push_back(id);
+      }
+    }
+    auto* out = response->add_container_responses();
+    for (const auto& id : chosen) out->add_deviceids(id);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::AllocateRequest* request,
+                                    v1beta1::AllocateResponse* response) {
+  // The file that makes every process of the container load the runtime.
+  const std::string preload = options_.dir + "/xpool-ld.so.preload";
+  if (!options_.runtime_path.empty()) std::ofstream(preload) << kContainerRuntimePath << "\n";
+  for (const auto& c : request->container_requests()) {
+    std::map<std::string, int> shares;  // GPU uuid -> virtual devices
+    for (const auto& id : c.devices_ids()) {
+      const std::string uuid = UuidOf(id);
+      if (gpu_of_uuid_.count(uuid) == 0) {
+        return {grpc::StatusCode::INVALID_ARGUMENT, "unknown device " + id};
+      }
+      ++shares[uuid];
+    }
+    if (shares.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "no devices to allocate"};
+    // The runtime holds every GPU of the container to one quota: the smallest share among them.
+    int share = options_.split;
+    int64_t memory = INT64_MAX;
+    std::string visible;
+    for (const auto& [uuid, k] : shares) {
+      share = std::min(share, k);
+      memory = std::min(memory, node_.devices(gpu_of_uuid_.at(uuid)).memory_mib());
+      if (!visible.empty()) visible += ',';
+      visible += uuid;
+    }
+    auto* out = response->add_container_responses();
+    auto& env = *out->mutable_envs();
+    env["CUDA_VISIBLE_DEVICES"] = visible;
+    env["NVIDIA_VISIBLE_DEVICES"] = visible;
+    env["XPOOL_GPU_MEMORY"] = std::to_string(memory * share / options_.split);
+    if (share < options_.split)
+      env["XPOOL_GPU_CORE"] = std::to_string(100 * share / options_.split);
+    env["XPOOL_SLICE"] = options_.slice_dir + "/xpool-k8s-" + c.devices_ids(0).substr(0, 48);
+    (*out->mutable_annotations())["xpool.io/devices"] = [&] {
+      std::string ids;
+      for (const auto& id : c.devices_ids()) ids += (ids.empty() ? "" : ",") + id;
+      return ids;
+    }();
+    if (!options_.runtime_path.empty()) {
+      auto* lib = out->add_mounts();
+      lib->set_host_path(options_.runtime_path);
+      lib->set_container_path(kContainerRuntimePath);
+      lib->set_read_only(true);
+      auto* ld = out->add_mounts();
+      ld->set_host_path(preload);
+      ld->set_container_path("/etc/ld.so.preload");
+      ld->set_read_only(true);
+    }
+    auto* shm = out->add_mounts();  // the slice's segment is shared with the host's observers
+    shm->set_host_path(options_.slice_dir);
+    shm->set_container_path(options_.slice_dir);
+    std::set<std::string> nodes{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"};
+    for (const auto& [uuid, k] : shares) {
+      nodes.insert("/dev/nvidia" + std::to_string(node_.devices(gpu_of_uuid_.at(uuid)).index()));
+    }
+    for (const auto& path : nodes) {
+      if (access(path.c_str(), F_OK) != 0) continue;  // the kubelet refuses paths that do not exist
+      auto* dev = out->add_devices();
+      dev->set_host_path(path);
+      dev->set_container_path(path);
+      dev->set_permissions("rw");
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePlugin::PreStartContainer(grpc::ServerContext*,
+                                             const v1beta1::PreStartContainerRequest*,
+                                             v1beta1::PreStartContainerResponse*) {
+  return grpc::Status::OK;
+}
+
+}  // namespace xpool::agent

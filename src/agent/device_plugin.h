@@ -1,0 +1,80 @@
+// The Kubernetes device plugin (API v1beta1) of the agent: it serves on a unix socket in the
+// kubelet's device-plugin directory, registers a resource (xpool.io/gpu) with the kubelet, and
+// advertises each GPU as `split` virtual devices ("<uuid>::<k>") with its NUMA node. A container
+// given k virtual devices of a GPU gets k/split of that GPU through the pooling runtime: its
+// memory and compute quotas in the environment, the runtime mounted and preloaded. When the
+// kubelet restarts (its socket is recreated), the plugin serves a fresh socket and registers
+// again.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "k8s/deviceplugin/v1beta1/api.grpc.pb.h"
+#include "xpool/v1/pool.pb.h"
+
+namespace xpool::agent {
+
+struct DevicePluginOptions {
+  std::string dir = "/var/lib/kubelet/device-plugins";
+  std::string resource = "xpool.io/gpu";
+  std::string socket_name = "xpool.sock";
+  int split = 10;            // virtual devices per GPU
+  std::string runtime_path;  // libxpool-cuda.so on the host; mounted into containers
+  std::string slice_dir = "/dev/shm";
+};
+
+class DevicePlugin final : public v1beta1::DevicePlugin::Service {
+ public:
+  static Result<std::unique_ptr<DevicePlugin>> Start(const v1::Node& node,
+                                                     const DevicePluginOptions& options);
+  ~DevicePlugin() override;
+  DevicePlugin(const DevicePlugin&) = delete;
+  DevicePlugin& operator=(const DevicePlugin&) = delete;
+
+  // Marks a GPU (by UUID) healthy or not; ListAndWatch streams send the new list.
+  void SetHealth(const std::string& uuid, bool healthy);
+  void Shutdown();
+
+  grpc::Status GetDevicePluginOptions(grpc::ServerContext* context, const v1beta1::Empty* request,
+                                      v1beta1::DevicePluginOptions* response) override;
+  grpc::Status ListAndWatch(grpc::ServerContext* context, const v1beta1::Empty* request,
+                            grpc::ServerWriter<v1beta1::ListAndWatchResponse>* writer) override;
+  grpc::Status GetPreferredAllocation(grpc::ServerContext* context,
+                                      const v1beta1::PreferredAllocationRequest* request,
+                                      v1beta1::PreferredAllocationResponse* response) override;
+  grpc::Status Allocate(grpc::ServerContext* context, const v1beta1::AllocateRequest* request,
+                        v1beta1::AllocateResponse* response) override;
+  grpc::Status PreStartContainer(grpc::ServerContext* context,
+                                 const v1beta1::PreStartContainerRequest* request,
+                                 v1beta1::PreStartContainerResponse* response) override;
+
+ private:
+  DevicePlugin(v1::Node node, DevicePluginOptions options);
+  Status Serve();     // (re)creates the socket and its server
+  Status Register();  // with the kubelet
+  void Watch();       // re-serves and re-registers when the kubelet's socket is recreated
+  v1beta1::ListAndWatchResponse DeviceList() const;
+
+  v1::Node node_;
+  DevicePluginOptions options_;
+  std::map<std::string, int> gpu_of_uuid_;  // index into node_.devices()
+  std::unique_ptr<grpc::Server> server_;
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t version_ = 0;  // bumped on every health change
+  std::map<std::string, bool> healthy_;
+  std::atomic<bool> stop_{false};
+  bool registered_ = false;  // by Start; the watcher's from then on
+  std::thread watcher_;
+};
+
+}  // namespace xpool::agent

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The agent's Kubernetes device plugin against a kubelet harness (tests/tools/kubelet_harness.cc)
+# over unix sockets: registration, options, the device list with NUMA, a preferred allocation that
+# keeps to one GPU, Allocate's quotas and mounts, refusal of an unknown device, and registering
+# again when the kubelet's socket is recreated. GPUs: the fake NVML's two H100s.
+set -uo pipefail
+XPOOL="$1"
+BIN="$(dirname "$XPOOL")"
+WORK="$(mktemp -d)"
+export HOME="$WORK"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+RUN_AS=()
+[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+export LD_LIBRARY_PATH="$BIN/fake_driver" FAKE_CUDA_DEVICES=2 FAKE_CUDA_DEVICE_MIB=81920
+mkdir -p "$WORK/plugins"
+
+"$BIN/kubelet_harness" "$WORK/plugins" >"$WORK/kubelet.log" 2>&1 &
+HARNESS=$!
+pids+=($HARNESS)
+for _ in $(seq 100); do grep -q "kubelet ready" "$WORK/kubelet.log" && break; sleep 0.05; done
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --metrics "" --data "$WORK/data" >"$WORK/c.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
+"$BIN/xpool-agent" --controller "$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")" \
+  --state-dir "$WORK/state" --device-plugin-dir "$WORK/plugins" --device-plugin-split 4 \
+  "${RUN_AS[@]}" >"$WORK/agent.log" 2>&1 &
+pids+=($!)
+wait $HARNESS
+rc=$?
+out=$(cat "$WORK/kubelet.log")
+[ $rc -eq 0 ] || fail "the harness failed ($rc): $out $(cat "$WORK/agent.log")"
+U0=GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae00
+echo "$out" | grep -q '^registered xpool.io/gpu endpoint xpool.sock version v1beta1 preferred 1$' || fail "registration: $out"
+echo "$out" | grep -q '^options preferred 1$' || fail "options: $out"
+echo "$out" | grep -q "^devices 8 healthy 8 first $U0::0 numa " || fail "device list: $out"
+echo "$out" | grep -qE "^preferred ($U0::[0-3] ){3}\$" || fail "a preferred allocation spread over GPUs: $out"
+# 3 of 4 virtual devices of one 80 GiB GPU: 75 % of its memory and compute, runtime mounted.
+echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_GPU_MEMORY=61440 XPOOL_GPU_CORE=75 mounts /usr/local/xpool/lib/libxpool-cuda.so /etc/ld.so.preload /dev/shm$" ||
+  fail "allocate: $out"
+echo "$out" | grep -q '^unknown device: refused$' || fail "an unknown device was accepted: $out"
+echo "$out" | grep -q '^registered again xpool.io/gpu$' || fail "no re-registration after the kubelet restarted: $out"
+
+[ "$failures" -eq 0 ] && echo "pool_deviceplugin: all passed"
+exit $((failures > 0))

@@ -1,0 +1,138 @@
+// kubelet_harness DIR: the kubelet's half of the device plugin protocol, for tests. It serves
+// Registration on DIR/kubelet.sock; once a plugin registers it calls GetDevicePluginOptions,
+// ListAndWatch (the first list), GetPreferredAllocation (3 of all devices) and Allocate (those 3),
+// printing one line per answer; then it restarts as the kubelet does (its socket deleted and made
+// anew) and waits for the plugin to register again. Exit status 1 on any failure.
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "k8s/deviceplugin/v1beta1/api.grpc.pb.h"
+
+namespace {
+
+class Registration final : public v1beta1::Registration::Service {
+ public:
+  grpc::Status Register(grpc::ServerContext*, const v1beta1::RegisterRequest* request,
+                        v1beta1::Empty*) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_ = *request;
+    ++count_;
+    done_.notify_all();
+    return grpc::Status::OK;
+  }
+  bool WaitFor(int count, v1beta1::RegisterRequest* out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const bool ok = done_.wait_for(lock, std::chrono::seconds(15), [&] { return count_ >= count; });
+    *out = last_;
+    return ok;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable done_;
+  v1beta1::RegisterRequest last_;
+  int count_ = 0;
+};
+
+std::unique_ptr<grpc::Server> Serve(const std::string& path, Registration* service) {
+  unlink(path.c_str());
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix:" + path, grpc::InsecureServerCredentials());
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+int Fail(const char* what) {
+  std::printf("FAILED %s\n", what);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) return Fail("usage: kubelet_harness DIR");
+  const std::string dir = argv[1];
+  Registration registration;
+  auto server = Serve(dir + "/kubelet.sock", &registration);
+  if (server == nullptr) return Fail("serve kubelet.sock");
+  std::printf("kubelet ready\n");
+  std::fflush(stdout);
+  v1beta1::RegisterRequest reg;
+  if (!registration.WaitFor(1, &reg)) return Fail("no registration");
+  std::printf("registered %s endpoint %s version %s preferred %d\n", reg.resource_name().c_str(),
+              reg.endpoint().c_str(), reg.version().c_str(),
+              reg.options().get_preferred_allocation_available() ? 1 : 0);
+
+  auto plugin = v1beta1::DevicePlugin::NewStub(grpc::CreateChannel(
+      "unix:" + dir + "/" + reg.endpoint(), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    v1beta1::DevicePluginOptions options;
+    if (!plugin->GetDevicePluginOptions(&ctx, v1beta1::Empty(), &options).ok())
+      return Fail("options");
+    std::printf("options preferred %d\n", options.get_preferred_allocation_available() ? 1 : 0);
+  }
+  v1beta1::ListAndWatchResponse list;
+  {
+    grpc::ClientContext ctx;
+    auto reader = plugin->ListAndWatch(&ctx, v1beta1::Empty());
+    if (!reader->Read(&list)) return Fail("list");
+    ctx.TryCancel();
+    (void)reader->Finish();
+    int healthy = 0;
+    for (const auto& d : list.devices()) healthy += d.health() == "Healthy" ? 1 : 0;
+    std::printf("devices %d healthy %d first %s numa %s\n", list.devices_size(), healthy,
+                list.devices(0).id().c_str(),
+                list.devices(0).topology().nodes().empty()
+                    ? "none"
+                    : std::to_string(list.devices(0).topology().nodes(0).id()).c_str());
+  }
+  v1beta1::PreferredAllocationResponse preferred;
+  {
+    grpc::ClientContext ctx;
+    v1beta1::PreferredAllocationRequest request;
+    auto* c = request.add_container_requests();
+    // Every device but the first GPU's first, which is said to be required from the second GPU.
+    for (const auto& d : list.devices()) c->add_available_deviceids(d.id());
+    c->set_allocation_size(3);
+    if (!plugin->GetPreferredAllocation(&ctx, request, &preferred).ok()) return Fail("preferred");
+    std::string ids;
+    for (const auto& id : preferred.container_responses(0).deviceids()) ids += id + " ";
+    std::printf("preferred %s\n", ids.c_str());
+  }
+  {
+    grpc::ClientContext ctx;
+    v1beta1::AllocateRequest request;
+    auto* c = request.add_container_requests();
+    for (const auto& id : preferred.container_responses(0).deviceids()) c->add_devices_ids(id);
+    v1beta1::AllocateResponse response;
+    if (!plugin->Allocate(&ctx, request, &response).ok()) return Fail("allocate");
+    const auto& r = response.container_responses(0);
+    const auto env = [&](const char* k) {
+      auto it = r.envs().find(k);
+      return it == r.envs().end() ? std::string("-") : it->second;
+    };
+    std::printf("allocated CUDA_VISIBLE_DEVICES=%s XPOOL_GPU_MEMORY=%s XPOOL_GPU_CORE=%s mounts",
+                env("CUDA_VISIBLE_DEVICES").c_str(), env("XPOOL_GPU_MEMORY").c_str(),
+                env("XPOOL_GPU_CORE").c_str());
+    for (const auto& m : r.mounts()) std::printf(" %s", m.container_path().c_str());
+    std::printf("\n");
+    grpc::ClientContext bad_ctx;
+    v1beta1::AllocateRequest bad;
+    bad.add_container_requests()->add_devices_ids("GPU-nope::0");
+    std::printf("unknown device: %s\n",
+                plugin->Allocate(&bad_ctx, bad, &response).ok() ? "accepted" : "refused");
+  }
+  // The kubelet restarts: its socket goes and comes back; the plugin must register again.
+  server->Shutdown(std::chrono::system_clock::now());
+  server = Serve(dir + "/kubelet.sock", &registration);
+  if (!registration.WaitFor(2, &reg)) return Fail("no registration after the kubelet restarted");
+  std::printf("registered again %s\n", reg.resource_name().c_str());
+  return 0;
+}
