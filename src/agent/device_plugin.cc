@@ -8,11 +8,12 @@
 #include <cstdio>
 #include <fstream>
 #include <set>
+#include <string_view>
 
 namespace xpool::agent {
 namespace {
 
-constexpr char kContainerRuntimePath[] = "/usr/local/xpool/lib/libxpool-cuda.so";
+constexpr std::string_view kContainerRuntimePath = "/usr/local/xpool/lib/libxpool-cuda.so";
 
 std::string UuidOf(const std::string& id) {
   const size_t sep = id.find("::");
@@ -242,7 +243,7 @@ grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::Allocat
     if (!options_.runtime_path.empty()) {
       auto* lib = out->add_mounts();
       lib->set_host_path(options_.runtime_path);
-      lib->set_container_path(kContainerRuntimePath);
+      lib->set_container_path(std::string(kContainerRuntimePath));
       lib->set_read_only(true);
       auto* ld = out->add_mounts();
       ld->set_host_path(preload);
