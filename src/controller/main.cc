@@ -16,6 +16,13 @@ int main(int argc, char** argv) {
   std::string data = "xpool-data";
   std::string metrics = "127.0.0.1:7071";
   std::string join_token_file, users_file;
+  xpool::controller::ResourceNames resources;
+  app.add_option("--gpu-resource", resources.gpu, "extender: the GPU resource")
+      ->capture_default_str();
+  app.add_option("--gpu-memory-resource", resources.memory, "extender: MiB per GPU")
+      ->capture_default_str();
+  app.add_option("--gpu-core-resource", resources.core, "extender: percent of a GPU")
+      ->capture_default_str();
   xpool::controller::ControllerOptions options;
   app.add_option("--listen", listen, "API address (loopback)")->capture_default_str();
   app.add_option("--data", data, "data directory (SQLite store)")->capture_default_str();
@@ -41,7 +48,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "xpool-controller: %s\n", auth.status().message().c_str());
     return 2;
   }
-  auto controller = xpool::controller::Controller::Start(data, listen, options, metrics, *auth);
+  auto controller =
+      xpool::controller::Controller::Start(data, listen, options, metrics, *auth, resources);
   if (!controller.ok()) {
     std::fprintf(stderr, "xpool-controller: %s\n", controller.status().message().c_str());
     return 2;

@@ -175,11 +175,9 @@ grpc::Status PoolService::WatchAllocations(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_dir,
-                                                      const std::string& listen,
-                                                      const ControllerOptions& options,
-                                                      const std::string& metrics_listen,
-                                                      const Auth& auth) {
+Result<std::unique_ptr<Controller>> Controller::Start(
+    const std::string& data_dir, const std::string& listen, const ControllerOptions& options,
+    const std::string& metrics_listen, const Auth& auth, const ResourceNames& resources) {
   const std::string host = HostOf(listen);
   if (!Loopback(host) && !auth.enabled()) {
     // Allocation and task APIs run commands on the pool's machines: until credentials are
@@ -218,20 +216,18 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
       res.set_content(state->Metrics(), "text/plain; version=0.0.4");
     });
     // The Kubernetes scheduler extender's verbs share the HTTP server.
-    c->metrics_->Post("/scheduler/filter",
-                      [state](const httplib::Request& req, httplib::Response& res) {
-                        int status = 200;
-                        res.set_content(ExtenderFilter(*state, req.body, ResourceNames(), &status),
-                                        "application/json");
-                        res.status = status;
-                      });
-    c->metrics_->Post(
-        "/scheduler/prioritize", [state](const httplib::Request& req, httplib::Response& res) {
-          int status = 200;
-          res.set_content(ExtenderPrioritize(*state, req.body, ResourceNames(), &status),
-                          "application/json");
-          res.status = status;
-        });
+    c->metrics_->Post("/scheduler/filter", [state, resources](const httplib::Request& req,
+                                                              httplib::Response& res) {
+      int status = 200;
+      res.set_content(ExtenderFilter(*state, req.body, resources, &status), "application/json");
+      res.status = status;
+    });
+    c->metrics_->Post("/scheduler/prioritize", [state, resources](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+      int status = 200;
+      res.set_content(ExtenderPrioritize(*state, req.body, resources, &status), "application/json");
+      res.status = status;
+    });
     const int bound =
         metrics_port == 0
             ? c->metrics_->bind_to_any_port(metrics_host)

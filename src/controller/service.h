@@ -15,6 +15,7 @@ class Server;
 #include <thread>
 
 #include "controller/auth.h"
+#include "controller/extender.h"
 #include "controller/pool_state.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
@@ -70,7 +71,8 @@ class Controller {
                                                    const std::string& listen,
                                                    const ControllerOptions& options,
                                                    const std::string& metrics_listen = "",
-                                                   const Auth& auth = Auth());
+                                                   const Auth& auth = Auth(),
+                                                   const ResourceNames& resources = {});
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;

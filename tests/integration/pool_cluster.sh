@@ -140,6 +140,21 @@ out=$(post /scheduler/filter 'not json')
 echo "$out" | grep -q '^HTTP/1.[01] 400' && echo "$out" | grep -q '"Error":"the body is not a JSON object' ||
   fail "a malformed filter body: $out"
 
+# The resource names are the operator's to choose.
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --data "$WORK/names" --metrics 127.0.0.1:0 \
+  --gpu-resource example.com/gpu >"$WORK/names.log" 2>&1 &
+NAMES=$!
+pids+=($NAMES)
+for _ in $(seq 100); do grep -q "metrics on" "$WORK/names.log" && break; sleep 0.05; done
+SAVED_PORT=$METRICS_PORT
+METRICS_PORT=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$WORK/names.log")
+out=$(post /scheduler/filter '{"Pod":{"spec":{"containers":[{"name":"c","resources":{"limits":{"example.com/gpu":"1"}}}]}},"NodeNames":["x"]}')
+echo "$out" | grep -q '"x":"no xpool agent serves node x"' || fail "a renamed GPU resource is not ours: $out"
+out=$(post /scheduler/filter '{"Pod":{"spec":{"containers":[{"name":"c","resources":{"limits":{"xpool.io/gpu":"1"}}}]}},"NodeNames":["x"]}')
+echo "$out" | grep -q '"NodeNames":\["x"\]' || fail "the default name still counts after renaming: $out"
+kill $NAMES
+METRICS_PORT=$SAVED_PORT
+
 # The FPGA node has one device: while a run holds it, another waits for capacity.
 "$XPOOL" run --type fpga -- sh -c 'echo started; exec sleep 60' >"$WORK/held.log" 2>&1 &
 HELD=$!
