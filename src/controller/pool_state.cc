@@ -180,13 +180,12 @@ Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, i
   for (auto& d : *record.mutable_devices()) d.set_model(CanonicalModel(d.model()));
   auto it = nodes_.find(node.name());
   if (it != nodes_.end() && !SameInventory(it->second.node, record)) {
-    for (const auto& [id, a] : allocations_) {
-      if (a.node() == node.name() && a.state() != "released") {
-        return Status::FailedPrecondition("node '" + node.name() +
-                                          "' re-registered with a different inventory while "
-                                          "allocation " +
-                                          id + " holds it; release it first");
-      }
+    const std::vector<std::string> held = LiveOnLocked(node.name());
+    if (!held.empty()) {
+      return Status::FailedPrecondition("node '" + node.name() +
+                                        "' re-registered with a different inventory while "
+                                        "allocation " +
+                                        held.front() + " holds it; release it first");
     }
     // The old inventory stays in the pool, held back for good; the new one is a new entry.
     CordonLocked(it->second, true);
@@ -242,9 +241,7 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
       if (!released.ok()) return released.status();
     }
   }
-  for (const auto& [id, a] : allocations_) {
-    if (a.node() == request.node() && a.state() != "released") response.add_live_allocations(id);
-  }
+  for (const auto& id : LiveOnLocked(request.node())) response.add_live_allocations(id);
   return response;
 }
 
@@ -403,26 +400,33 @@ Result<v1::Allocation> PoolState::Get(const std::string& id) const {
 std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::Allocation> out;
-  for (const auto& [id, a] : allocations_) {
-    if (include_released || a.state() != "released") out.push_back(a);
+  if (!include_released) {
+    for (const auto& [id, live] : live_) out.push_back(allocations_.at(id));
+    return out;
   }
+  for (const auto& [id, a] : allocations_) out.push_back(a);
   return out;
 }
 
 std::vector<v1::Node> PoolState::Nodes() const {
   std::lock_guard<std::mutex> lock(mu_);
+  // What the live allocations hold, per device id, in one pass over them.
+  std::unordered_map<std::string, std::pair<int64_t, int32_t>> held;  // memory MiB, milli
+  for (const auto& [id, live] : live_) {
+    for (const auto& s : allocations_.at(id).slices()) {
+      auto& h = held[s.device_id()];
+      h.first += s.memory_mib();
+      h.second += s.compute_milli();
+    }
+  }
   std::vector<v1::Node> out;
   for (const auto& [name, entry] : nodes_) {
     v1::Node node = entry.node;
-    for (const auto& [id, a] : allocations_) {
-      if (a.node() != name || a.state() == "released") continue;
-      for (const auto& s : a.slices()) {
-        for (auto& d : *node.mutable_devices()) {
-          if (d.id() != s.device_id()) continue;
-          d.set_memory_allocated_mib(d.memory_allocated_mib() + s.memory_mib());
-          d.set_compute_allocated_milli(d.compute_allocated_milli() + s.compute_milli());
-        }
-      }
+    for (auto& d : *node.mutable_devices()) {
+      auto h = held.find(d.id());
+      if (h == held.end()) continue;
+      d.set_memory_allocated_mib(h->second.first);
+      d.set_compute_allocated_milli(h->second.second);
     }
     out.push_back(std::move(node));
   }
@@ -435,9 +439,7 @@ std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_m
   const bool behind =
       *seen != kNotWatching && !changes_.empty() && *seen + 1 < changes_.front().first;
   if (*seen == kNotWatching || behind) {
-    for (const auto& [id, a] : allocations_) {
-      if (a.state() != "released") out.push_back(a);
-    }
+    for (const auto& [id, live] : live_) out.push_back(allocations_.at(id));
     *seen = change_seq_;
     return out;
   }
@@ -505,13 +507,8 @@ std::string PoolState::Metrics() const {
   size_t released = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, a] : allocations_) {
-      if (a.state() == "released") {
-        ++released;
-      } else {
-        live.push_back(a);
-      }
-    }
+    for (const auto& [id, l] : live_) live.push_back(allocations_.at(id));
+    released = allocations_.size() - live_.size();
   }
   return RenderMetrics(nodes, live, released, scheduling_);
 }
@@ -523,10 +520,7 @@ std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
     if (entry.cordoned || now_ms - entry.node.last_heartbeat_unix_ms() <= options_.lease_ms) {
       continue;
     }
-    std::vector<std::string> ids;
-    for (const auto& [id, a] : allocations_) {
-      if (a.node() == name && a.state() != "released") ids.push_back(id);
-    }
+    const std::vector<std::string> ids = LiveOnLocked(name);
     bool all = true;
     for (const auto& id : ids) {
       auto a = ReleaseLocked(id, "node " + name + " stopped heartbeating", now_ms);
@@ -557,6 +551,14 @@ void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
                spec.device_memory, 0);
   }
   entry.cordoned = cordon;
+}
+
+std::vector<std::string> PoolState::LiveOnLocked(const std::string& node) const {
+  std::vector<std::string> ids;
+  for (const auto& [id, live] : live_) {
+    if (allocations_.at(id).node() == node) ids.push_back(id);
+  }
+  return ids;
 }
 
 Status PoolState::SaveAllocationLocked(const v1::Allocation& a) {

@@ -104,6 +104,8 @@ class PoolState {
                                        int64_t now_ms);
   void CordonLocked(NodeEntry& entry, bool cordon);
   Status SaveAllocationLocked(const v1::Allocation& allocation);
+  // The ids of the live allocations on `node`, in id order.
+  std::vector<std::string> LiveOnLocked(const std::string& node) const;
   std::string NewIdLocked(int64_t now_ms);
 
   mutable std::mutex mu_;
@@ -117,8 +119,8 @@ class PoolState {
   std::map<std::string, NodeEntry> nodes_;
   std::unordered_map<std::string, NodeEntry*> node_index_;  // the same entries, hashed
   std::vector<std::string> node_names_;                     // by pool index
-  std::map<std::string, v1::Allocation> allocations_;
-  std::map<std::string, Live> live_;
+  std::map<std::string, v1::Allocation> allocations_;       // every one ever made, released too
+  std::map<std::string, Live> live_;  // the ones not released: what the pool holds
   uint64_t id_counter_ = 0;
   LatencyHistogram scheduling_;
   // The most recent allocation changes, for watchers: (sequence number, allocation).
