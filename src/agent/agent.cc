@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <set>
 
 namespace xpool::agent {
@@ -119,20 +120,26 @@ void Agent::Loop() {
       v1::HeartbeatRequest request;
       request.set_node(node_.name());
       const auto reports = runner_->Reports();
+      // Each running slice's segment is read once: for the slice, and towards its devices.
+      constexpr int64_t kMiB = 1024 * 1024;
+      std::map<int, int64_t> device_bytes;
       for (const auto& r : reports) {
         v1::TaskReport* report = request.add_tasks();
         *report = r;
-        if (r.running()) {
-          report->set_memory_used_mib(
-              runner_->SliceMemoryInUseMiB(r.allocation_id(), node_.devices_size()));
+        if (!r.running()) continue;
+        int64_t slice_bytes = 0;
+        for (const auto& [d, b] :
+             runner_->SliceBytesInUse(r.allocation_id(), node_.devices_size())) {
+          slice_bytes += b;
+          device_bytes[d] += b;
         }
+        report->set_memory_used_mib(slice_bytes / kMiB);
       }
-      const auto in_use = runner_->MemoryInUseMiB(node_.devices_size());
       for (const auto& d : node_.devices()) {
         v1::Device* usage = request.add_usage();
         usage->set_id(d.id());
-        const auto it = in_use.find(d.index());
-        usage->set_memory_used_mib(it != in_use.end() ? it->second : 0);
+        const auto it = device_bytes.find(d.index());
+        usage->set_memory_used_mib(it != device_bytes.end() ? it->second / kMiB : 0);
       }
       v1::HeartbeatResponse response;
       if (!Beat(request, &response)) {

@@ -118,7 +118,7 @@ std::map<std::string, std::string> TaskRunner::TaskEnvironment(const v1::Allocat
     env["CUDA_VISIBLE_DEVICES"] = visible;
     env["XPOOL_GPU_MEMORY"] = std::to_string(memory);
     if (milli < 1000) env["XPOOL_GPU_CORE"] = std::to_string(milli / 10);
-    env["XPOOL_SLICE"] = options_.slice_dir + "/xpool-slice-" + a.id();
+    env["XPOOL_SLICE"] = SlicePathOf(a.id());
   }
   if (!options_.runtime_path.empty()) env["LD_PRELOAD"] = options_.runtime_path;
   return env;
@@ -153,44 +153,21 @@ void TaskRunner::Adopt() {
   }
 }
 
-namespace {
-// Bytes per device a slice's segment says its live processes use; empty without a segment.
-std::map<int, int64_t> SliceUsage(const std::string& path, int devices) {
+std::string TaskRunner::SlicePathOf(const std::string& allocation_id) const {
+  return options_.slice_dir + "/xpool-slice-" + allocation_id;
+}
+
+std::map<int, int64_t> TaskRunner::SliceBytesInUse(const std::string& allocation_id,
+                                                   int devices) const {
   std::map<int, int64_t> bytes;
+  const std::string path = SlicePathOf(allocation_id);
   if (access(path.c_str(), R_OK) != 0) return bytes;  // no process of it loaded the runtime
   auto segment = runtime::SliceSegment::OpenReadOnlyObserver(path);
   if (!segment.ok()) return bytes;
-  for (int d = 0; d < devices && d < runtime::kMaxSliceDevices; ++d)
+  for (int d = 0; d < devices && d < runtime::kMaxSliceDevices; ++d) {
     bytes[d] = (*segment)->Usage(d);
+  }
   return bytes;
-}
-}  // namespace
-
-int64_t TaskRunner::SliceMemoryInUseMiB(const std::string& id, int devices) const {
-  int64_t total = 0;
-  for (const auto& [d, b] : SliceUsage(options_.slice_dir + "/xpool-slice-" + id, devices)) {
-    total += b;
-  }
-  return total / (1024 * 1024);
-}
-
-std::map<int, int64_t> TaskRunner::MemoryInUseMiB(int devices) const {
-  std::vector<std::string> running;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, entry] : tasks_) {
-      if (!ExitOf(id)) running.push_back(id);
-    }
-  }
-  std::map<int, int64_t> bytes;
-  for (const auto& id : running) {
-    for (const auto& [d, b] : SliceUsage(options_.slice_dir + "/xpool-slice-" + id, devices)) {
-      bytes[d] += b;
-    }
-  }
-  std::map<int, int64_t> mib;
-  for (const auto& [d, b] : bytes) mib[d] = b / (1024 * 1024);
-  return mib;
 }
 
 std::vector<std::string> TaskRunner::Adopted() const {
@@ -396,7 +373,7 @@ void TaskRunner::Forget(const std::vector<v1::TaskReport>& reported) {
     std::error_code ec;
     std::filesystem::remove_all(FolderOf(r.allocation_id()), ec);
     // The slice's segment, if the runtime made one: its processes are gone with the task.
-    std::filesystem::remove(options_.slice_dir + "/xpool-slice-" + r.allocation_id(), ec);
+    std::filesystem::remove(SlicePathOf(r.allocation_id()), ec);
   }
 }
 

@@ -57,11 +57,9 @@ class TaskRunner {
   void Forget(const std::vector<v1::TaskReport>& reported);
   // Kills the task of every allocation not in `live`.
   void KillAllExcept(const std::set<std::string>& live);
-  // Device memory the running tasks' slices use now, MiB per device index on the node, read from
-  // the runtime's shared segments (processes without the runtime count nothing).
-  std::map<int, int64_t> MemoryInUseMiB(int devices) const;
-  // The same for one allocation's slice, over all devices.
-  int64_t SliceMemoryInUseMiB(const std::string& allocation_id, int devices) const;
+  // Device memory an allocation's slice uses now, bytes per device index on the node, read from
+  // the runtime's shared segment (empty when none of its processes loaded the runtime).
+  std::map<int, int64_t> SliceBytesInUse(const std::string& allocation_id, int devices) const;
   // Allocations whose tasks were adopted from the state directory at start.
   std::vector<std::string> Adopted() const;
 
@@ -72,6 +70,7 @@ class TaskRunner {
   TaskRunner(TaskOptions options, uid_t uid, gid_t gid, bool switch_user);
   void Adopt();
   std::string FolderOf(const std::string& allocation_id) const;
+  std::string SlicePathOf(const std::string& allocation_id) const;  // the runtime's segment
   // The task's exit status once its supervisor has recorded it.
   std::optional<int> ExitOf(const std::string& allocation_id) const;
 
