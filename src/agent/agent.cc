@@ -6,24 +6,13 @@
 #include <map>
 #include <set>
 
+#include "core/address.h"
+
 namespace xpool::agent {
-namespace {
-
-std::string HostOf(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
-bool Loopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
-}
-
-}  // namespace
-
 Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
                                             const AgentOptions& options) {
   if (options.controller.empty()) return Status::InvalidArgument("no controller address given");
-  if (!Loopback(HostOf(options.listen)) && options.token.empty()) {
+  if (!IsLoopbackHost(HostOf(options.listen)) && options.token.empty()) {
     return Status::InvalidArgument("refusing to listen on '" + options.listen +
                                    "': without --token-file only loopback addresses are served");
   }

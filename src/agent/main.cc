@@ -12,8 +12,8 @@
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
 #include "agent/task_runner.h"
-#include "controller/auth.h"
 #include "core/signals.h"
+#include "core/token_file.h"
 
 namespace {
 std::atomic<xpool::agent::Agent*> g_agent{nullptr};
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     if (auto* running = g_agent.load()) running->Shutdown();
   });
   if (!token_file.empty()) {
-    auto token = xpool::controller::ReadTokenFile(token_file);
+    auto token = xpool::ReadTokenFile(token_file);
     if (!token.ok()) {
       std::fprintf(stderr, "xpool-agent: %s\n", token.status().message().c_str());
       return 2;

@@ -4,14 +4,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/token_file.h"
+
 namespace xpool::controller {
 namespace {
-
-std::string Trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  return s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1);
-}
 
 // Compares without stopping at the first difference, so timing says nothing of a token.
 bool SameToken(const std::string& a, const std::string& b) {
@@ -23,18 +19,6 @@ bool SameToken(const std::string& a, const std::string& b) {
 }
 
 }  // namespace
-
-Result<std::string> ReadTokenFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("token file '" + path + "' cannot be read");
-  std::string line;
-  std::getline(in, line);
-  line = Trim(line);
-  if (line.size() < 16) {
-    return Status::InvalidArgument("token file '" + path + "': a token has at least 16 characters");
-  }
-  return line;
-}
 
 Result<Auth> Auth::Load(const std::string& join_token_file, const std::string& users_file) {
   Auth auth;
@@ -52,7 +36,7 @@ Result<Auth> Auth::Load(const std::string& join_token_file, const std::string& u
     int number = 0;
     while (std::getline(in, line)) {
       ++number;
-      line = Trim(line);
+      line = TrimBlanks(line);
       if (line.empty() || line[0] == '#') continue;
       std::istringstream fields(line);
       std::string token, user, extra;

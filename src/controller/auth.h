@@ -36,7 +36,4 @@ class Auth {
   std::map<std::string, std::string> users_;  // token -> user
 };
 
-// Reads a token from a file: its first line, trimmed; an error names the file.
-Result<std::string> ReadTokenFile(const std::string& path);
-
 }  // namespace xpool::controller

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "controller/extender.h"
+#include "core/address.h"
 
 namespace xpool::controller {
 namespace {
@@ -30,15 +31,6 @@ grpc::Status ToGrpc(const Status& s) {
 }
 
 // The port of "host:port"; the host part may be a bracketed IPv6 address.
-std::string HostOf(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
-bool Loopback(const std::string& host) {
-  return host == "127.0.0.1" || host == "localhost" || host == "[::1]";
-}
-
 }  // namespace
 
 int64_t NowUnixMs() {
@@ -179,7 +171,7 @@ Result<std::unique_ptr<Controller>> Controller::Start(
     const std::string& data_dir, const std::string& listen, const ControllerOptions& options,
     const std::string& metrics_listen, const Auth& auth, const ResourceNames& resources) {
   const std::string host = HostOf(listen);
-  if (!Loopback(host) && !auth.enabled()) {
+  if (!IsLoopbackHost(host) && !auth.enabled()) {
     // Allocation and task APIs run commands on the pool's machines: until credentials are
     // checked, they are served on loopback only.
     return Status::InvalidArgument("refusing to listen on '" + listen +
