@@ -3,20 +3,8 @@
 # without a valid token, agents need the join token, users reach only their own allocations.
 set -uo pipefail
 XPOOL="$1"
-BIN="$(dirname "$XPOOL")"
+source "$(dirname "$0")/lib/pool.sh"
 CALL="$BIN/pool_call"
-WORK="$(mktemp -d)"
-export HOME="$WORK"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-RUN_AS=()
-[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
 # A non-loopback address of this machine (127.0.0.2 stands in when there is none).
 HOST=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -1)
 HOST=${HOST:-127.0.0.2}
@@ -83,5 +71,4 @@ out=$(XPOOL_TOKEN=$BOB "$XPOOL" release "$ID" 2>&1)
 [ "$("$CALL" "$AGENT" Run "$BOB" "$ID")" = PERMISSION_DENIED ] || fail "bob ran a task on alice's slice"
 XPOOL_TOKEN=$ALICE "$XPOOL" release "$ID" >/dev/null || fail "alice cannot release her allocation"
 
-[ "$failures" -eq 0 ] && echo "pool_auth: all passed"
-exit $((failures > 0))
+pool_finish pool_auth

@@ -3,19 +3,7 @@
 # simulated inventories (H100, A100, an NPU node, an FPGA node), and the `xpool` command.
 set -uo pipefail
 XPOOL="$1"
-BIN="$(dirname "$XPOOL")"
-WORK="$(mktemp -d)"
-export HOME="$WORK"  # ~/.xpool of this test only
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-RUN_AS=()
-[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+source "$(dirname "$0")/lib/pool.sh"
 
 # expect CODE PATTERN -- ARGS...: xpool's exit code and a pattern in its output.
 expect() {
@@ -221,5 +209,4 @@ expect 0 'sample task on local: CUDA_VISIBLE_DEVICES=0 XPOOL_GPU_MEMORY=8192MiB 
 echo "$LAST" | grep -qE 'a[0-9a-f]+ +released +local +1 +8Gi +25% +[0-9]+Mi +demo +task' || fail "demo allocation not listed: $LAST"
 [ ! -e "$HOME/.xpool" ] || fail "the demo left $HOME/.xpool behind"
 
-[ "$failures" -eq 0 ] && echo "pool_cluster: all passed"
-exit $((failures > 0))
+pool_finish pool_cluster

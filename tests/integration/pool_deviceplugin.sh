@@ -5,19 +5,7 @@
 # again when the kubelet's socket is recreated. GPUs: the fake NVML's two H100s.
 set -uo pipefail
 XPOOL="$1"
-BIN="$(dirname "$XPOOL")"
-WORK="$(mktemp -d)"
-export HOME="$WORK"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-RUN_AS=()
-[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+source "$(dirname "$0")/lib/pool.sh"
 export LD_LIBRARY_PATH="$BIN/fake_driver" FAKE_CUDA_DEVICES=2 FAKE_CUDA_DEVICE_MIB=81920
 mkdir -p "$WORK/plugins"
 
@@ -47,5 +35,4 @@ echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_GPU_MEMORY=6144
 echo "$out" | grep -q '^unknown device: refused$' || fail "an unknown device was accepted: $out"
 echo "$out" | grep -q '^registered again xpool.io/gpu$' || fail "no re-registration after the kubelet restarted: $out"
 
-[ "$failures" -eq 0 ] && echo "pool_deviceplugin: all passed"
-exit $((failures > 0))
+pool_finish pool_deviceplugin

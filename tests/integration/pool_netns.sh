@@ -5,27 +5,19 @@
 # lease. Needs root and ip netns; prints SKIP and passes without them.
 set -uo pipefail
 XPOOL="$1"
-BIN="$(dirname "$XPOOL")"
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null || ! ip netns add xpool-probe-$$ 2>/dev/null; then
   echo "SKIP: network namespaces need root and ip netns"
   exit 0
 fi
 ip netns del xpool-probe-$$
-WORK="$(mktemp -d)"
-export HOME="$WORK"
+source "$(dirname "$0")/lib/pool.sh"
 TAG=$$
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+pool_extra_cleanup() {
   for k in 1 2 3; do
     ip netns del xp$TAG-h$k 2>/dev/null
     ip link del xp$TAG-v$k 2>/dev/null
   done
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 NET=$((100 + TAG % 100))  # 10.NET.k.0/24 per host
 for k in 1 2 3; do
@@ -83,5 +75,4 @@ done
 out=$("$XPOOL" run --model L40S -- true 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q "no capacity" || fail "a cut-off host took work: $out"
 
-[ "$failures" -eq 0 ] && echo "pool_netns: all passed"
-exit $((failures > 0))
+pool_finish pool_netns

@@ -3,19 +3,7 @@
 # H100s, 0 and 1 joined by 4 NVLinks), registers them, and a run on them sees them by UUID.
 set -uo pipefail
 XPOOL="$1"
-BIN="$(dirname "$XPOOL")"
-WORK="$(mktemp -d)"
-export HOME="$WORK"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-RUN_AS=()
-[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+source "$(dirname "$0")/lib/pool.sh"
 export LD_LIBRARY_PATH="$BIN/fake_driver" FAKE_CUDA_DEVICES=3 FAKE_CUDA_DEVICE_MIB=81559
 
 "$BIN/xpool-agent" --discover >"$WORK/node.json" || fail "--discover failed"
@@ -63,5 +51,4 @@ rm -f "$READY"
 for _ in $(seq 40); do [ ! -e "/dev/shm/xpool-slice-$ID" ] && break; sleep 0.1; done
 [ ! -e "/dev/shm/xpool-slice-$ID" ] || fail "the slice's segment outlived its task"
 
-[ "$failures" -eq 0 ] && echo "pool_nvml: all passed"
-exit $((failures > 0))
+pool_finish pool_nvml

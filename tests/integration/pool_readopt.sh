@@ -4,20 +4,8 @@
 # adopted task; a task that ended while its agent was down is reported when the agent is back.
 set -uo pipefail
 XPOOL="$1"
-BIN="$(dirname "$XPOOL")"
-WORK="$(mktemp -d)"
-export HOME="$WORK"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-  pkill -9 -f "sleep 7.31" 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-RUN_AS=()
-[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+source "$(dirname "$0")/lib/pool.sh"
+pool_extra_cleanup() { pkill -9 -f "sleep 7.31" 2>/dev/null; }
 
 "$BIN/xpool-controller" --listen 127.0.0.1:0 --metrics "" --data "$WORK/data" --lease-ms 5000 \
   >"$WORK/controller.log" 2>&1 &
@@ -77,5 +65,4 @@ start_agent 4
 for _ in $(seq 100); do "$XPOOL" allocs --all | grep -q "task exited with code 3" && break; sleep 0.05; done
 "$XPOOL" allocs --all | grep -q "task exited with code 3" || fail "the end of a task was lost: $("$XPOOL" allocs --all)"
 
-[ "$failures" -eq 0 ] && echo "pool_readopt: all passed"
-exit $((failures > 0))
+pool_finish pool_readopt

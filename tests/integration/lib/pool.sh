@@ -1,0 +1,25 @@
+# Shared by the tests/integration/pool_*.sh tests; sourced with XPOOL set to build/xpool. Gives:
+#   BIN          the build folder (xpool-controller, xpool-agent, test tools)
+#   WORK         a private folder, also $HOME (so ~/.xpool is the test's own), removed at exit
+#   pids         processes to kill at exit (add with pids+=($!))
+#   RUN_AS       the agent's --run-as when the test runs as root
+#   fail MSG     counts a failure;  pool_finish NAME  reports and exits
+#   pool_extra_cleanup  a test may define it for more cleaning at exit
+BIN="$(dirname "$XPOOL")"
+WORK="$(mktemp -d)"
+export HOME="$WORK"
+pids=()
+pool_cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  if declare -F pool_extra_cleanup >/dev/null; then pool_extra_cleanup; fi
+  rm -rf "$WORK"
+}
+trap pool_cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+RUN_AS=()
+[ "$(id -u)" -eq 0 ] && RUN_AS=(--run-as nobody)
+pool_finish() {
+  [ "$failures" -eq 0 ] && echo "$1: all passed"
+  exit $((failures > 0))
+}
