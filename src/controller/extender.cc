@@ -53,7 +53,13 @@ Result<Candidates> CandidatesOf(const json& args) {
   return Status::InvalidArgument("ExtenderArgs has neither NodeNames nor Nodes.items");
 }
 
-Result<json> ParseArgs(const std::string& body) {
+// ExtenderArgs: the pod and the nodes to answer for.
+struct Args {
+  json pod;
+  Candidates candidates;
+};
+
+Result<Args> ParseArgs(const std::string& body) {
   json args = json::parse(body, nullptr, false);
   if (args.is_discarded() || !args.is_object()) {
     return Status::InvalidArgument("the body is not a JSON object (ExtenderArgs)");
@@ -61,15 +67,13 @@ Result<json> ParseArgs(const std::string& body) {
   if (!args.contains("Pod") || !args["Pod"].is_object()) {
     return Status::InvalidArgument("ExtenderArgs has no Pod");
   }
-  return args;
+  auto candidates = CandidatesOf(args);
+  if (!candidates.ok()) return candidates.status();
+  return Args{std::move(args["Pod"]), std::move(*candidates)};
 }
 
-}  // namespace
-
-Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_json,
-                                                        const ResourceNames& names) {
-  const json pod = json::parse(pod_json, nullptr, false);
-  if (pod.is_discarded() || !pod.is_object()) return Status::InvalidArgument("the pod is not JSON");
+Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
+                                                              const ResourceNames& names) {
   int64_t gpus = 0, memory = 0, core = 0;
   bool ours = false;
   const json containers = pod.value("/spec/containers"_json_pointer, json::array());
@@ -101,6 +105,15 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_j
   return std::optional<v1::AllocateRequest>(r);
 }
 
+}  // namespace
+
+Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_json,
+                                                        const ResourceNames& names) {
+  const json pod = json::parse(pod_json, nullptr, false);
+  if (pod.is_discarded() || !pod.is_object()) return Status::InvalidArgument("the pod is not JSON");
+  return RequestOfPodObject(pod, names);
+}
+
 std::string ExtenderFilter(PoolState& state, const std::string& body, const ResourceNames& names,
                            int* status) {
   *status = 200;
@@ -110,14 +123,13 @@ std::string ExtenderFilter(PoolState& state, const std::string& body, const Reso
               {"FailedAndUnresolvableNodes", json::object()},
               {"Error", ""}};
   auto args = ParseArgs(body);
-  Result<Candidates> candidates = Status::InvalidArgument("");
-  if (args.ok()) candidates = CandidatesOf(*args);
-  if (!args.ok() || !candidates.ok()) {
+  if (!args.ok()) {
     *status = 400;
-    out["Error"] = !args.ok() ? args.status().message() : candidates.status().message();
+    out["Error"] = args.status().message();
     return out.dump();
   }
-  auto request = RequestOfPod((*args)["Pod"].dump(), names);
+  const Candidates* candidates = &args->candidates;
+  auto request = RequestOfPodObject(args->pod, names);
   std::vector<std::string> passed;
   if (!request.ok()) {
     out["Error"] = request.status().message();
@@ -158,15 +170,13 @@ std::string ExtenderPrioritize(PoolState& state, const std::string& body,
                                const ResourceNames& names, int* status) {
   *status = 200;
   auto args = ParseArgs(body);
-  Result<Candidates> candidates = Status::InvalidArgument("");
-  if (args.ok()) candidates = CandidatesOf(*args);
-  if (!args.ok() || !candidates.ok()) {
+  if (!args.ok()) {
     *status = 400;
-    return json{{"Error", !args.ok() ? args.status().message() : candidates.status().message()}}
-        .dump();
+    return json{{"Error", args.status().message()}}.dump();
   }
+  const Candidates* candidates = &args->candidates;
   json out = json::array();
-  auto request = RequestOfPod((*args)["Pod"].dump(), names);
+  auto request = RequestOfPodObject(args->pod, names);
   if (!request.ok()) {
     *status = 400;
     return json{{"Error", request.status().message()}}.dump();
