@@ -202,70 +202,117 @@ grpc::Status DevicePlugin::GetPreferredAllocation(
   return grpc::Status::OK;
 }
 
+Result<DevicePlugin::ContainerSlice> DevicePlugin::SliceFromSplit(
+    const v1beta1::ContainerAllocateRequest& c) const {
+  std::map<std::string, int> shares;  // GPU uuid -> virtual devices
+  for (const auto& id : c.devices_ids()) {
+    const std::string uuid = UuidOf(id);
+    if (gpu_of_uuid_.count(uuid) == 0) return Status::InvalidArgument("unknown device " + id);
+    ++shares[uuid];
+  }
+  // The runtime holds every GPU of the container to one quota: the smallest share among them.
+  int share = options_.split;
+  ContainerSlice slice;
+  slice.memory_mib = INT64_MAX;
+  for (const auto& [uuid, k] : shares) {
+    share = std::min(share, k);
+    slice.memory_mib =
+        std::min(slice.memory_mib, node_.devices(gpu_of_uuid_.at(uuid)).memory_mib());
+    slice.gpus.push_back(gpu_of_uuid_.at(uuid));
+  }
+  slice.memory_mib = slice.memory_mib * share / options_.split;
+  slice.core_percent = 100 * share / options_.split;
+  slice.segment = options_.slice_dir + "/xpool-k8s-" + c.devices_ids(0).substr(0, 48);
+  return slice;
+}
+
+Result<DevicePlugin::ContainerSlice> DevicePlugin::SliceFromClaim(
+    const v1::ClaimPodSlicesResponse& claim) const {
+  ContainerSlice slice;
+  for (const auto& s : claim.slices()) {
+    auto gpu = gpu_of_uuid_.find(s.device_uuid());
+    if (gpu == gpu_of_uuid_.end()) {
+      return Status::FailedPrecondition("the controller gave " + claim.allocation().id() +
+                                        " a device this node does not have: " + s.device_uuid());
+    }
+    slice.gpus.push_back(gpu->second);
+    slice.memory_mib = s.memory_mib();
+    slice.core_percent = s.compute_milli() / 10;
+  }
+  slice.allocation = claim.allocation().id();
+  slice.segment = options_.slice_dir + "/xpool-slice-" + claim.allocation().id();
+  return slice;
+}
+
 grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::AllocateRequest* request,
                                     v1beta1::AllocateResponse* response) {
   // The file that makes every process of the container load the runtime.
   const std::string preload = options_.dir + "/xpool-ld.so.preload";
   if (!options_.runtime_path.empty()) std::ofstream(preload) << kContainerRuntimePath << "\n";
   for (const auto& c : request->container_requests()) {
-    std::map<std::string, int> shares;  // GPU uuid -> virtual devices
+    if (c.devices_ids_size() == 0) {
+      return {grpc::StatusCode::INVALID_ARGUMENT, "no devices to allocate"};
+    }
     for (const auto& id : c.devices_ids()) {
-      const std::string uuid = UuidOf(id);
-      if (gpu_of_uuid_.count(uuid) == 0) {
+      if (gpu_of_uuid_.count(UuidOf(id)) == 0) {
         return {grpc::StatusCode::INVALID_ARGUMENT, "unknown device " + id};
       }
-      ++shares[uuid];
     }
-    if (shares.empty()) return {grpc::StatusCode::INVALID_ARGUMENT, "no devices to allocate"};
-    // The runtime holds every GPU of the container to one quota: the smallest share among them.
-    int share = options_.split;
-    int64_t memory = INT64_MAX;
-    std::string visible;
-    for (const auto& [uuid, k] : shares) {
-      share = std::min(share, k);
-      memory = std::min(memory, node_.devices(gpu_of_uuid_.at(uuid)).memory_mib());
-      if (!visible.empty()) visible += ',';
-      visible += uuid;
+    // The scheduler extender's decision for the pod, where it made one; else k/split of a GPU.
+    Result<ContainerSlice> slice = Status::NotFound("no claim");
+    if (options_.claim) {
+      auto claim = options_.claim(c.devices_ids_size());
+      if (claim.ok()) {
+        slice = SliceFromClaim(*claim);
+      } else if (claim.status().code() != StatusCode::kNotFound) {
+        return {grpc::StatusCode::UNAVAILABLE,
+                "cannot look up the pod's slice: " + claim.status().message()};
+      }
     }
-    auto* out = response->add_container_responses();
-    auto& env = *out->mutable_envs();
-    env["CUDA_VISIBLE_DEVICES"] = visible;
-    env["NVIDIA_VISIBLE_DEVICES"] = visible;
-    env["XPOOL_GPU_MEMORY"] = std::to_string(memory * share / options_.split);
-    if (share < options_.split)
-      env["XPOOL_GPU_CORE"] = std::to_string(100 * share / options_.split);
-    env["XPOOL_SLICE"] = options_.slice_dir + "/xpool-k8s-" + c.devices_ids(0).substr(0, 48);
-    (*out->mutable_annotations())["xpool.io/devices"] = [&] {
-      std::string ids;
-      for (const auto& id : c.devices_ids()) ids += (ids.empty() ? "" : ",") + id;
-      return ids;
-    }();
-    if (!options_.runtime_path.empty()) {
-      auto* lib = out->add_mounts();
-      lib->set_host_path(options_.runtime_path);
-      lib->set_container_path(std::string(kContainerRuntimePath));
-      lib->set_read_only(true);
-      auto* ld = out->add_mounts();
-      ld->set_host_path(preload);
-      ld->set_container_path("/etc/ld.so.preload");
-      ld->set_read_only(true);
-    }
-    auto* shm = out->add_mounts();  // the slice's segment is shared with the host's observers
-    shm->set_host_path(options_.slice_dir);
-    shm->set_container_path(options_.slice_dir);
-    std::set<std::string> nodes{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"};
-    for (const auto& [uuid, k] : shares) {
-      nodes.insert("/dev/nvidia" + std::to_string(node_.devices(gpu_of_uuid_.at(uuid)).index()));
-    }
-    for (const auto& path : nodes) {
-      if (access(path.c_str(), F_OK) != 0) continue;  // the kubelet refuses paths that do not exist
-      auto* dev = out->add_devices();
-      dev->set_host_path(path);
-      dev->set_container_path(path);
-      dev->set_permissions("rw");
-    }
+    if (!slice.ok() && slice.status().code() == StatusCode::kNotFound) slice = SliceFromSplit(c);
+    if (!slice.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, slice.status().message()};
+    DescribeContainer(*slice, preload, response->add_container_responses());
   }
   return grpc::Status::OK;
+}
+
+void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::string& preload,
+                                     v1beta1::ContainerAllocateResponse* out) const {
+  std::string visible;
+  for (int gpu : slice.gpus) visible += (visible.empty() ? "" : ",") + node_.devices(gpu).uuid();
+  auto& env = *out->mutable_envs();
+  env["CUDA_VISIBLE_DEVICES"] = visible;
+  env["NVIDIA_VISIBLE_DEVICES"] = visible;
+  env["XPOOL_GPU_MEMORY"] = std::to_string(slice.memory_mib);
+  if (slice.core_percent < 100) env["XPOOL_GPU_CORE"] = std::to_string(slice.core_percent);
+  env["XPOOL_SLICE"] = slice.segment;
+  if (!slice.allocation.empty()) {
+    env["XPOOL_ALLOCATION"] = slice.allocation;
+    (*out->mutable_annotations())["xpool.io/allocation"] = slice.allocation;
+  }
+  if (!options_.runtime_path.empty()) {
+    auto* lib = out->add_mounts();
+    lib->set_host_path(options_.runtime_path);
+    lib->set_container_path(std::string(kContainerRuntimePath));
+    lib->set_read_only(true);
+    auto* ld = out->add_mounts();
+    ld->set_host_path(preload);
+    ld->set_container_path("/etc/ld.so.preload");
+    ld->set_read_only(true);
+  }
+  auto* shm = out->add_mounts();  // the slice's segment is shared with the host's observers
+  shm->set_host_path(options_.slice_dir);
+  shm->set_container_path(options_.slice_dir);
+  std::set<std::string> nodes{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"};
+  for (int gpu : slice.gpus)
+    nodes.insert("/dev/nvidia" + std::to_string(node_.devices(gpu).index()));
+  for (const auto& path : nodes) {
+    if (access(path.c_str(), F_OK) != 0) continue;  // the kubelet refuses paths that do not exist
+    auto* dev = out->add_devices();
+    dev->set_host_path(path);
+    dev->set_container_path(path);
+    dev->set_permissions("rw");
+  }
 }
 
 grpc::Status DevicePlugin::PreStartContainer(grpc::ServerContext*,

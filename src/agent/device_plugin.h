@@ -1,21 +1,25 @@
 // The Kubernetes device plugin (API v1beta1) of the agent: it serves on a unix socket in the
 // kubelet's device-plugin directory, registers a resource (xpool.io/gpu) with the kubelet, and
-// advertises each GPU as `split` virtual devices ("<uuid>::<k>") with its NUMA node. A container
-// given k virtual devices of a GPU gets k/split of that GPU through the pooling runtime: its
-// memory and compute quotas in the environment, the runtime mounted and preloaded. When the
-// kubelet restarts (its socket is recreated), the plugin serves a fresh socket and registers
-// again.
+// advertises each GPU as `split` virtual devices ("<uuid>::<k>") with its NUMA node. Allocate is
+// given device ids only: it claims from the controller the slice the scheduler extender chose for
+// the pod (the oldest pod allocation on this node that waits for that many devices) and gives the
+// container that slice — its GPUs, memory and compute quotas in the environment, the runtime
+// mounted and preloaded. A pod the extender did not place gets k/split of a GPU for k virtual
+// devices. When the kubelet restarts (its socket is recreated), the plugin serves a fresh socket
+// and registers again.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "k8s/deviceplugin/v1beta1/api.grpc.pb.h"
@@ -30,6 +34,10 @@ struct DevicePluginOptions {
   int split = 10;            // virtual devices per GPU
   std::string runtime_path;  // libxpool-cuda.so on the host; mounted into containers
   std::string slice_dir = "/dev/shm";
+  // Claims the next `devices` slices of a pod allocation on this node from the controller
+  // (Agents.ClaimPodSlices). NotFound: the extender placed no pod here that waits for them.
+  // Unset: every container gets k/split of a GPU.
+  std::function<Result<v1::ClaimPodSlicesResponse>(int devices)> claim;
 };
 
 class DevicePlugin final : public v1beta1::DevicePlugin::Service {
@@ -63,6 +71,18 @@ class DevicePlugin final : public v1beta1::DevicePlugin::Service {
   Status Register();  // with the kubelet
   void Watch();       // re-serves and re-registers when the kubelet's socket is recreated
   v1beta1::ListAndWatchResponse DeviceList() const;
+  // What one container is given.
+  struct ContainerSlice {
+    std::vector<int> gpus;  // indexes into node_.devices()
+    int64_t memory_mib = 0;
+    int core_percent = 100;
+    std::string segment;     // the runtime's shared segment (XPOOL_SLICE)
+    std::string allocation;  // the pool's allocation, when the extender made one
+  };
+  Result<ContainerSlice> SliceFromSplit(const v1beta1::ContainerAllocateRequest& c) const;
+  Result<ContainerSlice> SliceFromClaim(const v1::ClaimPodSlicesResponse& claim) const;
+  void DescribeContainer(const ContainerSlice& slice, const std::string& preload,
+                         v1beta1::ContainerAllocateResponse* out) const;
 
   v1::Node node_;
   DevicePluginOptions options_;

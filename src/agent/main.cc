@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -14,9 +15,11 @@
 #include "agent/task_runner.h"
 #include "core/signals.h"
 #include "core/token_file.h"
+#include "xpool/v1/pool.grpc.pb.h"
 
 namespace {
 std::atomic<xpool::agent::Agent*> g_agent{nullptr};
+using ClaimResponse = xpool::v1::ClaimPodSlicesResponse;
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,6 +40,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--device-plugin-resource", plugin.resource, "the resource registered")
       ->capture_default_str();
+  std::string node_name;
+  app.add_option("--node-name", node_name,
+                 "this node's name in the pool (under Kubernetes: the node's name there); "
+                 "default: the host name")
+      ->envname("XPOOL_NODE_NAME");
   app.add_option("--inventory", inventory,
                  "simulated inventory (YAML); default: the GPUs NVML finds on this machine");
   app.add_flag("--discover", discover_only,
@@ -71,6 +79,7 @@ int main(int argc, char** argv) {
   }
   char host[256] = "node";
   gethostname(host, sizeof(host) - 1);
+  if (!node_name.empty()) std::snprintf(host, sizeof(host), "%s", node_name.c_str());
   auto node = inventory.empty() ? xpool::agent::DiscoverNvidiaNode(host)
                                 : xpool::agent::LoadInventory(inventory, host);
   if (!node.ok() && inventory.empty()) {
@@ -106,6 +115,24 @@ int main(int argc, char** argv) {
     }
     plugin.runtime_path = options.tasks.runtime_path.empty() ? xpool::agent::FindRuntimeLibrary("")
                                                              : options.tasks.runtime_path;
+    plugin.claim =
+        [channel = grpc::CreateChannel(options.controller, grpc::InsecureChannelCredentials()),
+         token = options.token, name = node->name()](int devices) -> xpool::Result<ClaimResponse> {
+      grpc::ClientContext context;
+      if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      xpool::v1::ClaimPodSlicesRequest request;
+      request.set_node(name);
+      request.set_devices(devices);
+      ClaimResponse response;
+      const grpc::Status s =
+          xpool::v1::Agents::NewStub(channel)->ClaimPodSlices(&context, request, &response);
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        return xpool::Status::NotFound(s.error_message());
+      }
+      if (!s.ok()) return xpool::Status::IoError(s.error_message());
+      return response;
+    };
     auto started = xpool::agent::DevicePlugin::Start(gpus, plugin);
     if (!started.ok()) {
       std::fprintf(stderr, "xpool-agent: %s\n", started.status().message().c_str());

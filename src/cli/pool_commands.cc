@@ -469,7 +469,10 @@ int Up(const UpOptions& o) {
   controller::ControllerOptions copts;
   copts.policy = o.policy;
   copts.lease_ms = o.lease_ms;
-  auto c = controller::Controller::Start(data, listen, copts, o.metrics);
+  controller::ServeOptions serve;
+  serve.listen = listen;
+  serve.http_listen = o.metrics;
+  auto c = controller::Controller::Start(data, copts, serve);
   if (!c.ok()) return Fail(c.status().message());
   agent::AgentOptions aopts;
   aopts.controller = (*c)->address();

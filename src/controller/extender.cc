@@ -1,9 +1,13 @@
 #include "controller/extender.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <tuple>
+
+#include "core/clock.h"
 
 namespace xpool::controller {
 namespace {
@@ -76,6 +80,9 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
                                                               const ResourceNames& names) {
   int64_t gpus = 0, memory = 0, core = 0;
   bool ours = false;
+  // Devices add up over the containers; memory and core are per device.
+  const auto add = [](int64_t* total, int64_t n) { *total += n; };
+  const auto largest = [](int64_t* total, int64_t n) { *total = std::max(*total, n); };
   const json containers = pod.value("/spec/containers"_json_pointer, json::array());
   if (!containers.is_array()) return Status::InvalidArgument("spec.containers is not a list");
   for (const auto& c : containers) {
@@ -83,12 +90,13 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
     json wanted = resources.value("limits", json::object());
     if (!wanted.is_object() || wanted.empty()) wanted = resources.value("requests", json::object());
     if (!wanted.is_object()) continue;
-    for (const auto& [key, total] : {std::pair{names.gpu, &gpus}, std::pair{names.memory, &memory},
-                                     std::pair{names.core, &core}}) {
+    for (const auto& [key, total, combine] :
+         {std::tuple{names.gpu, &gpus, +add}, std::tuple{names.memory, &memory, +largest},
+          std::tuple{names.core, &core, +largest}}) {
       if (!wanted.contains(key)) continue;
       auto n = WholeNumber(wanted[key], key);
       if (!n.ok()) return n.status();
-      *total += *n;
+      combine(total, *n);
       ours = true;
     }
   }
@@ -102,6 +110,8 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
   r.set_memory_mib(memory);
   r.set_owner(pod.value("/metadata/namespace"_json_pointer, std::string()) + "/" +
               pod.value("/metadata/name"_json_pointer, std::string()));
+  r.set_tenant(pod.value("/metadata/namespace"_json_pointer, std::string()));
+  r.set_pod_uid(pod.value("/metadata/uid"_json_pointer, std::string()));
   return std::optional<v1::AllocateRequest>(r);
 }
 
@@ -196,6 +206,107 @@ std::string ExtenderPrioritize(PoolState& state, const std::string& body,
     out.push_back({{"Host", candidates->names[i]}, {"Score", score}});
   }
   return out.dump();
+}
+
+namespace {
+
+// ExtenderBindingArgs.
+struct BindArgs {
+  std::string pod, ns, uid, node;
+};
+
+Result<BindArgs> ParseBindArgs(const std::string& body) {
+  const json args = json::parse(body, nullptr, false);
+  if (args.is_discarded() || !args.is_object()) {
+    return Status::InvalidArgument("the body is not a JSON object (ExtenderBindingArgs)");
+  }
+  BindArgs b;
+  for (const auto& [key, field] : {std::pair{"PodName", &b.pod}, std::pair{"PodNamespace", &b.ns},
+                                   std::pair{"PodUID", &b.uid}, std::pair{"Node", &b.node}}) {
+    if (!args.contains(key) || !args[key].is_string() || args[key].get<std::string>().empty()) {
+      return Status::InvalidArgument(std::string("ExtenderBindingArgs has no ") + key);
+    }
+    *field = args[key].get<std::string>();
+  }
+  return b;
+}
+
+std::map<std::string, std::string> AnnotationsOf(const v1::Allocation& a) {
+  std::string devices;
+  for (const auto& s : a.slices()) devices += (devices.empty() ? "" : ",") + s.device_uuid();
+  const int32_t milli = a.slices_size() > 0 ? a.slices(0).compute_milli() : 1000;
+  return {{kAllocationAnnotation, a.id()},
+          {kDevicesAnnotation, devices},
+          {kMemoryAnnotation, std::to_string(a.slices_size() > 0 ? a.slices(0).memory_mib() : 0)},
+          {kCoreAnnotation, std::to_string(milli / 10)}};
+}
+
+// The pod's allocation on `node`: the one an earlier bind of the same pod made, else a new one.
+Result<v1::Allocation> AllocationForPod(PoolState& state, const BindArgs& args,
+                                        v1::AllocateRequest request) {
+  for (const auto& id : state.LiveOfPod(args.uid)) {
+    auto earlier = state.Get(id);
+    if (earlier.ok() && earlier->node() == args.node) return earlier;
+    (void)state.Release(id, "pod bound again, to node " + args.node, NowUnixMs());
+  }
+  request.set_node(args.node);
+  return state.Allocate(request, NowUnixMs());
+}
+
+Status Bind(PoolState& state, KubeClient& kube, const BindArgs& args, const ResourceNames& names) {
+  auto pod = kube.GetPod(args.ns, args.pod);
+  if (!pod.ok()) return pod.status();
+  if (pod->value("/metadata/uid"_json_pointer, std::string()) != args.uid) {
+    return Status::FailedPrecondition("pod " + args.ns + "/" + args.pod +
+                                      " is not the one of uid " + args.uid + " any more");
+  }
+  const std::string bound_to = pod->value("/spec/nodeName"_json_pointer, std::string());
+  if (!bound_to.empty()) {
+    // A bind retried after it went through: done. To another node: refused, as the API would.
+    if (bound_to == args.node) return Status::Ok();
+    return Status::FailedPrecondition("pod " + args.ns + "/" + args.pod +
+                                      " is already bound to node " + bound_to);
+  }
+  auto request = RequestOfPodObject(*pod, names);
+  if (!request.ok()) return request.status();
+  std::optional<v1::Allocation> allocation;
+  if (request->has_value()) {
+    auto made = AllocationForPod(state, args, **request);
+    if (!made.ok()) return made.status();
+    allocation = *made;
+    if (Status s = kube.AnnotatePod(args.ns, args.pod, AnnotationsOf(*allocation)); !s.ok()) {
+      (void)state.Release(allocation->id(), "bind failed: " + s.message(), NowUnixMs());
+      return s;
+    }
+  }
+  if (Status s = kube.BindPod(args.ns, args.pod, args.uid, args.node); !s.ok()) {
+    if (allocation)
+      (void)state.Release(allocation->id(), "bind failed: " + s.message(), NowUnixMs());
+    return s;
+  }
+  std::fprintf(stderr, "xpool-controller: bound pod %s/%s to %s%s\n", args.ns.c_str(),
+               args.pod.c_str(), args.node.c_str(),
+               allocation ? (" with " + allocation->id()).c_str() : "");
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string ExtenderBind(PoolState& state, KubeClient* kube, const std::string& body,
+                         const ResourceNames& names, int* status) {
+  *status = 200;
+  auto args = ParseBindArgs(body);
+  if (!args.ok()) {
+    *status = 400;
+    return json{{"Error", args.status().message()}}.dump();
+  }
+  if (kube == nullptr) {
+    return json{
+        {"Error", "this controller does not bind: it runs without the Kubernetes API (--kube-api)"}}
+        .dump();
+  }
+  const Status s = Bind(state, *kube, *args, names);
+  return json{{"Error", s.ok() ? "" : s.message()}}.dump();
 }
 
 }  // namespace xpool::controller

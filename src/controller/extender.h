@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "controller/kube_client.h"
 #include "controller/pool_state.h"
 
 namespace xpool::controller {
@@ -16,9 +17,9 @@ struct ResourceNames {
   std::string core = "xpool.io/gpu-core";      // percent of one device
 };
 
-// The slice of a GPU a pod object asks for (limits, else requests, summed over its containers);
-// nullopt when it asks for none of ours. InvalidArgument for values that are not whole numbers in
-// range.
+// The slice of a GPU a pod object asks for (limits, else requests): devices summed over its
+// containers, memory and core per device (the largest any container names); nullopt when it asks
+// for none of ours. InvalidArgument for values that are not whole numbers in range.
 Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_json,
                                                         const ResourceNames& names);
 
@@ -28,5 +29,19 @@ std::string ExtenderFilter(PoolState& state, const std::string& body, const Reso
                            int* status);
 std::string ExtenderPrioritize(PoolState& state, const std::string& body,
                                const ResourceNames& names, int* status);
+
+// The pod annotations bind writes: the allocation, and the slice it holds.
+inline constexpr char kAllocationAnnotation[] = "xpool.io/allocation";
+inline constexpr char kDevicesAnnotation[] = "xpool.io/devices";    // GPU UUIDs, comma-separated
+inline constexpr char kMemoryAnnotation[] = "xpool.io/gpu-memory";  // MiB per device
+inline constexpr char kCoreAnnotation[] = "xpool.io/gpu-core";      // percent of each device
+
+// The bind verb: ExtenderBindingArgs in, ExtenderBindingResult out. It reads the pod from the API,
+// allocates its slice on the node (again the same one when the same pod is bound again),
+// annotates the pod with the decision and binds it (pods/binding). On any failure the allocation
+// is released and Error says why. `kube` null: bind is refused (the controller runs without the
+// Kubernetes API).
+std::string ExtenderBind(PoolState& state, KubeClient* kube, const std::string& body,
+                         const ResourceNames& names, int* status);
 
 }  // namespace xpool::controller

@@ -12,11 +12,12 @@ std::atomic<xpool::controller::Controller*> g_controller{nullptr};
 
 int main(int argc, char** argv) {
   CLI::App app{"xpool-controller: the pool's API, scheduler and durable state"};
-  std::string listen = "127.0.0.1:7070";
+  xpool::controller::ServeOptions serve;
   std::string data = "xpool-data";
-  std::string metrics = "127.0.0.1:7071";
-  std::string join_token_file, users_file;
-  xpool::controller::ResourceNames resources;
+  serve.http_listen = "127.0.0.1:7071";
+  std::string join_token_file, users_file, kube_api;
+  xpool::controller::KubeOptions kube;
+  auto& resources = serve.resources;
   app.add_option("--gpu-resource", resources.gpu, "extender: the GPU resource")
       ->capture_default_str();
   app.add_option("--gpu-memory-resource", resources.memory, "extender: MiB per GPU")
@@ -24,14 +25,22 @@ int main(int argc, char** argv) {
   app.add_option("--gpu-core-resource", resources.core, "extender: percent of a GPU")
       ->capture_default_str();
   xpool::controller::ControllerOptions options;
-  app.add_option("--listen", listen, "API address (loopback)")->capture_default_str();
+  app.add_option("--listen", serve.listen, "API address (loopback)")->capture_default_str();
   app.add_option("--data", data, "data directory (SQLite store)")->capture_default_str();
-  app.add_option("--metrics", metrics, "address of /metrics (HTTP; empty: off)")
+  app.add_option("--metrics,--http", serve.http_listen,
+                 "address of /metrics and the scheduler extender's /scheduler/* (HTTP; empty: off)")
       ->capture_default_str();
   app.add_option("--join-token-file", join_token_file,
                  "the cluster's join token, which agents present (needed off loopback)");
   app.add_option("--users-file", users_file,
                  "users' tokens, '<token> <user>' per line (needed off loopback)");
+  app.add_option("--kube-api", kube_api,
+                 "bind pods and watch them through this Kubernetes API: 'in-cluster' (the "
+                 "service account's) or https://HOST:PORT");
+  app.add_option("--kube-token-file", kube.token_file,
+                 "with --kube-api https://...: the bearer token's file");
+  app.add_option("--kube-ca-file", kube.ca_file,
+                 "with --kube-api https://...: the CA of the API server's certificate");
   app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
   app.add_option("--lease-ms", options.lease_ms, "a node silent this long loses its allocations")
       ->capture_default_str();
@@ -48,8 +57,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "xpool-controller: %s\n", auth.status().message().c_str());
     return 2;
   }
-  auto controller =
-      xpool::controller::Controller::Start(data, listen, options, metrics, *auth, resources);
+  serve.auth = *auth;
+  if (kube_api == "in-cluster") {
+    auto in_cluster = xpool::controller::InClusterKubeOptions();
+    if (!in_cluster.ok()) {
+      std::fprintf(stderr, "xpool-controller: %s\n", in_cluster.status().message().c_str());
+      return 2;
+    }
+    serve.kube = *in_cluster;
+  } else if (!kube_api.empty()) {
+    kube.server = kube_api;
+    serve.kube = kube;
+  }
+  auto controller = xpool::controller::Controller::Start(data, options, serve);
   if (!controller.ok()) {
     std::fprintf(stderr, "xpool-controller: %s\n", controller.status().message().c_str());
     return 2;
@@ -60,6 +80,10 @@ int main(int argc, char** argv) {
   if (!(*controller)->metrics_address().empty()) {
     std::printf("xpool-controller: metrics on http://%s/metrics\n",
                 (*controller)->metrics_address().c_str());
+  }
+  if (serve.kube) {
+    std::printf("xpool-controller: binding and watching pods through %s\n",
+                serve.kube->server.c_str());
   }
   std::fflush(stdout);
   (*controller)->Wait();

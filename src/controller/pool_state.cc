@@ -294,7 +294,27 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& re
   auto demand = DemandLocked(request, refusal);
   if (!demand.ok()) return demand.status();
   std::optional<sched::Placement> placement;
-  if (scheduler_ != nullptr) placement = scheduler_->Schedule(pool_, *demand, rng_);
+  if (!request.node().empty()) {
+    auto pinned = node_index_.find(request.node());
+    if (pinned == node_index_.end()) {
+      *refusal = Refusal::kNeverFits;
+      return Status::FailedPrecondition("no xpool agent serves node " + request.node());
+    }
+    const NodeEntry& entry = *pinned->second;
+    if (!entry.cordoned && scheduler_ != nullptr) {
+      placement = scheduler_->PlaceOn(pool_, entry.index, *demand, rng_);
+    }
+    if (!placement) {
+      const bool ever =
+          sched::FitsEmpty(pool_.spec(entry.index), pool_.state(entry.index).model, *demand);
+      *refusal = ever ? Refusal::kNoCapacityNow : Refusal::kNeverFits;
+      return Status::FailedPrecondition(
+          ever ? "node " + request.node() + " has no free device share or memory for this now"
+               : "node " + request.node() + " has no device that could ever hold this");
+    }
+  } else if (scheduler_ != nullptr) {
+    placement = scheduler_->Schedule(pool_, *demand, rng_);
+  }
   if (!placement) {
     bool ever = false;
     for (const auto& [name, entry] : nodes_) {
@@ -385,6 +405,44 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   return a;
 }
 
+Result<PoolState::PodClaim> PoolState::ClaimPodSlices(const std::string& node, int devices,
+                                                      int64_t now_ms) {
+  Result<PodClaim> r = Status::Internal("unset");
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    r = ClaimPodSlicesLocked(node, devices, now_ms);
+  }
+  committer_->WaitForMine();
+  return r;
+}
+
+Result<PoolState::PodClaim> PoolState::ClaimPodSlicesLocked(const std::string& node, int devices,
+                                                            int64_t now_ms) {
+  if (devices < 1) return Status::InvalidArgument("claim at least one device");
+  // The kubelet admits a node's pods in the order they were bound: the oldest allocation first.
+  const v1::Allocation* oldest = nullptr;
+  for (const std::string& id : LiveOnLocked(node)) {
+    const v1::Allocation& a = allocations_.at(id);
+    if (a.request().pod_uid().empty() || a.slices_size() - a.claimed_devices() < devices) continue;
+    if (oldest == nullptr || a.created_unix_ms() < oldest->created_unix_ms()) oldest = &a;
+  }
+  if (oldest == nullptr) {
+    return Status::NotFound("no pod allocation on node " + node + " waits for " +
+                            std::to_string(devices) + " device(s)");
+  }
+  v1::Allocation a = *oldest;
+  PodClaim claim;
+  for (int i = a.claimed_devices(); i < a.claimed_devices() + devices; ++i) {
+    *claim.slices.Add() = a.slices(i);
+  }
+  a.set_claimed_devices(a.claimed_devices() + devices);
+  a.set_updated_unix_ms(now_ms);
+  if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
+  allocations_[a.id()] = a;
+  claim.allocation = std::move(a);
+  return claim;
+}
+
 Result<v1::Allocation> PoolState::Get(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = allocations_.find(id);
@@ -406,6 +464,15 @@ std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const 
   }
   for (const auto& [id, a] : allocations_) out.push_back(a);
   return out;
+}
+
+std::vector<std::string> PoolState::LiveOfPod(const std::string& uid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, live] : live_) {
+    if (allocations_.at(id).request().pod_uid() == uid) ids.push_back(id);
+  }
+  return ids;
 }
 
 std::vector<v1::Node> PoolState::Nodes() const {

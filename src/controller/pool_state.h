@@ -51,7 +51,16 @@ class PoolState {
                                   Refusal* refusal = nullptr);
   Result<v1::Allocation> Release(const std::string& id, const std::string& reason, int64_t now_ms);
   Result<v1::Allocation> Get(const std::string& id) const;
+  // For the device plugin of `node`: the next `devices` slices of the oldest pod allocation there
+  // that still has that many unclaimed (see ClaimPodSlices in pool.proto). NotFound: none.
+  struct PodClaim {
+    v1::Allocation allocation;
+    google::protobuf::RepeatedPtrField<v1::Slice> slices;
+  };
+  Result<PodClaim> ClaimPodSlices(const std::string& node, int devices, int64_t now_ms);
   std::vector<v1::Allocation> Allocations(bool include_released) const;
+  // The ids of the live allocations made for a Kubernetes pod (by its uid).
+  std::vector<std::string> LiveOfPod(const std::string& uid) const;
   std::vector<v1::Node> Nodes() const;
   // How each named node stands for a request, for the Kubernetes scheduler extender: whether it
   // fits now (with its policy score, 0..10 over the nodes that fit), or why not, and whether it
@@ -96,6 +105,7 @@ class PoolState {
   Result<v1::Allocation> AllocateUnwaited(const v1::AllocateRequest& request, int64_t now_ms,
                                           Refusal* refusal);
   std::vector<v1::Allocation> ExpireLeasesUnwaited(int64_t now_ms);
+  Result<PodClaim> ClaimPodSlicesLocked(const std::string& node, int devices, int64_t now_ms);
   Status LoadLocked(int64_t now_ms);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
   Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);

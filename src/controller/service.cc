@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "controller/extender.h"
+#include "controller/pod_watcher.h"
 #include "core/address.h"
 
 namespace xpool::controller {
@@ -30,14 +31,7 @@ grpc::Status ToGrpc(const Status& s) {
   return {grpc::StatusCode::INTERNAL, s.message()};
 }
 
-// The port of "host:port"; the host part may be a bracketed IPv6 address.
 }  // namespace
-
-int64_t NowUnixMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 grpc::Status AgentsService::Register(grpc::ServerContext* context,
                                      const v1::RegisterRequest* request,
@@ -50,6 +44,20 @@ grpc::Status AgentsService::Register(grpc::ServerContext* context,
   std::fprintf(stderr, "xpool-controller: node %s registered (%d devices, agent %s)\n",
                request->node().name().c_str(), request->node().devices_size(),
                request->node().agent_address().c_str());
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentsService::ClaimPodSlices(grpc::ServerContext* context,
+                                           const v1::ClaimPodSlicesRequest* request,
+                                           v1::ClaimPodSlicesResponse* response) {
+  std::string user;
+  if (auto s = auth_->Check(context, Caller::kAgent, "ClaimPodSlices", &user); !s.ok()) return s;
+  auto claim = state_->ClaimPodSlices(request->node(), request->devices(), NowUnixMs());
+  if (!claim.ok()) return ToGrpc(claim.status());
+  *response->mutable_allocation() = std::move(claim->allocation);
+  *response->mutable_slices() = std::move(claim->slices);
+  std::fprintf(stderr, "xpool-controller: node %s's device plugin claimed %d device(s) of %s\n",
+               request->node().c_str(), request->devices(), response->allocation().id().c_str());
   return grpc::Status::OK;
 }
 
@@ -167,24 +175,30 @@ grpc::Status PoolService::WatchAllocations(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-Result<std::unique_ptr<Controller>> Controller::Start(
-    const std::string& data_dir, const std::string& listen, const ControllerOptions& options,
-    const std::string& metrics_listen, const Auth& auth, const ResourceNames& resources) {
+Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_dir,
+                                                      const ControllerOptions& options,
+                                                      const ServeOptions& serve) {
+  const std::string& listen = serve.listen;
   const std::string host = HostOf(listen);
-  if (!IsLoopbackHost(host) && !auth.enabled()) {
+  if (!IsLoopbackHost(host) && !serve.auth.enabled()) {
     // Allocation and task APIs run commands on the pool's machines: until credentials are
     // checked, they are served on loopback only.
     return Status::InvalidArgument("refusing to listen on '" + listen +
                                    "': without --join-token-file and --users-file only loopback "
                                    "addresses are served");
   }
+  std::unique_ptr<Controller> c(new Controller());
+  if (serve.kube) {
+    auto kube = KubeClient::Create(*serve.kube);
+    if (!kube.ok()) return kube.status();
+    c->kube_ = std::move(*kube);
+  }
   auto store = store::OpenSqliteStore(data_dir);
   if (!store.ok()) return store.status();
   auto state = PoolState::Open(std::move(*store), options, NowUnixMs());
   if (!state.ok()) return state.status();
-  std::unique_ptr<Controller> c(new Controller());
   c->state_ = std::move(*state);
-  c->auth_ = auth;
+  c->auth_ = serve.auth;
   c->agents_ = std::make_unique<AgentsService>(c->state_.get(), &c->auth_);
   c->pool_ = std::make_unique<PoolService>(c->state_.get(), &c->auth_);
   c->lease_ms_ = options.lease_ms;
@@ -199,11 +213,17 @@ Result<std::unique_ptr<Controller>> Controller::Start(
   }
   c->address_ = host + ":" + std::to_string(port);
   c->sweeper_ = std::thread([raw = c.get()] { raw->Sweep(); });
-  if (!metrics_listen.empty()) {
+  if (c->kube_ != nullptr) {
+    c->pod_watcher_ = std::make_unique<PodWatcher>(c->state_.get(), c->kube_.get());
+  }
+  if (!serve.http_listen.empty()) {
+    const std::string& metrics_listen = serve.http_listen;
     const std::string metrics_host = HostOf(metrics_listen);
     const int metrics_port = std::atoi(metrics_listen.substr(metrics_host.size() + 1).c_str());
     c->metrics_ = std::make_unique<httplib::Server>();
     PoolState* state = c->state_.get();
+    KubeClient* kube = c->kube_.get();
+    const ResourceNames resources = serve.resources;
     c->metrics_->Get("/metrics", [state](const httplib::Request&, httplib::Response& res) {
       res.set_content(state->Metrics(), "text/plain; version=0.0.4");
     });
@@ -220,11 +240,17 @@ Result<std::unique_ptr<Controller>> Controller::Start(
       res.set_content(ExtenderPrioritize(*state, req.body, resources, &status), "application/json");
       res.status = status;
     });
+    c->metrics_->Post("/scheduler/bind", [state, kube, resources](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+      int status = 200;
+      res.set_content(ExtenderBind(*state, kube, req.body, resources, &status), "application/json");
+      res.status = status;
+    });
     const int bound =
         metrics_port == 0
             ? c->metrics_->bind_to_any_port(metrics_host)
             : (c->metrics_->bind_to_port(metrics_host, metrics_port) ? metrics_port : -1);
-    if (bound <= 0) return Status::IoError("cannot serve metrics on '" + metrics_listen + "'");
+    if (bound <= 0) return Status::IoError("cannot serve HTTP on '" + metrics_listen + "'");
     c->metrics_address_ = metrics_host + ":" + std::to_string(bound);
     c->metrics_thread_ = std::thread([raw = c.get()] { raw->metrics_->listen_after_bind(); });
   }
@@ -233,6 +259,7 @@ Result<std::unique_ptr<Controller>> Controller::Start(
 
 Controller::~Controller() {
   Shutdown();
+  pod_watcher_.reset();
   if (sweeper_.joinable()) sweeper_.join();
   if (metrics_thread_.joinable()) metrics_thread_.join();
 }
@@ -244,7 +271,8 @@ void Controller::Wait() {
 void Controller::Shutdown() {
   if (stop_.exchange(true)) return;
   if (metrics_ != nullptr) metrics_->stop();
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  if (server_ != nullptr)
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
 void Controller::Sweep() {

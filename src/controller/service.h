@@ -11,17 +11,19 @@ class Server;
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "controller/auth.h"
 #include "controller/extender.h"
 #include "controller/pool_state.h"
+#include "core/clock.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace xpool::controller {
 
-int64_t NowUnixMs();
+class PodWatcher;
 
 class AgentsService final : public v1::Agents::Service {
  public:
@@ -33,6 +35,9 @@ class AgentsService final : public v1::Agents::Service {
   grpc::Status HeartbeatStream(
       grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::HeartbeatResponse, v1::HeartbeatRequest>* stream) override;
+  grpc::Status ClaimPodSlices(grpc::ServerContext* context,
+                              const v1::ClaimPodSlicesRequest* request,
+                              v1::ClaimPodSlicesResponse* response) override;
 
  private:
   PoolState* state_;
@@ -62,17 +67,25 @@ class PoolService final : public v1::Pool::Service {
   const Auth* auth_;
 };
 
-// A running controller: the services on `listen`, and a thread expiring leases.
+// How a controller is served: its addresses, credentials and Kubernetes settings.
+struct ServeOptions {
+  std::string listen = "127.0.0.1:7070";  // the gRPC API; port 0: any
+  // /metrics and the scheduler extender's /scheduler/* over HTTP (host:port, port 0 for any);
+  // empty: not served.
+  std::string http_listen;
+  Auth auth;  // without credentials, only loopback addresses are served
+  ResourceNames resources;
+  // Set: the extender binds pods through this Kubernetes API, and the controller watches pods to
+  // release the slices of those that finish or are deleted.
+  std::optional<KubeOptions> kube;
+};
+
+// A running controller: the services, and threads expiring leases and watching pods.
 class Controller {
  public:
-  // `metrics_listen` (host:port, port 0 for any) serves /metrics over HTTP; empty: not served.
-  // Without credentials in `auth`, only loopback addresses are served.
   static Result<std::unique_ptr<Controller>> Start(const std::string& data_dir,
-                                                   const std::string& listen,
                                                    const ControllerOptions& options,
-                                                   const std::string& metrics_listen = "",
-                                                   const Auth& auth = Auth(),
-                                                   const ResourceNames& resources = {});
+                                                   const ServeOptions& serve);
   ~Controller();
   Controller(const Controller&) = delete;
   Controller& operator=(const Controller&) = delete;
@@ -88,6 +101,8 @@ class Controller {
 
   std::unique_ptr<PoolState> state_;
   Auth auth_;
+  std::unique_ptr<KubeClient> kube_;
+  std::unique_ptr<PodWatcher> pod_watcher_;
   std::unique_ptr<AgentsService> agents_;
   std::unique_ptr<PoolService> pool_;
   std::unique_ptr<grpc::Server> server_;

@@ -97,6 +97,15 @@ std::optional<Placement> Scheduler::Schedule(const Pool& pool, const Demand& d, 
   return p;
 }
 
+std::optional<Placement> Scheduler::PlaceOn(const Pool& pool, NodeIndex node, const Demand& d,
+                                            Rng& rng) {
+  if (!Fits(pool.state(node), d)) return std::nullopt;
+  Placement p;
+  p.node = node;
+  p.devices = profile_[device_chooser_].policy->ChooseDevices(pool.state(node), d, rng);
+  return p;
+}
+
 void Scheduler::Commit(Pool& pool, const Demand& d, const Placement& p) {
   pool.Take(p.node, d.cpu, d.mem, p.devices, MilliDevice(d.milli), MiB(d.dev_mem), d.affinity_bit);
 }

@@ -35,6 +35,9 @@ class Scheduler {
 
   // The placement the profile chooses, or nullopt when no node fits.
   std::optional<Placement> Schedule(const Pool& pool, const Demand& d, Rng& rng);
+  // The placement on one given node (its devices chosen as Schedule would), or nullopt when the
+  // node cannot hold the demand now.
+  std::optional<Placement> PlaceOn(const Pool& pool, NodeIndex node, const Demand& d, Rng& rng);
 
   static void Commit(Pool& pool, const Demand& d, const Placement& p);
   static void Release(Pool& pool, const Demand& d, const Placement& p);

@@ -3,14 +3,21 @@
 // ListAndWatch (the first list), GetPreferredAllocation (3 of all devices) and Allocate (those 3),
 // printing one line per answer; then it restarts as the kubelet does (its socket deleted and made
 // anew) and waits for the plugin to register again. Exit status 1 on any failure.
+//
+// kubelet_harness DIR --commands FILE: admits pods as the test says instead. After registration it
+// reads FILE as lines are appended to it: `allocate N` calls Allocate for one container with N
+// device ids not used before and prints what it got; `quit` ends.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <fstream>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 
 #include "k8s/deviceplugin/v1beta1/api.grpc.pb.h"
 
@@ -53,10 +60,72 @@ int Fail(const char* what) {
   return 1;
 }
 
+// One line about a container's answer: its environment and mounts.
+void PrintAllocated(const v1beta1::ContainerAllocateResponse& r) {
+  const auto env = [&](const char* k) {
+    auto it = r.envs().find(k);
+    return it == r.envs().end() ? std::string("-") : it->second;
+  };
+  std::printf("allocated CUDA_VISIBLE_DEVICES=%s XPOOL_GPU_MEMORY=%s XPOOL_GPU_CORE=%s",
+              env("CUDA_VISIBLE_DEVICES").c_str(), env("XPOOL_GPU_MEMORY").c_str(),
+              env("XPOOL_GPU_CORE").c_str());
+  if (r.envs().count("XPOOL_ALLOCATION") != 0) {
+    std::printf(" XPOOL_ALLOCATION=%s XPOOL_SLICE=%s", env("XPOOL_ALLOCATION").c_str(),
+                env("XPOOL_SLICE").c_str());
+  }
+  std::printf(" mounts");
+  for (const auto& m : r.mounts()) std::printf(" %s", m.container_path().c_str());
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+// --commands: Allocate calls as the test appends them to `path`.
+int RunCommands(v1beta1::DevicePlugin::Stub& plugin, const std::string& path) {
+  v1beta1::ListAndWatchResponse list;
+  {
+    grpc::ClientContext ctx;
+    auto reader = plugin.ListAndWatch(&ctx, v1beta1::Empty());
+    if (!reader->Read(&list)) return Fail("list");
+    ctx.TryCancel();
+    (void)reader->Finish();
+  }
+  std::set<std::string> used;
+  size_t done = 0;  // commands run
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+       std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(std::chrono::milliseconds(50))) {
+    std::ifstream in(path);
+    std::string line;
+    for (size_t i = 0; std::getline(in, line); ++i) {
+      if (i < done) continue;
+      ++done;
+      if (line == "quit") return 0;
+      int n = 0;
+      if (std::sscanf(line.c_str(), "allocate %d", &n) != 1 || n < 1) return Fail(line.c_str());
+      grpc::ClientContext ctx;
+      v1beta1::AllocateRequest request;
+      auto* c = request.add_container_requests();
+      for (const auto& d : list.devices()) {
+        if (c->devices_ids_size() < n && used.insert(d.id()).second) c->add_devices_ids(d.id());
+      }
+      v1beta1::AllocateResponse response;
+      const grpc::Status s = plugin.Allocate(&ctx, request, &response);
+      if (!s.ok()) {
+        std::printf("allocate refused: %s\n", s.error_message().c_str());
+        std::fflush(stdout);
+        continue;
+      }
+      PrintAllocated(response.container_responses(0));
+    }
+  }
+  return Fail("no quit command within 60 s");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) return Fail("usage: kubelet_harness DIR");
+  const bool commands = argc == 4 && std::string(argv[2]) == "--commands";
+  if (argc != 2 && !commands) return Fail("usage: kubelet_harness DIR [--commands FILE]");
   const std::string dir = argv[1];
   Registration registration;
   auto server = Serve(dir + "/kubelet.sock", &registration);
@@ -71,6 +140,7 @@ int main(int argc, char** argv) {
 
   auto plugin = v1beta1::DevicePlugin::NewStub(grpc::CreateChannel(
       "unix:" + dir + "/" + reg.endpoint(), grpc::InsecureChannelCredentials()));
+  if (commands) return RunCommands(*plugin, argv[3]);
   {
     grpc::ClientContext ctx;
     v1beta1::DevicePluginOptions options;
@@ -113,16 +183,7 @@ int main(int argc, char** argv) {
     for (const auto& id : preferred.container_responses(0).deviceids()) c->add_devices_ids(id);
     v1beta1::AllocateResponse response;
     if (!plugin->Allocate(&ctx, request, &response).ok()) return Fail("allocate");
-    const auto& r = response.container_responses(0);
-    const auto env = [&](const char* k) {
-      auto it = r.envs().find(k);
-      return it == r.envs().end() ? std::string("-") : it->second;
-    };
-    std::printf("allocated CUDA_VISIBLE_DEVICES=%s XPOOL_GPU_MEMORY=%s XPOOL_GPU_CORE=%s mounts",
-                env("CUDA_VISIBLE_DEVICES").c_str(), env("XPOOL_GPU_MEMORY").c_str(),
-                env("XPOOL_GPU_CORE").c_str());
-    for (const auto& m : r.mounts()) std::printf(" %s", m.container_path().c_str());
-    std::printf("\n");
+    PrintAllocated(response.container_responses(0));
     grpc::ClientContext bad_ctx;
     v1beta1::AllocateRequest bad;
     bad.add_container_requests()->add_devices_ids("GPU-nope::0");
