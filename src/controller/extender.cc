@@ -5,6 +5,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <string_view>
 #include <tuple>
 
 #include "core/clock.h"
@@ -26,6 +27,39 @@ Result<int64_t> WholeNumber(const json& v, const std::string& name) {
   return std::stoll(text);
 }
 
+// `s` as a JSON string, appended to `out`. The verbs' answers for thousands of nodes are written
+// directly: building them as json values first costs several times the whole request.
+void AppendJsonString(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->push_back('"');
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(c);
+    } else if (u < 0x20) {
+      out->append("\\u00");
+      out->push_back(kHex[u >> 4]);
+      out->push_back(kHex[u & 15]);
+    } else {
+      out->push_back(c);  // UTF-8 passes through: the parser already checked it
+    }
+  }
+  out->push_back('"');
+}
+
+// {"name":"reason",...}
+void AppendReasons(std::string* out, const std::vector<std::pair<std::string, std::string>>& r) {
+  out->push_back('{');
+  for (size_t i = 0; i < r.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(out, r[i].first);
+    out->push_back(':');
+    AppendJsonString(out, r[i].second);
+  }
+  out->push_back('}');
+}
+
 // The names the verbs answer for: NodeNames (nodeCacheCapable) or Nodes.items[].metadata.name.
 struct Candidates {
   std::vector<std::string> names;
@@ -33,47 +67,124 @@ struct Candidates {
   json items = json::array();
 };
 
-Result<Candidates> CandidatesOf(const json& args) {
-  Candidates c;
-  if (args.contains("NodeNames") && args["NodeNames"].is_array()) {
-    c.cache_capable = true;
-    for (const auto& n : args["NodeNames"]) {
-      if (!n.is_string()) return Status::InvalidArgument("NodeNames holds a non-string");
-      c.names.push_back(n.get<std::string>());
-    }
-    return c;
-  }
-  if (args.contains("Nodes") && args["Nodes"].is_object() && args["Nodes"].contains("items") &&
-      args["Nodes"]["items"].is_array()) {
-    c.items = args["Nodes"]["items"];
-    for (const auto& node : c.items) {
-      const auto name = node.value("/metadata/name"_json_pointer, std::string());
-      if (name.empty())
-        return Status::InvalidArgument("a node in Nodes.items has no metadata.name");
-      c.names.push_back(name);
-    }
-    return c;
-  }
-  return Status::InvalidArgument("ExtenderArgs has neither NodeNames nor Nodes.items");
-}
-
 // ExtenderArgs: the pod and the nodes to answer for.
 struct Args {
   json pod;
   Candidates candidates;
 };
 
+// Reads ExtenderArgs in one pass. NodeNames go straight into a vector of strings: kube-scheduler
+// sends thousands, and a json value per name (built, copied out, destroyed) was most of a verb's
+// time. Everything else is built as json values.
+class ArgsReader final : public nlohmann::json_sax<json> {
+ public:
+  bool null() override { return Add(json(nullptr)); }
+  bool boolean(bool v) override { return Add(json(v)); }
+  bool number_integer(number_integer_t v) override { return Add(json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return Add(json(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return Add(json(v)); }
+  bool binary(binary_t& v) override { return Add(json(std::move(v))); }
+  bool string(string_t& v) override {
+    if (in_names_ && stack_.size() == 1) {
+      names_.push_back(std::move(v));
+      return true;
+    }
+    if (in_names_) return false;  // NodeNames holds only strings
+    return Add(json(std::move(v)));
+  }
+  bool start_object(std::size_t) override { return Open(json::object()); }
+  bool start_array(std::size_t) override {
+    if (stack_.size() == 1 && key_ == "NodeNames") {
+      in_names_ = true;
+      saw_names_ = true;
+      return true;
+    }
+    if (in_names_) return false;
+    return Open(json::array());
+  }
+  bool end_object() override {
+    stack_.pop_back();
+    return true;
+  }
+  bool end_array() override {
+    if (in_names_) {
+      in_names_ = false;
+      return true;
+    }
+    stack_.pop_back();
+    return true;
+  }
+  bool key(string_t& k) override {
+    key_ = std::move(k);
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+  Result<Args> Finish() {
+    if (!root_.is_object()) {
+      return Status::InvalidArgument("the body is not a JSON object (ExtenderArgs)");
+    }
+    if (!root_.contains("Pod") || !root_["Pod"].is_object()) {
+      return Status::InvalidArgument("ExtenderArgs has no Pod");
+    }
+    Candidates c;
+    if (saw_names_) {
+      c.cache_capable = true;
+      c.names = std::move(names_);
+    } else if (root_.contains("Nodes") && root_["Nodes"].is_object() &&
+               root_["Nodes"].contains("items") && root_["Nodes"]["items"].is_array()) {
+      c.items = std::move(root_["Nodes"]["items"]);
+      for (const auto& node : c.items) {
+        const auto name = node.value("/metadata/name"_json_pointer, std::string());
+        if (name.empty())
+          return Status::InvalidArgument("a node in Nodes.items has no metadata.name");
+        c.names.push_back(name);
+      }
+    } else {
+      return Status::InvalidArgument("ExtenderArgs has neither NodeNames nor Nodes.items");
+    }
+    return Args{std::move(root_["Pod"]), std::move(c)};
+  }
+
+ private:
+  // A value where the parser stands: the root, a member of the open object, or an element.
+  json* Place(json value) {
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    json& parent = *stack_.back();
+    if (parent.is_object()) return &(parent[key_] = std::move(value));
+    parent.push_back(std::move(value));
+    return &parent.back();
+  }
+  bool Add(json value) {
+    if (in_names_) return false;
+    Place(std::move(value));
+    return true;
+  }
+  bool Open(json value) {
+    stack_.push_back(Place(std::move(value)));
+    return true;
+  }
+
+  json root_;
+  std::vector<json*> stack_;  // the open objects and arrays
+  std::string key_;
+  bool in_names_ = false;  // inside the top level's NodeNames
+  bool saw_names_ = false;
+  std::vector<std::string> names_;
+};
+
 Result<Args> ParseArgs(const std::string& body) {
-  json args = json::parse(body, nullptr, false);
-  if (args.is_discarded() || !args.is_object()) {
-    return Status::InvalidArgument("the body is not a JSON object (ExtenderArgs)");
+  ArgsReader reader;
+  if (!json::sax_parse(body, &reader)) {
+    return Status::InvalidArgument(
+        "the body is not a JSON object (ExtenderArgs), or its NodeNames holds a non-string");
   }
-  if (!args.contains("Pod") || !args["Pod"].is_object()) {
-    return Status::InvalidArgument("ExtenderArgs has no Pod");
-  }
-  auto candidates = CandidatesOf(args);
-  if (!candidates.ok()) return candidates.status();
-  return Args{std::move(args["Pod"]), std::move(*candidates)};
+  return reader.Finish();
 }
 
 Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
@@ -127,85 +238,92 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_j
 std::string ExtenderFilter(PoolState& state, const std::string& body, const ResourceNames& names,
                            int* status) {
   *status = 200;
-  json out = {{"Nodes", nullptr},
-              {"NodeNames", nullptr},
-              {"FailedNodes", json::object()},
-              {"FailedAndUnresolvableNodes", json::object()},
-              {"Error", ""}};
+  const auto error = [](const std::string& message) {
+    return json{{"Nodes", nullptr},
+                {"NodeNames", nullptr},
+                {"FailedNodes", json::object()},
+                {"FailedAndUnresolvableNodes", json::object()},
+                {"Error", message}}
+        .dump();
+  };
   auto args = ParseArgs(body);
   if (!args.ok()) {
     *status = 400;
-    out["Error"] = args.status().message();
-    return out.dump();
+    return error(args.status().message());
   }
-  const Candidates* candidates = &args->candidates;
+  const Candidates& candidates = args->candidates;
   auto request = RequestOfPodObject(args->pod, names);
-  std::vector<std::string> passed;
-  if (!request.ok()) {
-    out["Error"] = request.status().message();
-    return out.dump();
-  }
-  if (!request->has_value()) {
-    passed = candidates->names;  // asks for nothing of ours
-  } else {
-    auto verdicts = state.Evaluate(**request, candidates->names);
-    if (!verdicts.ok()) {
-      out["Error"] = verdicts.status().message();
-      return out.dump();
-    }
-    for (size_t i = 0; i < candidates->names.size(); ++i) {
-      const auto& v = (*verdicts)[i];
-      const std::string& name = candidates->names[i];
-      if (v.fits) {
-        passed.push_back(name);
-      } else {
-        out[v.never ? "FailedAndUnresolvableNodes" : "FailedNodes"][name] = v.reason;
+  if (!request.ok()) return error(request.status().message());
+  std::vector<char> passed(candidates.names.size(), 1);  // a pod of none of ours passes everywhere
+  std::vector<std::pair<std::string, std::string>> failed, unresolvable;
+  if (request->has_value()) {
+    auto verdicts = state.Evaluate(**request, candidates.names);
+    if (!verdicts.ok()) return error(verdicts.status().message());
+    for (size_t i = 0; i < candidates.names.size(); ++i) {
+      auto& v = (*verdicts)[i];
+      passed[i] = v.fits ? 1 : 0;
+      if (!v.fits) {
+        (v.never ? unresolvable : failed).emplace_back(candidates.names[i], std::move(v.reason));
       }
     }
   }
-  if (candidates->cache_capable) {
-    out["NodeNames"] = passed;
+  std::string out;
+  out.reserve(64 + body.size());
+  if (candidates.cache_capable) {
+    out += "{\"Nodes\":null,\"NodeNames\":[";
+    bool first = true;
+    for (size_t i = 0; i < candidates.names.size(); ++i) {
+      if (!passed[i]) continue;
+      if (!first) out.push_back(',');
+      first = false;
+      AppendJsonString(&out, candidates.names[i]);
+    }
+    out += "]";
   } else {
     json items = json::array();
-    for (const auto& node : candidates->items) {
-      const auto name = node.value("/metadata/name"_json_pointer, std::string());
-      if (std::find(passed.begin(), passed.end(), name) != passed.end()) items.push_back(node);
+    for (size_t i = 0; i < candidates.items.size(); ++i) {
+      if (passed[i]) items.push_back(candidates.items[i]);
     }
-    out["Nodes"] = {{"items", items}};
+    out += "{\"Nodes\":" + json{{"items", items}}.dump() + ",\"NodeNames\":null";
   }
-  return out.dump();
+  out += ",\"FailedNodes\":";
+  AppendReasons(&out, failed);
+  out += ",\"FailedAndUnresolvableNodes\":";
+  AppendReasons(&out, unresolvable);
+  out += ",\"Error\":\"\"}";
+  return out;
 }
 
 std::string ExtenderPrioritize(PoolState& state, const std::string& body,
                                const ResourceNames& names, int* status) {
   *status = 200;
+  const auto error = [status](const std::string& message) {
+    *status = 400;
+    return json{{"Error", message}}.dump();
+  };
   auto args = ParseArgs(body);
-  if (!args.ok()) {
-    *status = 400;
-    return json{{"Error", args.status().message()}}.dump();
-  }
-  const Candidates* candidates = &args->candidates;
-  json out = json::array();
+  if (!args.ok()) return error(args.status().message());
+  const Candidates& candidates = args->candidates;
   auto request = RequestOfPodObject(args->pod, names);
-  if (!request.ok()) {
-    *status = 400;
-    return json{{"Error", request.status().message()}}.dump();
-  }
-  std::vector<PoolState::NodeVerdict> verdicts(candidates->names.size());
+  if (!request.ok()) return error(request.status().message());
+  std::vector<PoolState::NodeVerdict> verdicts(candidates.names.size());
   if (request->has_value()) {
-    auto v = state.Evaluate(**request, candidates->names);
-    if (!v.ok()) {
-      *status = 400;
-      return json{{"Error", v.status().message()}}.dump();
-    }
+    auto v = state.Evaluate(**request, candidates.names);
+    if (!v.ok()) return error(v.status().message());
     verdicts = std::move(*v);
   }
-  for (size_t i = 0; i < candidates->names.size(); ++i) {
+  std::string out = "[";
+  out.reserve(32 * candidates.names.size() + 2);
+  for (size_t i = 0; i < candidates.names.size(); ++i) {
     // Nodes that cannot hold the pod score 0; a pod of none of ours scores neutral everywhere.
     const int score = !request->has_value() ? 5 : verdicts[i].fits ? verdicts[i].score : 0;
-    out.push_back({{"Host", candidates->names[i]}, {"Score", score}});
+    if (i > 0) out.push_back(',');
+    out += "{\"Host\":";
+    AppendJsonString(&out, candidates.names[i]);
+    out += ",\"Score\":" + std::to_string(score) + "}";
   }
-  return out.dump();
+  out += "]";
+  return out;
 }
 
 namespace {

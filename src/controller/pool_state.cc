@@ -153,6 +153,7 @@ Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
       memory = std::min(memory, d.memory_mib());
     }
     spec.device_memory = MiB(memory);
+    model_types_[spec.model] = spec.device_type;
   }
   NodeEntry& entry = nodes_[node.name()];
   node_index_[node.name()] = &entry;
@@ -270,11 +271,10 @@ Result<sched::Demand> PoolState::DemandLocked(const v1::AllocateRequest& r, Refu
     auto type = ParseDeviceType(r.type());
     if (!type.ok()) return type.status();
     std::vector<std::string> of_type;
-    for (const auto& [name, entry] : nodes_) {
-      const auto& spec = pool_.spec(entry.index);
-      if (spec.device_count > 0 && spec.device_type == *type &&
-          (models.empty() || std::find(models.begin(), models.end(), spec.model) != models.end())) {
-        of_type.push_back(spec.model);
+    for (const auto& [model, model_type] : model_types_) {
+      if (model_type == *type &&
+          (models.empty() || std::find(models.begin(), models.end(), model) != models.end())) {
+        of_type.push_back(model);
       }
     }
     if (of_type.empty())
@@ -528,6 +528,8 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
   std::vector<NodeVerdict> out(names.size());
   std::vector<int64_t> raw(names.size(), 0);
   int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kDoesNotFit = std::numeric_limits<int64_t>::min();
+  std::unordered_map<sched::ClassId, int64_t> by_class;  // score, or kDoesNotFit
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     NodeVerdict& v = out[i];
@@ -550,14 +552,24 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
                  pool_.spec(n).model + " × " + std::to_string(pool_.spec(n).device_count) + ")";
       continue;
     }
-    if (!sched::Fits(state, *demand)) {
+    // Nodes of one class are in one state: each class is judged and scored once.
+    const sched::ClassId cls = pool_.class_of(n);
+    auto [judged, fresh] = by_class.try_emplace(cls, 0);
+    if (fresh) {
+      if (!sched::Fits(state, *demand)) {
+        judged->second = kDoesNotFit;
+      } else {
+        for (const auto& wp : scheduler_->profile()) {
+          judged->second += wp.weight * wp.policy->Score(state, cls, *demand);
+        }
+      }
+    }
+    if (judged->second == kDoesNotFit) {
       v.reason = "node " + name + " has no free device share or memory for this now";
       continue;
     }
     v.fits = true;
-    for (const auto& wp : scheduler_->profile()) {
-      raw[i] += wp.weight * wp.policy->Score(state, pool_.class_of(n), *demand);
-    }
+    raw[i] = judged->second;
     lo = std::min(lo, raw[i]);
     hi = std::max(hi, raw[i]);
   }

@@ -7,6 +7,8 @@
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -127,9 +129,10 @@ class PoolState {
   std::unique_ptr<sched::Scheduler> scheduler_;
   sched::Rng rng_;
   std::map<std::string, NodeEntry> nodes_;
-  std::unordered_map<std::string, NodeEntry*> node_index_;  // the same entries, hashed
-  std::vector<std::string> node_names_;                     // by pool index
-  std::map<std::string, v1::Allocation> allocations_;       // every one ever made, released too
+  absl::flat_hash_map<std::string, NodeEntry*> node_index_;  // the same entries, hashed
+  std::vector<std::string> node_names_;                      // by pool index
+  std::map<std::string, DeviceType> model_types_;            // every device model registered
+  std::map<std::string, v1::Allocation> allocations_;        // every one ever made, released too
   std::map<std::string, Live> live_;  // the ones not released: what the pool holds
   uint64_t id_counter_ = 0;
   LatencyHistogram scheduling_;
