@@ -529,7 +529,8 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
   std::vector<int64_t> raw(names.size(), 0);
   int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
   constexpr int64_t kDoesNotFit = std::numeric_limits<int64_t>::min();
-  std::unordered_map<sched::ClassId, int64_t> by_class;  // score, or kDoesNotFit
+  constexpr int64_t kUnjudged = kDoesNotFit + 1;
+  std::vector<int64_t> by_class(pool_.class_count(), kUnjudged);  // score, or kDoesNotFit
   for (size_t i = 0; i < names.size(); ++i) {
     const std::string& name = names[i];
     NodeVerdict& v = out[i];
@@ -554,22 +555,19 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
     }
     // Nodes of one class are in one state: each class is judged and scored once.
     const sched::ClassId cls = pool_.class_of(n);
-    auto [judged, fresh] = by_class.try_emplace(cls, 0);
-    if (fresh) {
-      if (!sched::Fits(state, *demand)) {
-        judged->second = kDoesNotFit;
-      } else {
-        for (const auto& wp : scheduler_->profile()) {
-          judged->second += wp.weight * wp.policy->Score(state, cls, *demand);
-        }
+    int64_t& judged = by_class[cls];
+    if (judged == kUnjudged) {
+      judged = sched::Fits(state, *demand) ? 0 : kDoesNotFit;
+      for (const auto& wp : scheduler_->profile()) {
+        if (judged != kDoesNotFit) judged += wp.weight * wp.policy->Score(state, cls, *demand);
       }
     }
-    if (judged->second == kDoesNotFit) {
+    if (judged == kDoesNotFit) {
       v.reason = "node " + name + " has no free device share or memory for this now";
       continue;
     }
     v.fits = true;
-    raw[i] = judged->second;
+    raw[i] = judged;
     lo = std::min(lo, raw[i]);
     hi = std::max(hi, raw[i]);
   }

@@ -23,6 +23,9 @@ constexpr int64_t kPollNs = 500'000;
 constexpr int64_t kSampleNs = 200'000;
 // How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms).
 constexpr int64_t kNoteNs = 100'000;
+// A process that launched nothing for this long paused (slept, waited for input): the GPU time
+// across the pause is not what its launches cost, so no sample spans it.
+constexpr int64_t kPauseNs = 2'000'000;
 
 struct EventApi {
   CUresult (*create)(CUevent*, unsigned int);
@@ -118,6 +121,11 @@ int64_t ComputeLimiter::QueueLimit(int64_t now) const {
 
 void ComputeLimiter::Admit() {
   int64_t now = ComputeArbiter::Now();
+  if (now - last_admit_ns_ > kPauseNs) {
+    Retire(false);  // what was queued before the pause has run by now
+    ForgetTimedMarker();
+  }
+  last_admit_ns_ = now;
   int64_t limit = QueueLimit(now);
   if (QueuedLaunches() * 2 >= limit || now - last_poll_ns_ >= kPollNs) {
     Retire(false);

@@ -79,6 +79,7 @@ class ComputeLimiter {
   int64_t last_mark_ns_ = 0;
   int64_t last_poll_ns_ = 0;
   int64_t last_note_ns_ = 0;
+  int64_t last_admit_ns_ = 0;
   int64_t per_launch_ns_ = 100'000;  // device time of one launch, learnt from GPU timestamps
   CUevent timed_ = nullptr;          // the marker retired last, start of the next sample
   int64_t last_sample_ns_ = 0;

@@ -86,6 +86,7 @@ class Pool {
   const std::vector<ClassId>& live_classes() const { return live_classes_; }
   const Class& node_class(ClassId c) const { return classes_[c]; }
   ClassId class_of(NodeIndex n) const { return class_of_[n]; }
+  int class_count() const { return static_cast<int>(classes_.size()); }  // ids are below this
 
  private:
   using Key = std::vector<int64_t>;
