@@ -447,15 +447,22 @@ int main(int argc, char** argv) {
       using Clock = std::chrono::steady_clock;
       if (step == "run") {
         const double seconds = std::atof(argv[i + 2]);
+        // PROBE_CPU_US: CPU work between launches, as an eager framework spends it, so that
+        // the launcher rather than the device sets the pace.
+        const char* cpu_env = std::getenv("PROBE_CPU_US");
+        const auto cpu = std::chrono::microseconds(cpu_env != nullptr ? std::atoi(cpu_env) : 0);
         const auto t0 = Clock::now();
         long long n = 0;
         while (std::chrono::duration<double>(Clock::now() - t0).count() < seconds) {
+          for (const auto until = Clock::now() + cpu; Clock::now() < until;) {
+          }
           if (launch_one() != CUDA_SUCCESS) break;
           ++n;
         }
         sync();
         const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
-        std::printf("run %s launches=%lld share=%.3f\n", path.c_str(), n, n * micros * 1e-6 / wall);
+        std::printf("run %s launches=%lld share=%.3f rate=%.0f\n", path.c_str(), n,
+                    n * micros * 1e-6 / wall, n / wall);
         i += 3;
       } else {
         const int per_step = static_cast<int>(arg(2)), n = static_cast<int>(arg(3));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -288,6 +289,64 @@ TEST(RuntimeComputeTest, FixedShareHoldsOnEveryLaunchPath) {
     EXPECT_GE(ShareOf(r.out), 0.15) << path << "\n" << r.out << r.err;
   }
   RemoveComputeFiles("fixed");
+}
+
+// Launches paced by the CPU (8 us of work before each 3 us kernel, as eager frameworks launch):
+// a fixed share still holds the launcher to its share of its own unlimited rate.
+TEST(RuntimeComputeTest, FixedShareHoldsLaunchBoundWork) {
+  const auto rate = [](const std::string& out) {
+    const size_t at = out.find("rate=");
+    return at == std::string::npos ? -1.0 : std::stod(out.substr(at + 5));
+  };
+  Env unlimited = Compute("cpu-bound", {{"PROBE_CPU_US", "8"}});
+  unlimited["LD_PRELOAD"] = "";
+  const auto alone = RunProcess(Probe({"ctx", "0", "run", "3", "2", "kernel"}), unlimited);
+  const auto held =
+      RunProcess(Probe({"ctx", "0", "run", "3", "2", "kernel"}),
+                 Compute("cpu-bound", {{"PROBE_CPU_US", "8"}, {"XPOOL_GPU_CORE", "50"}}));
+  const double ratio = rate(held.out) / rate(alone.out);
+  EXPECT_LE(ratio, 0.55) << alone.out << held.out << held.err;
+  EXPECT_GE(ratio, 0.35) << alone.out << held.out << held.err;
+  RemoveComputeFiles("cpu-bound");
+}
+
+// Processes that warmed up, then paused together (as side-by-side benchmarks wait for a common
+// start) share the device at once when they resume: the pause is not read as the cost of a launch.
+TEST(RuntimeComputeTest, EqualSharesAtOnceAfterAPause) {
+  const std::string go = SlicePath("equal-go");
+  std::filesystem::remove(go);
+  const auto steps = Probe(
+      {"ctx", "0", "run", "500", "0.05", "kernel", "wait-for", go, "run", "500", "1", "kernel"});
+  const auto env = Compute("equal-pause", {{"XPOOL_COMPUTE_POLICY", "equal"}});
+  std::vector<std::unique_ptr<Process>> others;
+  for (int k = 0; k < 2; ++k) others.push_back(std::make_unique<Process>(steps, env));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::thread([go] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::ofstream(go) << "go\n";
+  }).detach();
+  const auto r = RunProcess(steps, env);
+  double total = 0;
+  for (const auto* out : {&r.out}) total += ShareOf(out->substr(out->rfind("run kernel")));
+  for (auto& p : others) {
+    const auto o = p->Wait();
+    total += ShareOf(o.out.substr(o.out.rfind("run kernel")));
+  }
+  // Together they keep the device busy (each a third), not idle between handovers.
+  EXPECT_GE(total, 0.8) << r.out << r.err;
+  // And they take turns in leases of the quantum (10 ms), not a launch or two each: the lease
+  // generation (a uint32 at offset 68 of the device's segment) counts the turns.
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    if (!e.path().filename().string().starts_with("xpool-compute-")) continue;
+    std::ifstream segment(e.path(), std::ios::binary);
+    uint32_t turns = 0;
+    segment.seekg(68);
+    segment.read(reinterpret_cast<char*>(&turns), sizeof(turns));
+    // About 115 (1 s / 10 ms, plus the warm-up); 290 when the pause was taken for a launch's cost.
+    EXPECT_LT(turns, 200u) << r.out;
+  }
+  std::filesystem::remove(go);
+  RemoveComputeFiles("equal-pause");
 }
 
 TEST(RuntimeComputeTest, WithoutAShareLaunchesReachTheDriverUnlimited) {
