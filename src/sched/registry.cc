@@ -37,11 +37,17 @@ Result<std::unique_ptr<Policy>> MakePolicy(std::string_view name, const PolicyCo
       return MakeFgdPolicy(FragMeasure(*ctx.pool, ArtifactTypicalShapes(ctx.workload)));
     std::vector<PodShape> shapes;
     std::vector<int64_t> memory;
+    double cpu = 0, milli = 0;
     for (const auto& w : ctx.workload) {
       shapes.push_back(w.shape);
       memory.push_back(w.host_memory);
+      if (w.shape.device_count > 0) {
+        cpu += static_cast<double>(w.shape.cpu);
+        milli += static_cast<double>(w.shape.milli) * w.shape.device_count;
+      }
     }
-    return MakeXpoolPolicy(FragMeasure(*ctx.pool, DemandWeightedShapes(shapes, memory)));
+    return MakeXpoolPolicy(FragMeasure(*ctx.pool, DemandWeightedShapes(shapes, memory)),
+                           milli > 0 ? cpu / milli : 0);
   }
   std::string known;
   for (const auto& n : PolicyNames()) known += (known.empty() ? "" : ", ") + n;

@@ -203,6 +203,27 @@ TEST(XpoolPolicy, KeepsWholeNodesFreeForLargePods) {
   EXPECT_EQ(s.Schedule(pool, MakeDemand(pool, shapes, 1, 1000, 8000, 16384), rng)->node, 1);
 }
 
+TEST(XpoolPolicy, KeepsCoresBesideFreeDevices) {
+  Pool pool;
+  ShapeTable shapes;
+  // The workload's GPU pods bring 10 cores per GPU. Node 0: 2 free GPUs and 24 cores; node 1:
+  // 2 free GPUs and 40 cores.
+  AddNode(pool, "T4", 2, 24000);
+  AddNode(pool, "T4", 2, 40000);
+  PolicyContext ctx{&pool, {}};
+  for (int i = 0; i < 10; ++i) ctx.workload.push_back({{10000, 1000, 1, ""}, 1024});
+  ctx.workload.push_back({{8000, 0, 0, ""}, 1024});
+  auto s = Single(MakePolicy("xpool", ctx).value());
+  Rng rng(1);
+  // An 8-core CPU pod on node 0 would leave 16 cores for 2 GPUs that need 20; on node 1, 32 for
+  // 20. Every GPU shape still fits either node once, so only the cores tell them apart.
+  EXPECT_EQ(s.Schedule(pool, MakeDemand(pool, shapes, 0, 0, 8000), rng)->node, 1);
+  // FGD, which checks each typical pod alone, sees no difference and takes the first node.
+  PolicyContext fgd_ctx = ctx;
+  auto fgd = Single(MakePolicy("fgd", fgd_ctx).value());
+  EXPECT_EQ(fgd.Schedule(pool, MakeDemand(pool, shapes, 0, 0, 8000), rng)->node, 0);
+}
+
 TEST(PolicyRegistry, KnowsEveryPolicyAndRefusesOthers) {
   Pool pool;
   AddNode(pool, "G2", 8);

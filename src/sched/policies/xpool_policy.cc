@@ -6,6 +6,8 @@
 //  - weighs every shape by the device share it brings, so keeping whole nodes free for large
 //    pods counts as much as the devices those pods would use;
 //  - counts host memory as well as CPU when deciding whether a node can still host a shape;
+//  - counts free device share whose node lacks the CPU to host the pods that would use it as
+//    fragmented too (the workload's cores per milli-device, from its device pods);
 //  - compares exact fragmentation changes, and between equal changes prefers the node left with
 //    less free share (packing), so ties are rare and resolved deterministically.
 #include "sched/policies/xpool_policy.h"
@@ -40,7 +42,8 @@ namespace {
 
 class XpoolPolicy final : public Policy {
  public:
-  explicit XpoolPolicy(FragMeasure m) : measure_(std::move(m)) {}
+  XpoolPolicy(FragMeasure m, double cpu_per_milli)
+      : measure_(std::move(m)), cpu_per_milli_(cpu_per_milli) {}
   std::string_view name() const override { return "xpool"; }
 
   int64_t Score(const NodeState& n, ClassId cls, const Demand& d) override {
@@ -57,6 +60,17 @@ class XpoolPolicy final : public Policy {
  private:
   static constexpr double kPerMilli = 50;  // score units per milli-device of fragmentation
 
+  // Free device share on a node that lacks the CPU the workload's pods bring with that much
+  // share (milli-devices). On the Alibaba traces single-GPU pods fail, at the end, beside whole
+  // free GPUs whose nodes' cores other pods took; counting such share as fragmented (twice: it
+  // strands whole devices, not remainders) keeps cores next to free devices.
+  double Starved(int64_t milli_free, int64_t cpu_free) const {
+    if (cpu_per_milli_ <= 0) return 0;
+    return std::max(
+        0.0, static_cast<double>(milli_free) - static_cast<double>(cpu_free) / cpu_per_milli_);
+  }
+  static constexpr double kStarvedWeight = 2;
+
   int64_t ToScore(double growth, int64_t free_after) const {
     const double s = static_cast<double>(kMaxScore) / 2 - growth * kPerMilli -
                      static_cast<double>(free_after) / 100.0;
@@ -68,10 +82,12 @@ class XpoolPolicy final : public Policy {
     const int64_t cpu = n.cpu_free - d.cpu;
     const int64_t mem = n.mem_free - d.mem;
     const int64_t free_after = n.milli_free_total() - d.total_milli();
+    const double starve =
+        kStarvedWeight * (Starved(free_after, cpu) - Starved(n.milli_free_total(), n.cpu_free));
     std::vector<int32_t> after = n.milli_free;
     if (!d.sharing()) {
       PlaceOnLeastSufficient(after, d);
-      return ToScore(measure_.Amount(n.model, cpu, mem, after) - before, free_after);
+      return ToScore(measure_.Amount(n.model, cpu, mem, after) - before + starve, free_after);
     }
     int64_t best = std::numeric_limits<int64_t>::min();
     int32_t best_left = std::numeric_limits<int32_t>::max();
@@ -80,7 +96,8 @@ class XpoolPolicy final : public Policy {
       if (!n.dev_mem_free.empty() && n.dev_mem_free[i] < d.dev_mem) continue;
       const int32_t left = after[i] - d.milli;
       after[i] = left;
-      const int64_t s = ToScore(measure_.Amount(n.model, cpu, mem, after) - before, free_after);
+      const int64_t s =
+          ToScore(measure_.Amount(n.model, cpu, mem, after) - before + starve, free_after);
       after[i] += d.milli;
       // Among devices of equal growth, the fuller one (best fit).
       if (s > best || (s == best && left < best_left)) {
@@ -93,13 +110,14 @@ class XpoolPolicy final : public Policy {
   }
 
   FragMeasure measure_;
+  double cpu_per_milli_ = 0;  // millicores the workload's device pods bring per milli-device
   ClassScoreCache cache_;
 };
 
 }  // namespace
 
-std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure) {
-  return std::make_unique<XpoolPolicy>(std::move(measure));
+std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure, double cpu_per_milli) {
+  return std::make_unique<XpoolPolicy>(std::move(measure), cpu_per_milli);
 }
 
 }  // namespace xpool::sched

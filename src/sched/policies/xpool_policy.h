@@ -15,6 +15,8 @@ namespace xpool::sched {
 std::vector<TypicalShape> DemandWeightedShapes(const std::vector<PodShape>& shapes,
                                                const std::vector<int64_t>& host_memory);
 
-std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure);
+// `cpu_per_milli`: millicores the workload's device pods bring per milli-device they use (0: CPU
+// is not weighed against free devices).
+std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure, double cpu_per_milli = 0);
 
 }  // namespace xpool::sched
