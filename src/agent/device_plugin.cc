@@ -180,6 +180,22 @@ grpc::Status DevicePlugin::GetPreferredAllocation(
     // virtual devices first, so that a container's share comes from one GPU where it can.
     std::vector<std::string> chosen(c.must_include_deviceids().begin(),
                                     c.must_include_deviceids().end());
+    // First the GPUs the scheduler extender chose for the pod being admitted, so that the
+    // kubelet's count of virtual devices per GPU follows the slices actually held.
+    if (options_.claim) {
+      auto next = options_.claim(c.allocation_size(), true);
+      if (next.ok()) {
+        for (const auto& slice : next->slices()) {
+          for (const auto& id : c.available_deviceids()) {
+            if (UuidOf(id) == slice.device_uuid() &&
+                std::find(chosen.begin(), chosen.end(), id) == chosen.end()) {
+              if (static_cast<int>(chosen.size()) < c.allocation_size()) chosen.push_back(id);
+              break;
+            }
+          }
+        }
+      }
+    }
     std::map<std::string, std::vector<std::string>> by_gpu;
     for (const auto& id : c.available_deviceids()) {
       if (std::find(chosen.begin(), chosen.end(), id) == chosen.end())
@@ -261,7 +277,7 @@ grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::Allocat
     // The scheduler extender's decision for the pod, where it made one; else k/split of a GPU.
     Result<ContainerSlice> slice = Status::NotFound("no claim");
     if (options_.claim) {
-      auto claim = options_.claim(c.devices_ids_size());
+      auto claim = options_.claim(c.devices_ids_size(), false);
       if (claim.ok()) {
         slice = SliceFromClaim(*claim);
       } else if (claim.status().code() != StatusCode::kNotFound) {

@@ -37,7 +37,8 @@ struct DevicePluginOptions {
   // Claims the next `devices` slices of a pod allocation on this node from the controller
   // (Agents.ClaimPodSlices). NotFound: the extender placed no pod here that waits for them.
   // Unset: every container gets k/split of a GPU.
-  std::function<Result<v1::ClaimPodSlicesResponse>(int devices)> claim;
+  // With `peek`, only names the slices (GetPreferredAllocation).
+  std::function<Result<v1::ClaimPodSlicesResponse>(int devices, bool peek)> claim;
 };
 
 class DevicePlugin final : public v1beta1::DevicePlugin::Service {

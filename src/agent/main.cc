@@ -115,15 +115,17 @@ int main(int argc, char** argv) {
     }
     plugin.runtime_path = options.tasks.runtime_path.empty() ? xpool::agent::FindRuntimeLibrary("")
                                                              : options.tasks.runtime_path;
-    plugin.claim =
-        [channel = grpc::CreateChannel(options.controller, grpc::InsecureChannelCredentials()),
-         token = options.token, name = node->name()](int devices) -> xpool::Result<ClaimResponse> {
+    plugin.claim = [channel =
+                        grpc::CreateChannel(options.controller, grpc::InsecureChannelCredentials()),
+                    token = options.token,
+                    name = node->name()](int devices, bool peek) -> xpool::Result<ClaimResponse> {
       grpc::ClientContext context;
       if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
       xpool::v1::ClaimPodSlicesRequest request;
       request.set_node(name);
       request.set_devices(devices);
+      request.set_peek(peek);
       ClaimResponse response;
       const grpc::Status s =
           xpool::v1::Agents::NewStub(channel)->ClaimPodSlices(&context, request, &response);

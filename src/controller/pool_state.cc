@@ -406,18 +406,18 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
 }
 
 Result<PoolState::PodClaim> PoolState::ClaimPodSlices(const std::string& node, int devices,
-                                                      int64_t now_ms) {
+                                                      int64_t now_ms, bool peek) {
   Result<PodClaim> r = Status::Internal("unset");
   {
     std::lock_guard<std::mutex> lock(mu_);
-    r = ClaimPodSlicesLocked(node, devices, now_ms);
+    r = ClaimPodSlicesLocked(node, devices, now_ms, peek);
   }
   committer_->WaitForMine();
   return r;
 }
 
 Result<PoolState::PodClaim> PoolState::ClaimPodSlicesLocked(const std::string& node, int devices,
-                                                            int64_t now_ms) {
+                                                            int64_t now_ms, bool peek) {
   if (devices < 1) return Status::InvalidArgument("claim at least one device");
   // The kubelet admits a node's pods in the order they were bound: the oldest allocation first.
   const v1::Allocation* oldest = nullptr;
@@ -434,6 +434,10 @@ Result<PoolState::PodClaim> PoolState::ClaimPodSlicesLocked(const std::string& n
   PodClaim claim;
   for (int i = a.claimed_devices(); i < a.claimed_devices() + devices; ++i) {
     *claim.slices.Add() = a.slices(i);
+  }
+  if (peek) {
+    claim.allocation = std::move(a);
+    return claim;
   }
   a.set_claimed_devices(a.claimed_devices() + devices);
   a.set_updated_unix_ms(now_ms);

@@ -59,7 +59,9 @@ class PoolState {
     v1::Allocation allocation;
     google::protobuf::RepeatedPtrField<v1::Slice> slices;
   };
-  Result<PodClaim> ClaimPodSlices(const std::string& node, int devices, int64_t now_ms);
+  // `peek`: name them without claiming them.
+  Result<PodClaim> ClaimPodSlices(const std::string& node, int devices, int64_t now_ms,
+                                  bool peek = false);
   std::vector<v1::Allocation> Allocations(bool include_released) const;
   // The ids of the live allocations made for a Kubernetes pod (by its uid).
   std::vector<std::string> LiveOfPod(const std::string& uid) const;
@@ -107,7 +109,8 @@ class PoolState {
   Result<v1::Allocation> AllocateUnwaited(const v1::AllocateRequest& request, int64_t now_ms,
                                           Refusal* refusal);
   std::vector<v1::Allocation> ExpireLeasesUnwaited(int64_t now_ms);
-  Result<PodClaim> ClaimPodSlicesLocked(const std::string& node, int devices, int64_t now_ms);
+  Result<PodClaim> ClaimPodSlicesLocked(const std::string& node, int devices, int64_t now_ms,
+                                        bool peek);
   Status LoadLocked(int64_t now_ms);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
   Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);

@@ -52,10 +52,12 @@ grpc::Status AgentsService::ClaimPodSlices(grpc::ServerContext* context,
                                            v1::ClaimPodSlicesResponse* response) {
   std::string user;
   if (auto s = auth_->Check(context, Caller::kAgent, "ClaimPodSlices", &user); !s.ok()) return s;
-  auto claim = state_->ClaimPodSlices(request->node(), request->devices(), NowUnixMs());
+  auto claim =
+      state_->ClaimPodSlices(request->node(), request->devices(), NowUnixMs(), request->peek());
   if (!claim.ok()) return ToGrpc(claim.status());
   *response->mutable_allocation() = std::move(claim->allocation);
   *response->mutable_slices() = std::move(claim->slices);
+  if (request->peek()) return grpc::Status::OK;
   std::fprintf(stderr, "xpool-controller: node %s's device plugin claimed %d device(s) of %s\n",
                request->node().c_str(), request->devices(), response->allocation().id().c_str());
   return grpc::Status::OK;

@@ -81,13 +81,20 @@ grep -q '"Error":""' reply || fail "a repeated bind failed: $(cat reply)"
 code=$(bind infer u-infer)
 grep -q '"Error":""' reply || fail "bind infer: $(cat reply)"
 
-# the kubelet admits train, then infer: each container gets its own slice, not k/split
+# the kubelet admits train, then infer: each container gets its own slice, not k/split; the
+# preferred virtual device is one of the GPU the extender chose for the pod being admitted
+TRAIN_GPU=$(sed -n 's/.*"xpool.io\/devices":"\([^"]*\)".*/\1/p' train.json)
+# With a virtual device of train's GPU taken, left to itself the plugin would prefer the other GPU
+# (the one with more free virtual devices).
+if [ "$TRAIN_GPU" = GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae00 ]; then echo "skip 1"; else echo "skip 10"; fi >>commands
+echo "prefer 1" >>commands
 echo "allocate 1" >>commands
 echo "allocate 1" >>commands
 echo "allocate 1" >>commands
 echo quit >>commands
 wait $HARNESS
-U0=GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae00
+grep -q "^preferred $TRAIN_GPU::[0-9]* \$" kubelet.log ||
+  fail "the preferred device is not on train's GPU $TRAIN_GPU: $(cat kubelet.log)"
 got=$(grep '^allocated' kubelet.log)
 echo "$got" | sed -n 1p | grep -q "CUDA_VISIBLE_DEVICES=GPU-[0-9a-f-]* XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=30 XPOOL_ALLOCATION=$ALLOC XPOOL_SLICE=/dev/shm/xpool-slice-$ALLOC " ||
   fail "the first container did not get train's slice: $(cat kubelet.log)"

@@ -5,7 +5,9 @@
 // anew) and waits for the plugin to register again. Exit status 1 on any failure.
 //
 // kubelet_harness DIR --commands FILE: admits pods as the test says instead. After registration it
-// reads FILE as lines are appended to it: `allocate N` calls Allocate for one container with N
+// reads FILE as lines are appended to it: `skip N` counts the first N devices as taken by other
+// pods; `prefer N` calls GetPreferredAllocation for N of the
+// devices not used yet and prints the ids; `allocate N` calls Allocate for one container with N
 // device ids not used before and prints what it got; `quit` ends.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -101,6 +103,26 @@ int RunCommands(v1beta1::DevicePlugin::Stub& plugin, const std::string& path) {
       ++done;
       if (line == "quit") return 0;
       int n = 0;
+      if (std::sscanf(line.c_str(), "skip %d", &n) == 1) {  // the first N devices are taken
+        for (int k = 0; k < n && k < list.devices_size(); ++k) used.insert(list.devices(k).id());
+        continue;
+      }
+      if (std::sscanf(line.c_str(), "prefer %d", &n) == 1) {
+        grpc::ClientContext ctx;
+        v1beta1::PreferredAllocationRequest request;
+        auto* c = request.add_container_requests();
+        for (const auto& d : list.devices()) {
+          if (used.count(d.id()) == 0) c->add_available_deviceids(d.id());
+        }
+        c->set_allocation_size(n);
+        v1beta1::PreferredAllocationResponse preferred;
+        if (!plugin.GetPreferredAllocation(&ctx, request, &preferred).ok()) return Fail("prefer");
+        std::string ids;
+        for (const auto& id : preferred.container_responses(0).deviceids()) ids += id + " ";
+        std::printf("preferred %s\n", ids.c_str());
+        std::fflush(stdout);
+        continue;
+      }
       if (std::sscanf(line.c_str(), "allocate %d", &n) != 1 || n < 1) return Fail(line.c_str());
       grpc::ClientContext ctx;
       v1beta1::AllocateRequest request;
