@@ -37,6 +37,11 @@ int main(int argc, char** argv) {
   app.add_option("--metrics,--http", serve.http_listen,
                  "address of /metrics and the scheduler extender's /scheduler/* (HTTP; empty: off)")
       ->capture_default_str();
+  app.add_option("--http-tls-cert", serve.http_tls_cert,
+                 "serve --http over HTTPS with this certificate (PEM)");
+  app.add_option("--http-tls-key", serve.http_tls_key, "the certificate's private key (PEM)");
+  app.add_option("--http-client-ca", serve.http_client_ca,
+                 "with HTTPS: answer only clients whose certificate this CA signed (PEM)");
   app.add_option("--join-token-file", join_token_file,
                  "the cluster's join token, which agents present (needed off loopback)");
   app.add_option("--users-file", users_file,
@@ -85,8 +90,8 @@ int main(int argc, char** argv) {
   std::printf("xpool-controller: listening on %s, data in %s, policy %s\n",
               (*controller)->address().c_str(), data.c_str(), options.policy.c_str());
   if (!(*controller)->metrics_address().empty()) {
-    std::printf("xpool-controller: metrics on http://%s/metrics\n",
-                (*controller)->metrics_address().c_str());
+    std::printf("xpool-controller: metrics on http%s://%s/metrics\n",
+                serve.http_tls_cert.empty() ? "" : "s", (*controller)->metrics_address().c_str());
   }
   if (serve.kube) {
     std::printf("xpool-controller: binding and watching pods through %s\n",

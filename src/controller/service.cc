@@ -222,7 +222,26 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
     const std::string& metrics_listen = serve.http_listen;
     const std::string metrics_host = HostOf(metrics_listen);
     const int metrics_port = std::atoi(metrics_listen.substr(metrics_host.size() + 1).c_str());
-    c->metrics_ = std::make_unique<httplib::Server>();
+    if (serve.http_tls_cert.empty() != serve.http_tls_key.empty() ||
+        (!serve.http_client_ca.empty() && serve.http_tls_cert.empty())) {
+      return Status::InvalidArgument(
+          "HTTPS needs both --http-tls-cert and --http-tls-key (and --http-client-ca needs them)");
+    }
+    if (serve.http_tls_cert.empty()) {
+      c->metrics_ = std::make_unique<httplib::Server>();
+    } else {
+      auto tls = std::make_unique<httplib::SSLServer>(
+          serve.http_tls_cert.c_str(), serve.http_tls_key.c_str(),
+          serve.http_client_ca.empty() ? nullptr : serve.http_client_ca.c_str());
+      if (!tls->is_valid()) {
+        return Status::InvalidArgument("cannot serve HTTPS with certificate '" +
+                                       serve.http_tls_cert + "', key '" + serve.http_tls_key + "'" +
+                                       (serve.http_client_ca.empty()
+                                            ? std::string()
+                                            : " and client CA '" + serve.http_client_ca + "'"));
+      }
+      c->metrics_ = std::move(tls);
+    }
     // Answers go out as soon as they are written: without this, Nagle's algorithm holds a
     // body written after its headers until the peer's delayed ACK, 40 ms later.
     c->metrics_->set_tcp_nodelay(true);

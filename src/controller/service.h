@@ -73,6 +73,9 @@ struct ServeOptions {
   // /metrics and the scheduler extender's /scheduler/* over HTTP (host:port, port 0 for any);
   // empty: not served.
   std::string http_listen;
+  // Set: that address serves HTTPS with this certificate and key; with a client CA, only clients
+  // presenting a certificate it signed (kube-scheduler's tlsConfig) are answered.
+  std::string http_tls_cert, http_tls_key, http_client_ca;
   Auth auth;  // without credentials, only loopback addresses are served
   ResourceNames resources;
   // Set: the extender binds pods through this Kubernetes API, and the controller watches pods to

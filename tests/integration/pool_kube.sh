@@ -146,5 +146,24 @@ grep -qi 'certificate\|ssl' reply || fail "an untrusted API server was used: $(c
   --kube-token-file token >plain.log 2>&1
 [ $? -eq 2 ] && grep -q 'must be https' plain.log || fail "plain HTTP was accepted: $(cat plain.log)"
 
+# the extender over HTTPS, answering only the client certificate kube-scheduler presents
+kill $CONTROLLER
+wait $CONTROLLER 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout client.key -out client.pem -days 1 \
+  -subj /CN=kube-scheduler 2>/dev/null
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --data data --metrics 127.0.0.1:0 --http-tls-cert cert.pem \
+  --http-tls-key key.pem --http-client-ca client.pem >tls.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "metrics on https://" tls.log && break; sleep 0.05; done
+TLS=https://$(sed -n 's|.*metrics on https://\([0-9.:]*\)/metrics.*|\1|p' tls.log)
+filter_body="{\"Pod\":$(pod train2 u-train2 "$(slice 1024 10)"),\"NodeNames\":[\"node-a\"]}"
+curl -sS --cacert cert.pem "$TLS/scheduler/filter" -d "$filter_body" >tls.reply 2>&1 &&
+  fail "HTTPS answered a client without a certificate: $(cat tls.reply)"
+curl -sS --cacert cert.pem --cert client.pem --key client.key "$TLS/scheduler/filter" \
+  -d "$filter_body" >tls.reply 2>&1
+grep -q '"NodeNames":\["node-a"\]' tls.reply || fail "HTTPS with the client certificate: $(cat tls.reply) $(cat tls.log)"
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --data data3 --http-tls-cert cert.pem >half.log 2>&1
+[ $? -eq 2 ] && grep -q 'needs both' half.log || fail "a certificate without its key was accepted: $(cat half.log)"
+
 grep VIOLATION api.log && fail "calls that break the API's shape"
 pool_finish pool_kube
