@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
   app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
   app.add_option("--lease-ms", options.lease_ms, "a node silent this long loses its allocations")
       ->capture_default_str();
+  int64_t keep_released_hours = options.keep_released_ms / 3'600'000;
+  app.add_option("--keep-released-hours", keep_released_hours,
+                 "released allocations are forgotten this long after release (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -70,6 +75,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   serve.auth = *auth;
+  options.keep_released_ms = keep_released_hours * 3'600'000;
   if (kube_api == "in-cluster") {
     auto in_cluster = xpool::controller::InClusterKubeOptions();
     if (!in_cluster.ok()) {

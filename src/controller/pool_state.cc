@@ -470,6 +470,26 @@ std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const 
   return out;
 }
 
+size_t PoolState::PruneReleased(int64_t now_ms) {
+  if (options_.keep_released_ms <= 0) return 0;
+  size_t pruned = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = allocations_.begin(); it != allocations_.end();) {
+      const v1::Allocation& a = it->second;
+      if (a.state() == "released" && now_ms - a.updated_unix_ms() > options_.keep_released_ms) {
+        committer_->Submit({kAllocations, a.id(), "", /*erase=*/true});
+        it = allocations_.erase(it);
+        ++pruned;
+      } else {
+        ++it;
+      }
+    }
+  }
+  committer_->WaitForMine();
+  return pruned;
+}
+
 std::vector<std::string> PoolState::LiveOfPod(const std::string& uid) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<std::string> ids;

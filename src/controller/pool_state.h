@@ -34,6 +34,9 @@ namespace xpool::controller {
 struct ControllerOptions {
   std::string policy = "xpool";  // a name of sched::PolicyNames()
   int64_t lease_ms = 10'000;     // a node silent this long loses its allocations
+  // Released allocations are forgotten (memory and store) this long after their release;
+  // 0 keeps them forever.
+  int64_t keep_released_ms = int64_t{7} * 24 * 3600 * 1000;
   uint64_t seed = 42;
 };
 
@@ -89,6 +92,8 @@ class PoolState {
   // Releases the allocations of nodes silent for longer than the lease and takes those nodes out
   // of scheduling until they register again; returns the allocations released.
   std::vector<v1::Allocation> ExpireLeases(int64_t now_ms);
+  // Forgets the allocations released longer ago than options.keep_released_ms; returns how many.
+  size_t PruneReleased(int64_t now_ms);
 
  private:
   struct NodeEntry {

@@ -303,11 +303,19 @@ void Controller::Shutdown() {
 
 void Controller::Sweep() {
   const auto period = std::chrono::milliseconds(std::max<int64_t>(50, lease_ms_ / 10));
+  int64_t pruned_at = 0;
   while (!stop_.load()) {
     std::this_thread::sleep_for(period);
-    for (const auto& a : state_->ExpireLeases(NowUnixMs())) {
+    const int64_t now = NowUnixMs();
+    for (const auto& a : state_->ExpireLeases(now)) {
       std::fprintf(stderr, "xpool-controller: released %s on %s: %s\n", a.id().c_str(),
                    a.node().c_str(), a.reason().c_str());
+    }
+    if (now - pruned_at >= 60'000) {  // old released allocations, once a minute
+      pruned_at = now;
+      if (const size_t n = state_->PruneReleased(now); n > 0) {
+        std::fprintf(stderr, "xpool-controller: forgot %zu allocation(s) released long ago\n", n);
+      }
     }
   }
 }

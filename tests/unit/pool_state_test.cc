@@ -172,6 +172,26 @@ TEST_F(PoolStateTest, AWatcherSeesTheLiveAllocationsThenEveryChange) {
   EXPECT_EQ(changes[1].id(), a->id());
 }
 
+TEST_F(PoolStateTest, ReleasedAllocationsAreForgottenAfterTheRetention) {
+  ASSERT_TRUE(state_->Register(MakeNode("a", "H100", "gpu", 3), 0).ok());
+  auto old_one = state_->Allocate(Ask(1), 0);
+  auto recent = state_->Allocate(Ask(1), 0);
+  auto live = state_->Allocate(Ask(1, 500, 1024), 0);
+  ASSERT_TRUE(old_one.ok() && recent.ok() && live.ok());
+  const int64_t keep = ControllerOptions().keep_released_ms;
+  ASSERT_TRUE(state_->Release(old_one->id(), "done", 1000).ok());
+  ASSERT_TRUE(state_->Release(recent->id(), "done", keep).ok());
+  EXPECT_EQ(state_->PruneReleased(keep + 1001), 1u);
+  EXPECT_FALSE(state_->Get(old_one->id()).ok());
+  EXPECT_TRUE(state_->Get(recent->id()).ok());
+  EXPECT_TRUE(state_->Get(live->id()).ok());  // a live one, however old, stays
+  // Gone from the store too: a restarted controller does not bring it back.
+  Reopen(keep + 1002);
+  EXPECT_FALSE(state_->Get(old_one->id()).ok());
+  EXPECT_TRUE(state_->Get(recent->id()).ok());
+  EXPECT_EQ(state_->Allocations(true).size(), 2u);
+}
+
 TEST(InventoryTest, CatalogFillsInAndErrorsNameTheProblem) {
   auto node =
       agent::ParseInventory("devices:\n  - model: h100-sxm\n    count: 2\n", "inv.yaml", "host1");
