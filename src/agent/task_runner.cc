@@ -322,7 +322,16 @@ Result<int> TaskRunner::Stream(const std::string& id, int64_t stdout_offset, int
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (tasks_.count(id) == 0) return Status::NotFound("allocation " + id + " has no task here");
+    ++streams_[id];
   }
+  struct Done {
+    TaskRunner* runner;
+    const std::string& id;
+    ~Done() {
+      std::lock_guard<std::mutex> lock(runner->mu_);
+      if (--runner->streams_[id] == 0) runner->streams_.erase(id);
+    }
+  } done{this, id};
   const std::string folder = FolderOf(id);
   std::ifstream out(folder + "/stdout", std::ios::binary),
       err(folder + "/stderr", std::ios::binary);
@@ -369,6 +378,7 @@ void TaskRunner::Forget(const std::vector<v1::TaskReport>& reported) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& r : reported) {
     if (r.running() || tasks_.count(r.allocation_id()) == 0) continue;
+    if (streams_.count(r.allocation_id()) != 0) continue;  // reported again, forgotten later
     tasks_.erase(r.allocation_id());
     std::error_code ec;
     std::filesystem::remove_all(FolderOf(r.allocation_id()), ec);

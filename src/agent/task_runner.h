@@ -84,6 +84,9 @@ class TaskRunner {
   bool switch_user_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> tasks_;
+  // Streams reading each task's folder: Forget leaves the folder until the last one has read
+  // the exit status (it would otherwise wait for a status that was deleted).
+  std::map<std::string, int> streams_;
   std::vector<std::string> adopted_;
 };
 
