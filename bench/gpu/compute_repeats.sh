@@ -4,20 +4,8 @@
 # (alone, plain co-location, high priority), and equal thirds. Rounds are interleaved so that a
 # drift of the machine hits every variant alike.   bash bench/gpu/compute_repeats.sh [ROUNDS]
 set -uo pipefail
-OUT="${OUT:-/tmp/xpool-gpu}"
-mkdir -p "$OUT"
-LOG="$OUT/compute_repeats.log"
-exec > >(tee "$LOG") 2>&1
-jobs_wait() { for p in $(jobs -p); do wait "$p"; done; }
-B=build-gpu
-cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
-cmake --build $B --target xpool-cuda >/dev/null || exit 1
-RT="$PWD/$B/libxpool-cuda.so"
-PIN=""
-command -v taskset >/dev/null && PIN="taskset -c ${PIN_CORE:-3}"
-PY="timeout ${RUN_LIMIT_S:-90} $PIN python3 bench/gpu/compute_bench.py"
-PYSIDE="timeout ${RUN_LIMIT_S:-90} python3 bench/gpu/compute_bench.py"
-fresh() { rm -f /dev/shm/xpool-compute-*; }
+LOG_NAME=compute_repeats.log
+source "$(dirname "$0")/compute_common.sh"
 S=${SECONDS_PER_RUN:-5}
 ROUNDS=${1:-3}
 for round in $(seq "$ROUNDS"); do

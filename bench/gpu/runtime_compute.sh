@@ -4,27 +4,11 @@
 # bench/gpu/check_compute_log.py then states each criterion of docs/runtime.md as PASS/FAIL.
 set -uo pipefail
 set -E
-OUT="${OUT:-/tmp/xpool-gpu}"
-mkdir -p "$OUT"
-LOG="$OUT/runtime_compute.log"
-exec > >(tee "$LOG") 2>&1
-# A bare `wait` would also wait for the tee above (bash >= 5.1): wait for the jobs by pid.
-jobs_wait() { for p in $(jobs -p); do wait "$p"; done; }
-B=build-gpu
-cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
-cmake --build $B --target xpool-cuda >/dev/null || exit 1
-RT="$PWD/$B/libxpool-cuda.so"
-# Every workload runs under a time limit; a run that overstays it shows the arbitration state.
-# A process measured alone runs on one core: eager launches are CPU-bound, and their rate
-# varies by a third between cores and runs on an unpinned machine.
-PIN=""
-command -v taskset >/dev/null && PIN="taskset -c ${PIN_CORE:-3}"
-PY="timeout ${RUN_LIMIT_S:-90} $PIN python3 bench/gpu/compute_bench.py"
-PYSIDE="timeout ${RUN_LIMIT_S:-90} python3 bench/gpu/compute_bench.py"  # side by side: unpinned
+LOG_NAME=runtime_compute.log
+source "$(dirname "$0")/compute_common.sh"
 together() { export BENCH_START_AT=$(($(date +%s) + 15)); }  # all warmed up by then
 trap 'python3 bench/gpu/compute_segment.py' ERR
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-fresh() { rm -f /dev/shm/xpool-compute-*; }
 S=${SECONDS_PER_RUN:-6}
 
 echo "== 1. fixed shares, three workloads, unlimited baseline in the same run"

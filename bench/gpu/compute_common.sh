@@ -1,0 +1,22 @@
+# Sourced by the compute-share scripts (runtime_compute.sh, compute_repeats.sh) with LOG_NAME set:
+# logs to $OUT/$LOG_NAME as well as the terminal, builds the runtime without third-party
+# libraries, and defines
+#   RT          the runtime library        PY / PYSIDE  a workload pinned to one core / unpinned
+#   jobs_wait   waits for background jobs  fresh        removes the devices' compute segments
+OUT="${OUT:-/tmp/xpool-gpu}"
+mkdir -p "$OUT"
+LOG="$OUT/$LOG_NAME"
+exec > >(tee "$LOG") 2>&1
+# A bare `wait` would also wait for the tee above (bash >= 5.1): wait for the jobs by pid.
+jobs_wait() { for p in $(jobs -p); do wait "$p"; done; }
+B=build-gpu
+cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
+cmake --build $B --target xpool-cuda >/dev/null || exit 1
+RT="$PWD/$B/libxpool-cuda.so"
+# Every workload runs under a time limit. A process measured alone runs on one core: eager
+# launches are CPU-bound, and their rate varies by a third between cores and runs unpinned.
+PIN=""
+command -v taskset >/dev/null && PIN="taskset -c ${PIN_CORE:-3}"
+PY="timeout ${RUN_LIMIT_S:-90} $PIN python3 bench/gpu/compute_bench.py"
+PYSIDE="timeout ${RUN_LIMIT_S:-90} python3 bench/gpu/compute_bench.py"  # side by side: unpinned
+fresh() { rm -f /dev/shm/xpool-compute-*; }
