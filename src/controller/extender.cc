@@ -32,7 +32,7 @@ Result<int64_t> WholeNumber(const json& v, const std::string& name) {
 // `s` as a JSON string, appended to `out`. The verbs' answers for thousands of nodes are written
 // directly: building them as json values first costs several times the whole request.
 void AppendJsonString(std::string* out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr std::string_view kHex = "0123456789abcdef";
   out->push_back('"');
   size_t plain = 0;  // start of the run of characters that need no escape
   for (size_t i = 0; i < s.size(); ++i) {
@@ -207,7 +207,7 @@ std::string ExtenderFilter(PoolState& state, const std::string& body, const Reso
   std::string out;
   out.reserve(64 + body.size());
   if (candidates.cache_capable) {
-    out += "{\"Nodes\":null,\"NodeNames\":[";
+    out += R"({"Nodes":null,"NodeNames":[)";
     bool first = true;
     for (size_t i = 0; i < candidates.names.size(); ++i) {
       if (!passed[i]) continue;
@@ -227,7 +227,7 @@ std::string ExtenderFilter(PoolState& state, const std::string& body, const Reso
   AppendReasons(&out, failed);
   out += ",\"FailedAndUnresolvableNodes\":";
   AppendReasons(&out, unresolvable);
-  out += ",\"Error\":\"\"}";
+  out += R"(,"Error":""})";
   return out;
 }
 
@@ -290,10 +290,11 @@ std::map<std::string, std::string> AnnotationsOf(const v1::Allocation& a) {
   std::string devices;
   for (const auto& s : a.slices()) devices += (devices.empty() ? "" : ",") + s.device_uuid();
   const int32_t milli = a.slices_size() > 0 ? a.slices(0).compute_milli() : 1000;
-  return {{kAllocationAnnotation, a.id()},
-          {kDevicesAnnotation, devices},
-          {kMemoryAnnotation, std::to_string(a.slices_size() > 0 ? a.slices(0).memory_mib() : 0)},
-          {kCoreAnnotation, std::to_string(milli / 10)}};
+  return {{std::string(kAllocationAnnotation), a.id()},
+          {std::string(kDevicesAnnotation), devices},
+          {std::string(kMemoryAnnotation),
+           std::to_string(a.slices_size() > 0 ? a.slices(0).memory_mib() : 0)},
+          {std::string(kCoreAnnotation), std::to_string(milli / 10)}};
 }
 
 // The pod's allocation on `node`: the one an earlier bind of the same pod made, else a new one.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "controller/kube_client.h"
 #include "controller/pool_state.h"
@@ -31,10 +32,11 @@ std::string ExtenderPrioritize(PoolState& state, const std::string& body,
                                const ResourceNames& names, int* status);
 
 // The pod annotations bind writes: the allocation, and the slice it holds.
-inline constexpr char kAllocationAnnotation[] = "xpool.io/allocation";
-inline constexpr char kDevicesAnnotation[] = "xpool.io/devices";    // GPU UUIDs, comma-separated
-inline constexpr char kMemoryAnnotation[] = "xpool.io/gpu-memory";  // MiB per device
-inline constexpr char kCoreAnnotation[] = "xpool.io/gpu-core";      // percent of each device
+inline constexpr std::string_view kAllocationAnnotation = "xpool.io/allocation";
+inline constexpr std::string_view kDevicesAnnotation =
+    "xpool.io/devices";  // GPU UUIDs, comma-separated
+inline constexpr std::string_view kMemoryAnnotation = "xpool.io/gpu-memory";  // MiB per device
+inline constexpr std::string_view kCoreAnnotation = "xpool.io/gpu-core";  // percent of each device
 
 // The bind verb: ExtenderBindingArgs in, ExtenderBindingResult out. It reads the pod from the API,
 // allocates its slice on the node (again the same one when the same pod is bound again),

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string_view>
 #include <utility>
 
 #include "core/token_file.h"
@@ -13,7 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr char kServiceAccountDir[] = "/var/run/secrets/kubernetes.io/serviceaccount";
+constexpr std::string_view kServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 // Namespaces and pod names are DNS labels and subdomains; anything else would escape the path.
 Status CheckName(const std::string& what, const std::string& name) {
