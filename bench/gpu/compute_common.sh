@@ -3,6 +3,9 @@
 # libraries, and defines
 #   RT          the runtime library        PY / PYSIDE  a workload pinned to one core / unpinned
 #   jobs_wait   waits for background jobs  fresh        removes the devices' compute segments
+#   together    side-by-side runs start measuring together, 15 s from now
+#   equal_three three matmul processes under equal, started together
+#   priority_set  inference alone, beside a training tenant, and beside it at high priority
 OUT="${OUT:-/tmp/xpool-gpu}"
 mkdir -p "$OUT"
 LOG="$OUT/$LOG_NAME"
@@ -20,3 +23,19 @@ command -v taskset >/dev/null && PIN="taskset -c ${PIN_CORE:-3}"
 PY="timeout ${RUN_LIMIT_S:-90} $PIN python3 bench/gpu/compute_bench.py"
 PYSIDE="timeout ${RUN_LIMIT_S:-90} python3 bench/gpu/compute_bench.py"  # side by side: unpinned
 fresh() { rm -f /dev/shm/xpool-compute-*; }
+together() { export BENCH_START_AT=$(($(date +%s) + 15)); }  # all warmed up by then
+equal_three() {
+  fresh; together
+  for k in 1 2; do BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PYSIDE run matmul 10 & done
+  BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PYSIDE run matmul 10
+  jobs_wait
+  unset BENCH_START_AT
+}
+priority_set() {
+  BENCH_TAG=alone $PY infer 1000 4
+  BENCH_TAG=colocated $PYSIDE run matmul 12 & sleep 4; BENCH_TAG=colocated $PY infer 1000 4; jobs_wait
+  fresh
+  BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PYSIDE run matmul 12 & sleep 4
+  BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
+  jobs_wait
+}

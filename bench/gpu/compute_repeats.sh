@@ -16,19 +16,10 @@ for round in $(seq "$ROUNDS"); do
   done
   BENCH_TAG=native $PY run small $S
   echo "== round $round: priority"
-  BENCH_TAG=alone $PY infer 1000 4
-  BENCH_TAG=colocated $PYSIDE run matmul 12 & sleep 4; BENCH_TAG=colocated $PY infer 1000 4; jobs_wait
-  fresh
-  BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PYSIDE run matmul 12 & sleep 4
-  BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
-  jobs_wait
+  priority_set
 done
 for round in 1 2; do
   echo "== equal, start $round"
-  fresh; export BENCH_START_AT=$(($(date +%s) + 15))
-  for k in 1 2; do BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PYSIDE run matmul 10 & done
-  BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PYSIDE run matmul 10
-  jobs_wait
-  unset BENCH_START_AT
+  equal_three
 done
 BENCH_TAG=native $PY run matmul $S

@@ -6,7 +6,6 @@ set -uo pipefail
 set -E
 LOG_NAME=runtime_compute.log
 source "$(dirname "$0")/compute_common.sh"
-together() { export BENCH_START_AT=$(($(date +%s) + 15)); }  # all warmed up by then
 trap 'python3 bench/gpu/compute_segment.py' ERR
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 S=${SECONDS_PER_RUN:-6}
@@ -28,20 +27,12 @@ fresh; together
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run matmul 10 &
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PYSIDE run matmul 10
 jobs_wait
-fresh; together
-for k in 1 2; do BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PYSIDE run matmul 10 & done
-BENCH_TAG=equal LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=equal $PYSIDE run matmul 10
-jobs_wait
 unset BENCH_START_AT
+equal_three
 for w in matmul small; do
   fresh; BENCH_TAG=best-effort LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PY run $w $S
 done
 echo "== 4. priority: an inference step next to a saturating training tenant"
-BENCH_TAG=alone $PY infer 1000 4
-BENCH_TAG=colocated $PYSIDE run matmul 12 & sleep 4; BENCH_TAG=colocated $PY infer 1000 4; jobs_wait
-fresh
-BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PYSIDE run matmul 12 & sleep 4
-BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
-jobs_wait
+priority_set
 BENCH_TAG=priority-alone LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
 python3 bench/gpu/check_compute_log.py "$LOG"

@@ -4,18 +4,7 @@
 set -uo pipefail
 XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
-
-# expect CODE PATTERN -- ARGS...: xpool's exit code and a pattern in its output.
-expect() {
-  local code="$1" pattern="$2"
-  shift 3
-  local out rc
-  out="$("$XPOOL" "$@" 2>&1)"
-  rc=$?
-  [ "$rc" -eq "$code" ] || fail "xpool $* exited $rc, expected $code: $out"
-  echo "$out" | grep -qE -- "$pattern" || fail "xpool $* output lacks /$pattern/: $out"
-  LAST="$out"
-}
+source "$(dirname "$0")/lib/expect.sh"
 
 start_controller() {
   "$BIN/xpool-controller" --listen 127.0.0.1:${PORT:-0} --data "$WORK/data" --lease-ms 1000 \
