@@ -7,49 +7,27 @@
 #include <string>
 
 #include "controller/extender.h"
+#include "sim_nodes.h"
 #include "store/store.h"
 
 namespace {
 
 using xpool::controller::PoolState;
 
-std::unique_ptr<PoolState> PoolOf(int nodes, std::string* names) {
+std::unique_ptr<PoolState> PoolOf(int nodes) {
   const std::string dir =
       std::filesystem::temp_directory_path() / ("xpool-extender-bench-" + std::to_string(nodes));
   std::filesystem::remove_all(dir);
   auto store = xpool::store::OpenSqliteStore(dir);
   auto state = PoolState::Open(std::move(*store), {}, 0);
-  for (int i = 0; i < nodes; ++i) {
-    xpool::v1::Node node;
-    node.set_name("gpu-node-" + std::to_string(i));
-    node.set_cpu_milli(128000);
-    node.set_memory_mib(1024 * 1024);
-    node.set_agent_address("127.0.0.1:1");
-    for (int d = 0; d < 8; ++d) {
-      auto* dev = node.add_devices();
-      dev->set_id(node.name() + "/" + std::to_string(d));
-      dev->set_uuid(node.name() + "-" + std::to_string(d));
-      dev->set_type("gpu");
-      dev->set_model("H100-SXM");
-      dev->set_index(d);
-      dev->set_memory_mib(80 * 1024);
-      dev->set_healthy(true);
-    }
-    (void)(*state)->Register(node, 0);
-    *names += (i ? ",\"" : "\"") + node.name() + "\"";
-  }
+  for (int i = 0; i < nodes; ++i) (void)(*state)->Register(xpool::bench::SimNode(i), 0);
   return std::move(*state);
 }
 
 void BM_FilterAndPrioritize(benchmark::State& bench) {
   const int nodes = static_cast<int>(bench.range(0));
-  std::string names;
-  auto state = PoolOf(nodes, &names);
-  const std::string body =
-      R"({"Pod":{"metadata":{"name":"p","namespace":"bench"},"spec":{"containers":[{"name":"c",)"
-      R"("resources":{"limits":{"xpool.io/gpu":"1","xpool.io/gpu-memory":"8192",)"
-      R"("xpool.io/gpu-core":"30"}}}]}},"NodeNames":[)" +
-      names + "]}";
+  auto state = PoolOf(nodes);
+  const std::string body = xpool::bench::ExtenderArgsForSimNodes(nodes);
   const xpool::controller::ResourceNames resources;
   for (auto _ : bench) {
     int status = 0;

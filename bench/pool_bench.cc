@@ -16,31 +16,14 @@
 #include <thread>
 #include <vector>
 
+#include "sim_nodes.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
-xpool::v1::Node SimNode(int i) {
-  xpool::v1::Node node;
-  node.set_name("bench-" + std::to_string(i));
-  node.set_cpu_milli(128000);
-  node.set_memory_mib(1024 * 1024);
-  node.set_agent_address("127.0.0.1:1");
-  for (int d = 0; d < 8; ++d) {
-    auto* dev = node.add_devices();
-    dev->set_id(node.name() + "/nvidia-" + std::to_string(d));
-    dev->set_uuid("SIM-" + node.name() + "-" + std::to_string(d));
-    dev->set_type("gpu");
-    dev->set_vendor("nvidia");
-    dev->set_model("H100-SXM");
-    dev->set_index(d);
-    dev->set_memory_mib(80 * 1024);
-    dev->set_healthy(true);
-  }
-  return node;
-}
+using xpool::bench::SimNode;
 
 struct Result {
   uint64_t ops = 0;
@@ -127,13 +110,7 @@ int main(int argc, char** argv) {
 
   if (!http.empty()) {
     // kube-scheduler's filter then prioritize for one pod against every node name.
-    std::string names;
-    for (int i = 0; i < nodes; ++i) names += (i ? ",\"" : "\"") + SimNode(i).name() + "\"";
-    const std::string body =
-        R"({"Pod":{"metadata":{"name":"p","namespace":"bench"},"spec":{"containers":[{"name":"c",)"
-        R"("resources":{"limits":{"xpool.io/gpu":"1","xpool.io/gpu-memory":"8192",)"
-        R"("xpool.io/gpu-core":"30"}}}]}},"NodeNames":[)" +
-        names + "]}";
+    const std::string body = xpool::bench::ExtenderArgsForSimNodes(nodes);
     httplib::Client client("http://" + http);
     client.set_keep_alive(true);  // as kube-scheduler's HTTP client keeps its connection
     client.set_tcp_nodelay(true);
