@@ -218,14 +218,10 @@ grpc::Status DevicePlugin::GetPreferredAllocation(
   return grpc::Status::OK;
 }
 
-Result<DevicePlugin::ContainerSlice> DevicePlugin::SliceFromSplit(
+DevicePlugin::ContainerSlice DevicePlugin::SliceFromSplit(
     const v1beta1::ContainerAllocateRequest& c) const {
   std::map<std::string, int> shares;  // GPU uuid -> virtual devices
-  for (const auto& id : c.devices_ids()) {
-    const std::string uuid = UuidOf(id);
-    if (gpu_of_uuid_.count(uuid) == 0) return Status::InvalidArgument("unknown device " + id);
-    ++shares[uuid];
-  }
+  for (const auto& id : c.devices_ids()) ++shares[UuidOf(id)];
   // The runtime holds every GPU of the container to one quota: the smallest share among them.
   int share = options_.split;
   ContainerSlice slice;

@@ -80,7 +80,8 @@ class DevicePlugin final : public v1beta1::DevicePlugin::Service {
     std::string segment;     // the runtime's shared segment (XPOOL_SLICE)
     std::string allocation;  // the pool's allocation, when the extender made one
   };
-  Result<ContainerSlice> SliceFromSplit(const v1beta1::ContainerAllocateRequest& c) const;
+  // `c` names only devices of this node (Allocate checks).
+  ContainerSlice SliceFromSplit(const v1beta1::ContainerAllocateRequest& c) const;
   Result<ContainerSlice> SliceFromClaim(const v1::ClaimPodSlicesResponse& claim) const;
   void DescribeContainer(const ContainerSlice& slice, const std::string& preload,
                          v1beta1::ContainerAllocateResponse* out) const;

@@ -124,6 +124,9 @@ Result<Args> ParseArgs(const std::string& body) {
   return args;
 }
 
+// The slice of a GPU a pod asks for (limits, else requests): devices summed over its containers,
+// memory and core per device (the largest any container names); nullopt when it asks for none of
+// ours. InvalidArgument for values that are not whole numbers in range.
 Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
                                                               const ResourceNames& names) {
   int64_t gpus = 0, memory = 0, core = 0;
@@ -164,13 +167,6 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
 }
 
 }  // namespace
-
-Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_json,
-                                                        const ResourceNames& names) {
-  const json pod = json::parse(pod_json, nullptr, false);
-  if (pod.is_discarded() || !pod.is_object()) return Status::InvalidArgument("the pod is not JSON");
-  return RequestOfPodObject(pod, names);
-}
 
 std::string ExtenderFilter(PoolState& state, const std::string& body, const ResourceNames& names,
                            int* status) {

@@ -18,12 +18,6 @@ struct ResourceNames {
   std::string core = "xpool.io/gpu-core";      // percent of one device
 };
 
-// The slice of a GPU a pod object asks for (limits, else requests): devices summed over its
-// containers, memory and core per device (the largest any container names); nullopt when it asks
-// for none of ours. InvalidArgument for values that are not whole numbers in range.
-Result<std::optional<v1::AllocateRequest>> RequestOfPod(const std::string& pod_json,
-                                                        const ResourceNames& names);
-
 // The bodies of the verbs' answers. `status` is the HTTP status to answer with: 200, or 400 for
 // a body that is not ExtenderArgs (filter also says why in its Error field).
 std::string ExtenderFilter(PoolState& state, const std::string& body, const ResourceNames& names,

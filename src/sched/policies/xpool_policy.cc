@@ -81,9 +81,10 @@ class XpoolPolicy final : public Policy {
     const double before = measure_.Amount(n);
     const int64_t cpu = n.cpu_free - d.cpu;
     const int64_t mem = n.mem_free - d.mem;
-    const int64_t free_after = n.milli_free_total() - d.total_milli();
+    const int64_t free_before = n.milli_free_total();
+    const int64_t free_after = free_before - d.total_milli();
     const double starve =
-        kStarvedWeight * (Starved(free_after, cpu) - Starved(n.milli_free_total(), n.cpu_free));
+        kStarvedWeight * (Starved(free_after, cpu) - Starved(free_before, n.cpu_free));
     std::vector<int32_t> after = n.milli_free;
     if (!d.sharing()) {
       PlaceOnLeastSufficient(after, d);
