@@ -350,6 +350,7 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& re
   if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
   sched::Scheduler::Commit(pool_, *demand, *placement);
   live_[a.id()] = Live{*demand, *placement};
+  live_on_node_[a.node()].insert(a.id());
   allocations_[a.id()] = a;
   return a;
 }
@@ -372,6 +373,7 @@ Status PoolState::CommitLocked(const v1::Allocation& a) {
   }
   sched::Scheduler::Commit(pool_, *demand, placement);
   live_[a.id()] = Live{*demand, placement};
+  live_on_node_[a.node()].insert(a.id());
   return Status::Ok();
 }
 
@@ -401,6 +403,7 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   if (live != live_.end()) {
     sched::Scheduler::Release(pool_, live->second.demand, live->second.placement);
     live_.erase(live);
+    live_on_node_[a.node()].erase(id);
   }
   return a;
 }
@@ -655,11 +658,9 @@ void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
 }
 
 std::vector<std::string> PoolState::LiveOnLocked(const std::string& node) const {
-  std::vector<std::string> ids;
-  for (const auto& [id, live] : live_) {
-    if (allocations_.at(id).node() == node) ids.push_back(id);
-  }
-  return ids;
+  auto on = live_on_node_.find(node);
+  if (on == live_on_node_.end()) return {};
+  return {on->second.begin(), on->second.end()};
 }
 
 Status PoolState::SaveAllocationLocked(const v1::Allocation& a) {

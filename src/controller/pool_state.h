@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -142,6 +143,9 @@ class PoolState {
   std::map<std::string, DeviceType> model_types_;            // every device model registered
   std::map<std::string, v1::Allocation> allocations_;        // every one ever made, released too
   std::map<std::string, Live> live_;  // the ones not released: what the pool holds
+  // The same ids by node, for heartbeats and lease expiry, which would otherwise scan every live
+  // allocation of the pool for each node.
+  std::unordered_map<std::string, std::set<std::string>> live_on_node_;
   uint64_t id_counter_ = 0;
   LatencyHistogram scheduling_;
   // The most recent allocation changes, for watchers: (sequence number, allocation).
