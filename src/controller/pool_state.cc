@@ -350,7 +350,7 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& re
   if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
   sched::Scheduler::Commit(pool_, *demand, *placement);
   live_[a.id()] = Live{*demand, *placement};
-  live_on_node_[a.node()].insert(a.id());
+  IndexLiveLocked(a);
   allocations_[a.id()] = a;
   return a;
 }
@@ -373,7 +373,7 @@ Status PoolState::CommitLocked(const v1::Allocation& a) {
   }
   sched::Scheduler::Commit(pool_, *demand, placement);
   live_[a.id()] = Live{*demand, placement};
-  live_on_node_[a.node()].insert(a.id());
+  IndexLiveLocked(a);
   return Status::Ok();
 }
 
@@ -403,7 +403,7 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   if (live != live_.end()) {
     sched::Scheduler::Release(pool_, live->second.demand, live->second.placement);
     live_.erase(live);
-    live_on_node_[a.node()].erase(id);
+    UnindexLiveLocked(a);
   }
   return a;
 }
@@ -495,11 +495,9 @@ size_t PoolState::PruneReleased(int64_t now_ms) {
 
 std::vector<std::string> PoolState::LiveOfPod(const std::string& uid) const {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::string> ids;
-  for (const auto& [id, live] : live_) {
-    if (allocations_.at(id).request().pod_uid() == uid) ids.push_back(id);
-  }
-  return ids;
+  auto of = live_of_pod_.find(uid);
+  if (of == live_of_pod_.end()) return {};
+  return {of->second.begin(), of->second.end()};
 }
 
 std::vector<v1::Node> PoolState::Nodes() const {
@@ -655,6 +653,22 @@ void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
                spec.device_memory, 0);
   }
   entry.cordoned = cordon;
+}
+
+void PoolState::IndexLiveLocked(const v1::Allocation& a) {
+  live_on_node_[a.node()].insert(a.id());
+  if (!a.request().pod_uid().empty()) live_of_pod_[a.request().pod_uid()].insert(a.id());
+}
+
+void PoolState::UnindexLiveLocked(const v1::Allocation& a) {
+  const auto drop = [&](auto& index, const std::string& key) {
+    auto it = index.find(key);
+    if (it == index.end()) return;
+    it->second.erase(a.id());
+    if (it->second.empty()) index.erase(it);
+  };
+  drop(live_on_node_, a.node());
+  drop(live_of_pod_, a.request().pod_uid());
 }
 
 std::vector<std::string> PoolState::LiveOnLocked(const std::string& node) const {

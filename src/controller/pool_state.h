@@ -127,6 +127,8 @@ class PoolState {
   Status SaveAllocationLocked(const v1::Allocation& allocation);
   // The ids of the live allocations on `node`, in id order.
   std::vector<std::string> LiveOnLocked(const std::string& node) const;
+  void IndexLiveLocked(const v1::Allocation& a);  // a just became live
+  void UnindexLiveLocked(const v1::Allocation& a);
   std::string NewIdLocked(int64_t now_ms);
 
   mutable std::mutex mu_;
@@ -143,9 +145,10 @@ class PoolState {
   std::map<std::string, DeviceType> model_types_;            // every device model registered
   std::map<std::string, v1::Allocation> allocations_;        // every one ever made, released too
   std::map<std::string, Live> live_;  // the ones not released: what the pool holds
-  // The same ids by node, for heartbeats and lease expiry, which would otherwise scan every live
-  // allocation of the pool for each node.
+  // The same ids by node (heartbeats, lease expiry, claims) and by Kubernetes pod uid (bind, the
+  // pod watch), which would otherwise scan every live allocation of the pool.
   std::unordered_map<std::string, std::set<std::string>> live_on_node_;
+  std::unordered_map<std::string, std::set<std::string>> live_of_pod_;
   uint64_t id_counter_ = 0;
   LatencyHistogram scheduling_;
   // The most recent allocation changes, for watchers: (sequence number, allocation).
