@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <string>
 
 #include "runtime/accountant.h"
@@ -19,8 +20,8 @@ constexpr int64_t kQueueNs = 1'000'000;
 constexpr int64_t kMarkNs = 100'000;
 // Markers are polled at least this often while launches go on.
 constexpr int64_t kPollNs = 500'000;
-// The cost of a launch is re-learnt at most this often.
-constexpr int64_t kSampleNs = 200'000;
+// One marker this often is timed: the cost of a launch is re-learnt this often.
+constexpr int64_t kTimedMarkNs = 1'000'000;
 // How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms).
 constexpr int64_t kNoteNs = 100'000;
 // A process that launched nothing for this long paused (slept, waited for input): the GPU time
@@ -78,11 +79,13 @@ bool ComputeLimiter::Enabled() {
 ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   if (!Enabled()) return nullptr;
   static std::mutex mu;
-  static std::array<ComputeLimiter*, kMaxSliceDevices> limiters{};
+  // Set once per device, then only read: every launch looks here, without the mutex.
+  static std::array<std::atomic<ComputeLimiter*>, kMaxSliceDevices> limiters{};
   static std::array<bool, kMaxSliceDevices> failed{};
   Accountant& a = Accountant::Get();
   const int physical = a.CurrentPhysical();
   if (physical < 0 || physical >= kMaxSliceDevices) return nullptr;
+  if (ComputeLimiter* l = limiters[physical].load(std::memory_order_acquire)) return l;
   std::lock_guard<std::mutex> lock(mu);
   if (limiters[physical] != nullptr || failed[physical]) return limiters[physical];
   const ComputeConfig& c = a.config().compute;
@@ -100,8 +103,9 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
     Log(LogLevel::kWarn, "device %d is arbitrated under policy %s, not %s", physical,
         ComputePolicyName((*arbiter)->policy()), ComputePolicyName(c.policy));
   }
-  limiters[physical] = new ComputeLimiter(std::move(*arbiter));  // lives as long as the process
-  return limiters[physical];
+  auto* limiter = new ComputeLimiter(std::move(*arbiter));  // lives as long as the process
+  limiters[physical].store(limiter, std::memory_order_release);
+  return limiter;
 }
 
 ComputeLimiter::ComputeLimiter(std::unique_ptr<ComputeArbiter> arbiter)
@@ -119,7 +123,7 @@ int64_t ComputeLimiter::QueueLimit(int64_t now) const {
   return std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1), 2, 4096);
 }
 
-void ComputeLimiter::Admit() {
+int64_t ComputeLimiter::Admit() {
   int64_t now = ComputeArbiter::Now();
   if (now - last_admit_ns_ > kPauseNs) {
     Retire(false);  // what was queued before the pause has run by now
@@ -159,11 +163,12 @@ void ComputeLimiter::Admit() {
     holding_ = true;
     // The gap to the last marker of the previous lease holds other slices' work.
     ForgetTimedMarker();
+    now = ComputeArbiter::Now();
   }
+  return now;
 }
 
-void ComputeLimiter::AfterLaunch() {
-  const int64_t now = ComputeArbiter::Now();
+void ComputeLimiter::AfterLaunch(int64_t now) {
   if (now - last_note_ns_ >= kNoteNs) {
     arbiter_->NoteLaunch(now);
     last_note_ns_ = now;
@@ -181,18 +186,24 @@ void ComputeLimiter::Mark() {
   const int64_t launches = unmarked_;
   unmarked_ = 0;  // untracked if no marker can be recorded
   if (api.create == nullptr || api.record == nullptr) return;
+  // Timed when a sample is due: the first marker after a pause or a new lease starts one.
+  const bool timed = api.elapsed != nullptr &&
+                     (timed_ == nullptr || last_mark_ns_ - last_timed_mark_ns_ >= kTimedMarkNs);
+  std::vector<CUevent>& spares = timed ? spare_timed_ : spare_;
   CUevent event = nullptr;
-  if (!spare_.empty()) {
-    event = spare_.back();
-    spare_.pop_back();
-  } else if (api.create(&event, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {  // timed: see Learn
+  if (!spares.empty()) {
+    event = spares.back();
+    spares.pop_back();
+  } else if (api.create(&event, timed ? CU_EVENT_DEFAULT : CU_EVENT_DISABLE_TIMING) !=
+             CUDA_SUCCESS) {
     return;
   }
   if (api.record(event, last_stream_) != CUDA_SUCCESS) {
-    spare_.push_back(event);
+    spares.push_back(event);
     return;
   }
-  queued_.push_back(Marker{event, launches});
+  if (timed) last_timed_mark_ns_ = last_mark_ns_;
+  queued_.push_back(Marker{event, launches, timed});
   queued_launches_ += launches;
 }
 
@@ -218,31 +229,33 @@ void ComputeLimiter::PopRetired() {
   const Marker done = queued_.front();
   queued_.pop_front();
   queued_launches_ -= done.launches;
+  since_timed_ += done.launches;
+  if (!done.timed) {
+    spare_.push_back(done.event);
+    return;
+  }
   Learn(done);
-  if (timed_ != nullptr) spare_.push_back(timed_);
+  ForgetTimedMarker();
   timed_ = done.event;
 }
 
 void ComputeLimiter::Learn(const Marker& done) {
-  // The GPU's own clock between the completions of two consecutive markers is what the launches
+  // The GPU's own clock between the completions of two timed markers is what the launches
   // between them cost the device, or more where the device idled meanwhile (the CPU was slower):
   // either way how fast this process's work drains.
   const auto& api = Api();
-  const int64_t now = ComputeArbiter::Now();
-  if (timed_ == nullptr || api.elapsed == nullptr || done.launches <= 0 ||
-      now - last_sample_ns_ < kSampleNs) {
-    return;
-  }
+  if (timed_ == nullptr || since_timed_ <= 0) return;
   float ms = 0;
   if (api.elapsed(&ms, timed_, done.event) != CUDA_SUCCESS || ms < 0) return;
-  const auto sample = std::max<int64_t>(static_cast<int64_t>(ms * 1e6) / done.launches, 1);
-  per_launch_ns_ = (per_launch_ns_ * 3 + sample) / 4;
-  last_sample_ns_ = now;
+  const auto sample = std::max<int64_t>(static_cast<int64_t>(ms * 1e6) / since_timed_, 1);
+  per_launch_ns_ = learnt_ ? (per_launch_ns_ * 3 + sample) / 4 : sample;
+  learnt_ = true;
 }
 
 void ComputeLimiter::ForgetTimedMarker() {
-  if (timed_ != nullptr) spare_.push_back(timed_);
+  if (timed_ != nullptr) spare_timed_.push_back(timed_);
   timed_ = nullptr;
+  since_timed_ = 0;
 }
 
 }  // namespace xpool::runtime

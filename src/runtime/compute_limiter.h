@@ -5,10 +5,12 @@
 // close to when it should and a high-priority slice never waits behind a long queue. Completion
 // of queued work is read from the GPU itself, through marker events recorded after launches.
 //
-// A launch of a small kernel costs the CPU a few microseconds, and asking the driver whether an
-// event has completed costs about one of them, so the common path asks the driver nothing: a
+// A launch of a small kernel costs the CPU 3-5 us, so the common path asks the driver nothing: a
 // marker covers every launch of ~100 us of work (each launch when launches are long, one marker per
-// stream switch), and markers are polled only when the queue may be full or every 500 us.
+// stream switch), and markers are polled only when the queue may be full or every 500 us. Markers
+// are events without timing (recording one costs ~0.3 us on an H100, a timed one ~1.5 us); one
+// marker a millisecond is timed, and the GPU time between two timed markers teaches the cost of a
+// launch.
 #pragma once
 
 #include <cstdint>
@@ -39,9 +41,9 @@ class ComputeLimiter {
     std::lock_guard<std::mutex> lock(mu_);
     if (stream != last_stream_ && unmarked_ > 0) Mark();  // a marker only covers its own stream
     last_stream_ = stream;
-    Admit();
+    const int64_t now = Admit();
     const CUresult rc = launch();
-    if (rc == CUDA_SUCCESS) AfterLaunch();
+    if (rc == CUDA_SUCCESS) AfterLaunch(now);
     return rc;
   }
 
@@ -49,8 +51,10 @@ class ComputeLimiter {
 
  private:
   bool Capturing(CUstream stream) const;
-  void Admit();
-  void AfterLaunch();
+  // Returns the time it let the launch go.
+  int64_t Admit();
+  // `now`: when the launch was admitted (a few microseconds ago).
+  void AfterLaunch(int64_t now);
   // Records a marker after the launches not yet covered by one.
   void Mark();
   // Pops queued markers the GPU has passed; with `block`, waits for the oldest first.
@@ -63,16 +67,19 @@ class ComputeLimiter {
   struct Marker {
     CUevent event;
     int64_t launches;  // launches it covers
+    bool timed;
   };
-  // Updates the cost of a launch from the GPU time between the last retired marker and `done`.
+  // Updates the cost of a launch from the GPU time between the last retired timed marker and
+  // `done` (timed), over the launches between them.
   void Learn(const Marker& done);
   void ForgetTimedMarker();
 
   std::mutex mu_;
   std::unique_ptr<ComputeArbiter> arbiter_;
   bool holding_ = false;
-  std::deque<Marker> queued_;  // oldest first
-  std::vector<CUevent> spare_;
+  std::deque<Marker> queued_;   // oldest first
+  std::vector<CUevent> spare_;  // untimed
+  std::vector<CUevent> spare_timed_;
   int64_t queued_launches_ = 0;  // covered by the markers in queued_
   int64_t unmarked_ = 0;         // launched since the last marker
   CUstream last_stream_ = nullptr;
@@ -81,8 +88,10 @@ class ComputeLimiter {
   int64_t last_note_ns_ = 0;
   int64_t last_admit_ns_ = 0;
   int64_t per_launch_ns_ = 100'000;  // device time of one launch, learnt from GPU timestamps
-  CUevent timed_ = nullptr;          // the marker retired last, start of the next sample
-  int64_t last_sample_ns_ = 0;
+  bool learnt_ = false;              // per_launch_ns_ is from a sample, not the initial guess
+  CUevent timed_ = nullptr;          // the timed marker retired last, start of the next sample
+  int64_t since_timed_ = 0;          // launches retired after timed_
+  int64_t last_timed_mark_ns_ = 0;
 };
 
 }  // namespace xpool::runtime

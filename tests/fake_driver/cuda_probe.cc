@@ -409,7 +409,7 @@ int main(int argc, char** argv) {
           alloc(&p, 2 * kMiB);
           free_fn(p);
         } else {
-          launch(nullptr, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
+          launch(nullptr, 0, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr);
         }
       }
       const double ns =

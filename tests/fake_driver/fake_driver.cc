@@ -23,6 +23,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -421,6 +422,7 @@ std::atomic<int64_t>* BusyUntil(int physical) {
 std::mutex g_streams_mu;
 std::map<CUstream, int64_t> g_stream_tail;  // when the last work queued on each stream ends
 std::map<CUevent, int64_t> g_events;        // when each event completes
+std::set<CUevent> g_untimed_events;         // created with CU_EVENT_DISABLE_TIMING
 uint64_t g_next_event = 1;
 
 int64_t TailOf(CUstream stream) {
@@ -485,10 +487,11 @@ FAKE_API CUresult cuStreamIsCapturing(CUstream, int* status) {
   *status = CU_STREAM_CAPTURE_STATUS_NONE;
   return CUDA_SUCCESS;
 }
-FAKE_API CUresult cuEventCreate(CUevent* event, unsigned int) {
+FAKE_API CUresult cuEventCreate(CUevent* event, unsigned int flags) {
   std::lock_guard<std::mutex> lock(g_streams_mu);
   *event = reinterpret_cast<CUevent>(g_next_event++);
   g_events[*event] = 0;
+  if ((flags & CU_EVENT_DISABLE_TIMING) != 0) g_untimed_events.insert(*event);
   return CUDA_SUCCESS;
 }
 FAKE_API CUresult cuEventRecord(CUevent event, CUstream stream) {
@@ -498,6 +501,10 @@ FAKE_API CUresult cuEventRecord(CUevent event, CUstream stream) {
 }
 FAKE_API CUresult cuEventElapsedTime_v2(float* ms, CUevent start, CUevent end) {
   std::lock_guard<std::mutex> lock(g_streams_mu);
+  // As the real driver: only events created with timing have timestamps.
+  if (g_untimed_events.count(start) != 0 || g_untimed_events.count(end) != 0) {
+    return CUDA_ERROR_INVALID_HANDLE;
+  }
   const int64_t a = g_events[start], b = g_events[end];
   if (NowNs() < std::max(a, b)) return CUDA_ERROR_NOT_READY;
   *ms = static_cast<float>(b - a) / 1e6f;
