@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -394,6 +395,16 @@ ComputeArbiter::Verdict ComputeArbiter::Check(int64_t now) {
 void ComputeArbiter::Release(int64_t drained_ns) {
   Lock();
   if (layout_->holder.load() == member_) EndLeaseLocked(drained_ns);
+  // Waiting again in the same breath: a waiter that sees the lease free before this process is
+  // back in Acquire must still find it in the running, or it would take every other turn
+  // whatever the policy says.
+  MemberRecord& me = layout_->members[member_];
+  if (me.pid == pid_ && !Waiting(me)) {
+    const int64_t now = Now();
+    me.waiting_since_ns = now;
+    me.seen_ns = now;
+    layout_->waiters.fetch_add(1);
+  }
   Unlock();
   WakeAll();
 }
@@ -409,6 +420,13 @@ void ComputeArbiter::NoteLaunch(int64_t now) {
 }
 
 void ComputeArbiter::Wait(uint32_t seen, int64_t timeout_ns) {
+  if (!timing_.block_wait) {
+    const int64_t until = Now() + timeout_ns;
+    while (layout_->generation.load(std::memory_order_acquire) == seen && Now() < until) {
+      sched_yield();
+    }
+    return;
+  }
   timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
               static_cast<long>(timeout_ns % 1'000'000'000)};
   // A shared (not process-private) futex: waiters in every process of the device wake.

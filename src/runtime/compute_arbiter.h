@@ -37,6 +37,10 @@ struct ArbiterTiming {
   int64_t min_lease_ns = 1'000'000;      // no fixed lease is shorter than this
   int64_t idle_revoke_ns = 1'000'000;    // a holder silent this long loses the lease to a waiter
   int64_t dead_waiter_ns = 100'000'000;  // a waiter unseen this long is gone
+  // How a waiter waits for its turn: sleeping on the segment's futex, or polling it with
+  // sched_yield. A CPU-bound launcher whose core sleeps while it waits runs ~10 % slower in its
+  // turns on the H100 machine (docs/benchmarks.md): the core clocks down.
+  bool block_wait = false;
 };
 
 // The per-slice and per-process records of the segment, and the policy decisions on them. The
@@ -97,7 +101,8 @@ class ComputeArbiter {
   // `now` may include the expected drain time of work already queued. Renews the lease when
   // nobody else waits.
   Verdict Check(int64_t now);
-  // The holder gives the device up once its work has drained, at `drained_ns`.
+  // The holder gives the device up once its work has drained, at `drained_ns`, and waits for its
+  // next turn (Acquire).
   void Release(int64_t drained_ns);
   // Whether a high-priority slice other than this one uses the device: normal-priority holders
   // then keep little work queued, so that it can take over quickly.

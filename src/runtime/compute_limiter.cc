@@ -90,8 +90,10 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   if (limiters[physical] != nullptr || failed[physical]) return limiters[physical];
   const ComputeConfig& c = a.config().compute;
   const std::string path = c.dir + "/xpool-compute-" + a.DeviceName(physical);
+  ArbiterTiming timing;
+  timing.block_wait = c.block_wait;
   auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(a.config().slice_path),
-                                      c.share_percent, c.high_priority);
+                                      c.share_percent, c.high_priority, timing);
   if (!arbiter.ok()) {
     // Launching unarbitrated would break the share silently; say so once, loudly.
     Log(LogLevel::kError, "compute share not enforced on device %d: %s", physical,

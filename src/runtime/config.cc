@@ -134,6 +134,13 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
   if (const char* dir = lookup(kEnvComputeDir); dir != nullptr && *dir != '\0') {
     compute.dir = dir;
   }
+  if (const char* wait = lookup(kEnvComputeWait); wait != nullptr) {
+    const std::string_view w = wait;
+    if (w != "yield" && w != "block") {
+      return std::string(kEnvComputeWait) + ": '" + wait + "' is not one of yield, block";
+    }
+    compute.block_wait = w == "block";
+  }
   return {};
 }
 

@@ -11,6 +11,9 @@
 //                     is shared between the slices on it (docs/runtime.md).
 //   XPOOL_PRIORITY    normal (default) | high: a high-priority slice takes the device first.
 //   XPOOL_COMPUTE_DIR where the per-device arbitration segments live (default /dev/shm).
+//   XPOOL_COMPUTE_WAIT yield (default) | block: how a process waits for its turn on the device.
+//                     yield polls and gives the core to any other thread that wants it, so an idle
+//                     core stays awake and clocked up; block sleeps until the turn may come.
 //   Compute is arbitrated only when one of the first three is set; otherwise launches reach the
 //   driver untouched.
 //
@@ -36,6 +39,7 @@ inline constexpr const char* kEnvGpuCore = "XPOOL_GPU_CORE";
 inline constexpr const char* kEnvComputePolicy = "XPOOL_COMPUTE_POLICY";
 inline constexpr const char* kEnvPriority = "XPOOL_PRIORITY";
 inline constexpr const char* kEnvComputeDir = "XPOOL_COMPUTE_DIR";
+inline constexpr const char* kEnvComputeWait = "XPOOL_COMPUTE_WAIT";
 
 class MemoryQuotas {
  public:
@@ -69,6 +73,9 @@ struct ComputeConfig {
   int share_percent = 100;
   ComputePolicy policy = ComputePolicy::kFixed;
   bool high_priority = false;
+  // Wait for a turn by polling with sched_yield (the core stays busy unless another thread
+  // wants it), or by sleeping.
+  bool block_wait = false;
   std::string dir = "/dev/shm";
 };
 

@@ -70,5 +70,17 @@ TEST(LoadConfigTest, AMalformedValueIsAnErrorNotUnlimited) {
   EXPECT_FALSE(LoadConfig(&Lookup).error.empty());
 }
 
+TEST(LoadConfigTest, ComputeWaitIsYieldUnlessBlockIsAsked) {
+  g_env = {{"XPOOL_GPU_CORE", "30"}};
+  EXPECT_FALSE(LoadConfig(&Lookup).compute.block_wait);
+  g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "block"}};
+  EXPECT_TRUE(LoadConfig(&Lookup).compute.block_wait);
+  g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "sleep"}};
+  const RuntimeConfig c = LoadConfig(&Lookup);
+  EXPECT_NE(c.error.find("XPOOL_COMPUTE_WAIT: 'sleep' is not one of yield, block"),
+            std::string::npos)
+      << c.error;
+}
+
 }  // namespace
 }  // namespace xpool::runtime
