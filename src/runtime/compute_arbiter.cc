@@ -420,7 +420,7 @@ void ComputeArbiter::NoteLaunch(int64_t now) {
 }
 
 void ComputeArbiter::Wait(uint32_t seen, int64_t timeout_ns) {
-  if (!timing_.block_wait) {
+  if (timing_.poll_wait) {
     const int64_t until = Now() + timeout_ns;
     while (layout_->generation.load(std::memory_order_acquire) == seen && Now() < until) {
       sched_yield();

@@ -37,10 +37,10 @@ struct ArbiterTiming {
   int64_t min_lease_ns = 1'000'000;      // no fixed lease is shorter than this
   int64_t idle_revoke_ns = 1'000'000;    // a holder silent this long loses the lease to a waiter
   int64_t dead_waiter_ns = 100'000'000;  // a waiter unseen this long is gone
-  // How a waiter waits for its turn: sleeping on the segment's futex, or polling it with
-  // sched_yield. A CPU-bound launcher whose core sleeps while it waits runs ~10 % slower in its
-  // turns on the H100 machine (docs/benchmarks.md): the core clocks down.
-  bool block_wait = false;
+  // How a waiter waits for its turn: polling the segment with sched_yield (it takes a freed
+  // device at once, and its core stays busy unless another thread wants it), or sleeping on the
+  // segment's futex (a wake-up takes tens of microseconds more).
+  bool poll_wait = false;
 };
 
 // The per-slice and per-process records of the segment, and the policy decisions on them. The

@@ -91,7 +91,8 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   const ComputeConfig& c = a.config().compute;
   const std::string path = c.dir + "/xpool-compute-" + a.DeviceName(physical);
   ArbiterTiming timing;
-  timing.block_wait = c.block_wait;
+  timing.poll_wait =
+      c.wait == ComputeWait::kYield || (c.wait == ComputeWait::kAuto && c.high_priority);
   auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(a.config().slice_path),
                                       c.share_percent, c.high_priority, timing);
   if (!arbiter.ok()) {

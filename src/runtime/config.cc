@@ -136,10 +136,15 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
   }
   if (const char* wait = lookup(kEnvComputeWait); wait != nullptr) {
     const std::string_view w = wait;
-    if (w != "yield" && w != "block") {
-      return std::string(kEnvComputeWait) + ": '" + wait + "' is not one of yield, block";
+    if (w == "auto") {
+      compute.wait = ComputeWait::kAuto;
+    } else if (w == "yield") {
+      compute.wait = ComputeWait::kYield;
+    } else if (w == "block") {
+      compute.wait = ComputeWait::kBlock;
+    } else {
+      return std::string(kEnvComputeWait) + ": '" + wait + "' is not one of auto, yield, block";
     }
-    compute.block_wait = w == "block";
   }
   return {};
 }

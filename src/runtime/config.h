@@ -11,9 +11,10 @@
 //                     is shared between the slices on it (docs/runtime.md).
 //   XPOOL_PRIORITY    normal (default) | high: a high-priority slice takes the device first.
 //   XPOOL_COMPUTE_DIR where the per-device arbitration segments live (default /dev/shm).
-//   XPOOL_COMPUTE_WAIT yield (default) | block: how a process waits for its turn on the device.
-//                     yield polls and gives the core to any other thread that wants it, so an idle
-//                     core stays awake and clocked up; block sleeps until the turn may come.
+//   XPOOL_COMPUTE_WAIT auto (default) | yield | block: how a process waits for its turn on the
+//                     device. yield polls, giving the core to any other thread that wants it, and
+//                     takes a freed device at once; block sleeps until the turn may come. auto
+//                     yields for a high-priority slice (its waits are short) and blocks otherwise.
 //   Compute is arbitrated only when one of the first three is set; otherwise launches reach the
 //   driver untouched.
 //
@@ -68,14 +69,15 @@ const char* ComputePolicyName(ComputePolicy policy);
 // A share in whole percent, 1..100.
 Result<int> ParseComputeShare(std::string_view text);
 
+// How a process waits for its turn on a device (XPOOL_COMPUTE_WAIT).
+enum class ComputeWait { kAuto, kYield, kBlock };
+
 struct ComputeConfig {
   bool enabled = false;  // any of the compute variables set
   int share_percent = 100;
   ComputePolicy policy = ComputePolicy::kFixed;
   bool high_priority = false;
-  // Wait for a turn by polling with sched_yield (the core stays busy unless another thread
-  // wants it), or by sleeping.
-  bool block_wait = false;
+  ComputeWait wait = ComputeWait::kAuto;
   std::string dir = "/dev/shm";
 };
 

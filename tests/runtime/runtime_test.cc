@@ -357,15 +357,22 @@ TEST(RuntimeComputeTest, WithoutAShareLaunchesReachTheDriverUnlimited) {
   RemoveComputeFiles("none");
 }
 
+// Under both ways of waiting: a waiter that polls sees the lease freed before the holder is back
+// in line, and must still not take every other turn.
 TEST(RuntimeComputeTest, WeightedSplitsTheDeviceByShare) {
-  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}),
-            Compute("weighted", {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_POLICY", "weighted"}}));
-  const auto rb = RunProcess(
-      Probe({"ctx", "0", "run", "500", "3", "kernel"}),
-      Compute("weighted", {{"XPOOL_GPU_CORE", "70"}, {"XPOOL_COMPUTE_POLICY", "weighted"}}));
-  const auto ra = a.Wait();
-  EXPECT_NEAR(ShareOf(ra.out) / ShareOf(rb.out), 30.0 / 70.0, 0.06) << ra.out << rb.out;
-  RemoveComputeFiles("weighted");
+  for (const char* wait : {"block", "yield"}) {
+    const auto env = [&](const char* share) {
+      return Compute("weighted", {{"XPOOL_GPU_CORE", share},
+                                  {"XPOOL_COMPUTE_POLICY", "weighted"},
+                                  {"XPOOL_COMPUTE_WAIT", wait}});
+    };
+    Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), env("30"));
+    const auto rb = RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}), env("70"));
+    const auto ra = a.Wait();
+    EXPECT_NEAR(ShareOf(ra.out) / ShareOf(rb.out), 30.0 / 70.0, 0.06) << wait << "\n"
+                                                                      << ra.out << rb.out;
+    RemoveComputeFiles("weighted");
+  }
 }
 
 TEST(RuntimeComputeTest, EqualGivesThreeProcessesAThirdEach) {

@@ -70,14 +70,16 @@ TEST(LoadConfigTest, AMalformedValueIsAnErrorNotUnlimited) {
   EXPECT_FALSE(LoadConfig(&Lookup).error.empty());
 }
 
-TEST(LoadConfigTest, ComputeWaitIsYieldUnlessBlockIsAsked) {
+TEST(LoadConfigTest, ComputeWaitIsAutoUnlessAsked) {
   g_env = {{"XPOOL_GPU_CORE", "30"}};
-  EXPECT_FALSE(LoadConfig(&Lookup).compute.block_wait);
+  EXPECT_EQ(LoadConfig(&Lookup).compute.wait, ComputeWait::kAuto);
   g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "block"}};
-  EXPECT_TRUE(LoadConfig(&Lookup).compute.block_wait);
+  EXPECT_EQ(LoadConfig(&Lookup).compute.wait, ComputeWait::kBlock);
+  g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "yield"}};
+  EXPECT_EQ(LoadConfig(&Lookup).compute.wait, ComputeWait::kYield);
   g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "sleep"}};
   const RuntimeConfig c = LoadConfig(&Lookup);
-  EXPECT_NE(c.error.find("XPOOL_COMPUTE_WAIT: 'sleep' is not one of yield, block"),
+  EXPECT_NE(c.error.find("XPOOL_COMPUTE_WAIT: 'sleep' is not one of auto, yield, block"),
             std::string::npos)
       << c.error;
 }
