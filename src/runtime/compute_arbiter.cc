@@ -409,6 +409,22 @@ void ComputeArbiter::Release(int64_t drained_ns) {
   WakeAll();
 }
 
+void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
+  Lock();
+  if (layout_->holder.load() == member_) {
+    const int64_t start = layout_->lease_start_ns.load();
+    const int64_t end = layout_->lease_end_ns.load();
+    idle_from = std::clamp(idle_from, start, now);
+    SliceRecord& s = layout_->slices[slice_];
+    arbiter_policy::Charge(policy(), s, idle_from - start);
+    s.active_ns = now;
+    layout_->lease_start_ns.store(now);
+    layout_->lease_end_ns.store(now + std::max<int64_t>(end - idle_from, 0));
+    layout_->last_launch_ns.store(now);
+  }
+  Unlock();
+}
+
 bool ComputeArbiter::HighPriorityPresent(int64_t now) const {
   if (high_) return false;
   return now - layout_->high_seen_ns.load(std::memory_order_relaxed) < 1'000'000'000;

@@ -104,6 +104,10 @@ class ComputeArbiter {
   // The holder gives the device up once its work has drained, at `drained_ns`, and waits for its
   // next turn (Acquire).
   void Release(int64_t drained_ns);
+  // The holder launched nothing from `idle_from` to `now` and kept the lease (nobody else wanted
+  // it): its slice is charged up to `idle_from` only, and the lease goes on from `now` with what
+  // was left of it.
+  void ResumeAfterIdle(int64_t idle_from, int64_t now);
   // Whether a high-priority slice other than this one uses the device: normal-priority holders
   // then keep little work queued, so that it can take over quickly.
   bool HighPriorityPresent(int64_t now) const;

@@ -129,8 +129,13 @@ int64_t ComputeLimiter::QueueLimit(int64_t now) const {
 int64_t ComputeLimiter::Admit() {
   int64_t now = ComputeArbiter::Now();
   if (now - last_admit_ns_ > kPauseNs) {
-    Retire(false);  // what was queued before the pause has run by now
+    // What was queued before the pause has run by now, at the latest a queue's worth after the
+    // last launch; a lease kept through the pause is not charged for it.
+    const int64_t idle_from =
+        last_admit_ns_ + std::min(kQueueNs, QueuedLaunches() * per_launch_ns_);
+    Retire(false);
     ForgetTimedMarker();
+    if (holding_) arbiter_->ResumeAfterIdle(idle_from, now);
   }
   last_admit_ns_ = now;
   int64_t limit = QueueLimit(now);

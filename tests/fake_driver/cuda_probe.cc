@@ -370,6 +370,9 @@ int main(int argc, char** argv) {
       FILE* f = std::fopen(argv[i + 1], "w");
       if (f != nullptr) std::fclose(f);
       ++i;
+    } else if (step == "sleep") {  // sleep MS: a pause without launches
+      std::this_thread::sleep_for(std::chrono::milliseconds(arg(1)));
+      ++i;
     } else if (step == "wait-for") {
       while (access(argv[i + 1], F_OK) != 0)
         std::this_thread::sleep_for(std::chrono::milliseconds(5));

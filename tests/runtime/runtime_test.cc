@@ -310,6 +310,22 @@ TEST(RuntimeComputeTest, FixedShareHoldsLaunchBoundWork) {
   RemoveComputeFiles("cpu-bound");
 }
 
+// A slice that holds the device when it falls idle (nobody else waiting) is charged for its work,
+// not for the pause: its first launch after a second's pause runs at once, where a charge for
+// the pause would hold it back 4 s at a 25 % share.
+TEST(RuntimeComputeTest, AnIdleHolderIsNotChargedForThePause) {
+  for (const char* policy : {"fixed", "weighted"}) {
+    const auto r = RunProcess(
+        Probe({"ctx", "0", "run", "500", "0.1", "kernel", "sleep", "1000", "steps", "500", "1", "3",
+               "0"}),
+        Compute("idle-holder", {{"XPOOL_GPU_CORE", "25"}, {"XPOOL_COMPUTE_POLICY", policy}}));
+    const size_t at = r.out.find("p99=");
+    ASSERT_NE(at, std::string::npos) << policy << "\n" << r.out << r.err;
+    EXPECT_LT(std::stod(r.out.substr(at + 4)), 100'000) << policy << "\n" << r.out;  // us
+    RemoveComputeFiles("idle-holder");
+  }
+}
+
 // Processes that warmed up, then paused together (as side-by-side benchmarks wait for a common
 // start) share the device at once when they resume: the pause is not read as the cost of a launch.
 TEST(RuntimeComputeTest, EqualSharesAtOnceAfterAPause) {
