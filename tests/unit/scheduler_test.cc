@@ -224,6 +224,28 @@ TEST(XpoolPolicy, KeepsCoresBesideFreeDevices) {
   EXPECT_EQ(fgd.Schedule(pool, MakeDemand(pool, shapes, 0, 0, 8000), rng)->node, 0);
 }
 
+TEST(XpoolPolicy, LeavesFreeShareThatCommonPodsFill) {
+  Pool pool;
+  ShapeTable shapes;
+  // One node; device 0 has 900 milli free, device 1 has 800. The workload shares devices in
+  // 300- and 400-milli pods.
+  AddNode(pool, "G2", 2);
+  Occupy(pool, 0, 0, 100);
+  Occupy(pool, 0, 1, 200);
+  PolicyContext ctx{&pool, {}};
+  for (int i = 0; i < 5; ++i) ctx.workload.push_back({{1000, 300, 1, ""}, 1024});
+  for (int i = 0; i < 5; ++i) ctx.workload.push_back({{1000, 400, 1, ""}, 1024});
+  auto xpool = Single(MakePolicy("xpool", ctx).value());
+  Rng rng(1);
+  // A 300-milli pod on device 0 leaves 600, two more 300s; on device 1 it leaves 500, a 400 and
+  // 100 lost. Both leave room for every shape, so fragmentation alone cannot tell them apart, and
+  // best fit takes the fuller device 1.
+  const Demand d = MakeDemand(pool, shapes, 1, 300);
+  EXPECT_EQ(xpool.Schedule(pool, d, rng)->devices, std::vector<int>{0});
+  auto best_fit = Single(MakeBestFitPolicy());
+  EXPECT_EQ(best_fit.Schedule(pool, d, rng)->devices, std::vector<int>{1});
+}
+
 TEST(PolicyRegistry, KnowsEveryPolicyAndRefusesOthers) {
   Pool pool;
   AddNode(pool, "G2", 8);
