@@ -129,13 +129,15 @@ int64_t ComputeLimiter::QueueLimit(int64_t now) const {
 int64_t ComputeLimiter::Admit() {
   int64_t now = ComputeArbiter::Now();
   if (now - last_admit_ns_ > kPauseNs) {
-    // What was queued before the pause has run by now, at the latest a queue's worth after the
-    // last launch; a lease kept through the pause is not charged for it.
-    const int64_t idle_from =
-        last_admit_ns_ + std::min(kQueueNs, QueuedLaunches() * per_launch_ns_);
+    // A lease kept through the pause is charged for the work queued before it, which may have
+    // kept the device busy well into the pause (a long kernel waited for), but not for the rest.
+    if (holding_) {
+      const int64_t idle_from = WorkDoneAt(now).value_or(
+          std::min(now, last_admit_ns_ + QueuedLaunches() * per_launch_ns_));
+      arbiter_->ResumeAfterIdle(idle_from, now);
+    }
     Retire(false);
     ForgetTimedMarker();
-    if (holding_) arbiter_->ResumeAfterIdle(idle_from, now);
   }
   last_admit_ns_ = now;
   int64_t limit = QueueLimit(now);
@@ -211,6 +213,7 @@ void ComputeLimiter::Mark() {
     return;
   }
   if (timed) last_timed_mark_ns_ = last_mark_ns_;
+  latest_marker_timed_ = timed ? event : nullptr;
   queued_.push_back(Marker{event, launches, timed});
   queued_launches_ += launches;
 }
@@ -258,6 +261,25 @@ void ComputeLimiter::Learn(const Marker& done) {
   const auto sample = std::max<int64_t>(static_cast<int64_t>(ms * 1e6) / since_timed_, 1);
   per_launch_ns_ = learnt_ ? (per_launch_ns_ * 3 + sample) / 4 : sample;
   learnt_ = true;
+}
+
+std::optional<int64_t> ComputeLimiter::WorkDoneAt(int64_t now) {
+  const auto& api = Api();
+  // Launches after the latest marker (at most ~100 us of work) are not covered.
+  if (latest_marker_timed_ == nullptr || api.elapsed == nullptr) return std::nullopt;
+  if (probe_ == nullptr && api.create(&probe_, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
+    probe_ = nullptr;
+    return std::nullopt;
+  }
+  // The probe completes as soon as it is recorded, the stream being idle: the GPU time from the
+  // marker to it is how long the device has been idle.
+  float ms = 0;
+  if (api.synchronize(latest_marker_timed_) != CUDA_SUCCESS ||
+      api.record(probe_, last_stream_) != CUDA_SUCCESS || api.synchronize(probe_) != CUDA_SUCCESS ||
+      api.elapsed(&ms, latest_marker_timed_, probe_) != CUDA_SUCCESS || ms < 0) {
+    return std::nullopt;
+  }
+  return now - static_cast<int64_t>(ms * 1e6);
 }
 
 void ComputeLimiter::ForgetTimedMarker() {

@@ -17,6 +17,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "runtime/compute_arbiter.h"
@@ -73,6 +74,9 @@ class ComputeLimiter {
   // `done` (timed), over the launches between them.
   void Learn(const Marker& done);
   void ForgetTimedMarker();
+  // When (host clock) the work queued before a pause finished on the device, read from the GPU's
+  // timestamps when the latest marker was timed; nullopt otherwise.
+  std::optional<int64_t> WorkDoneAt(int64_t now);
 
   std::mutex mu_;
   std::unique_ptr<ComputeArbiter> arbiter_;
@@ -92,6 +96,8 @@ class ComputeLimiter {
   CUevent timed_ = nullptr;          // the timed marker retired last, start of the next sample
   int64_t since_timed_ = 0;          // launches retired after timed_
   int64_t last_timed_mark_ns_ = 0;
+  CUevent latest_marker_timed_ = nullptr;  // the latest marker recorded, when it was timed
+  CUevent probe_ = nullptr;                // timed, for WorkDoneAt
 };
 
 }  // namespace xpool::runtime

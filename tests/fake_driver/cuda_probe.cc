@@ -471,6 +471,7 @@ int main(int argc, char** argv) {
         const int per_step = static_cast<int>(arg(2)), n = static_cast<int>(arg(3));
         const auto gap = std::chrono::microseconds(arg(4));
         std::vector<double> latency;
+        const auto start = Clock::now();
         for (int k = 0; k < n; ++k) {
           const auto t0 = Clock::now();
           for (int j = 0; j < per_step; ++j) launch_one();
@@ -478,9 +479,11 @@ int main(int argc, char** argv) {
           latency.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
           std::this_thread::sleep_for(gap);
         }
+        const double wall = std::chrono::duration<double>(Clock::now() - start).count();
         std::sort(latency.begin(), latency.end());
-        std::printf("steps p50=%.0f p99=%.0f\n", latency[latency.size() / 2],
-                    latency[latency.size() * 99 / 100]);
+        std::printf("steps p50=%.0f p99=%.0f share=%.3f\n", latency[latency.size() / 2],
+                    latency[latency.size() * 99 / 100],
+                    static_cast<double>(per_step) * n * micros * 1e-6 / wall);
         i += 4;
       }
     } else if (step == "hold") {

@@ -326,6 +326,16 @@ TEST(RuntimeComputeTest, AnIdleHolderIsNotChargedForThePause) {
   }
 }
 
+// Long kernels, each waited for before the next is launched: every launch follows a gap without
+// launches, but the device was busy with this slice's work throughout, and all of it is charged.
+TEST(RuntimeComputeTest, FixedShareHoldsLongKernelsWaitedForOneByOne) {
+  const auto r = RunProcess(Probe({"ctx", "0", "steps", "5000", "1", "100", "0"}),
+                            Compute("long-kernels", {{"XPOOL_GPU_CORE", "30"}}));
+  EXPECT_LE(ShareOf(r.out), 0.34) << r.out << r.err;
+  EXPECT_GE(ShareOf(r.out), 0.15) << r.out << r.err;
+  RemoveComputeFiles("long-kernels");
+}
+
 // Processes that warmed up, then paused together (as side-by-side benchmarks wait for a common
 // start) share the device at once when they resume: the pause is not read as the cost of a launch.
 TEST(RuntimeComputeTest, EqualSharesAtOnceAfterAPause) {
