@@ -91,10 +91,15 @@ Result<std::unique_ptr<httplib::Client>> KubeClient::Connect() const {
   return client;
 }
 
-Result<json> KubeClient::GetPod(const std::string& ns, const std::string& name) {
+Result<std::unique_ptr<httplib::Client>> KubeClient::ConnectForPod(const std::string& ns,
+                                                                   const std::string& name) const {
   if (Status s = CheckName("namespace", ns); !s.ok()) return s;
   if (Status s = CheckName("pod", name); !s.ok()) return s;
-  auto client = Connect();
+  return Connect();
+}
+
+Result<json> KubeClient::GetPod(const std::string& ns, const std::string& name) {
+  auto client = ConnectForPod(ns, name);
   if (!client.ok()) return client.status();
   auto res = (*client)->Get(PodPath(ns, name));
   if (!res || res->status != 200) return CallError("get pod " + ns + "/" + name, res);
@@ -105,9 +110,7 @@ Result<json> KubeClient::GetPod(const std::string& ns, const std::string& name) 
 
 Status KubeClient::AnnotatePod(const std::string& ns, const std::string& name,
                                const std::map<std::string, std::string>& annotations) {
-  if (Status s = CheckName("namespace", ns); !s.ok()) return s;
-  if (Status s = CheckName("pod", name); !s.ok()) return s;
-  auto client = Connect();
+  auto client = ConnectForPod(ns, name);
   if (!client.ok()) return client.status();
   const json patch = {{"metadata", {{"annotations", annotations}}}};
   auto res = (*client)->Patch(PodPath(ns, name), patch.dump(), "application/merge-patch+json");
@@ -117,9 +120,7 @@ Status KubeClient::AnnotatePod(const std::string& ns, const std::string& name,
 
 Status KubeClient::BindPod(const std::string& ns, const std::string& name, const std::string& uid,
                            const std::string& node) {
-  if (Status s = CheckName("namespace", ns); !s.ok()) return s;
-  if (Status s = CheckName("pod", name); !s.ok()) return s;
-  auto client = Connect();
+  auto client = ConnectForPod(ns, name);
   if (!client.ok()) return client.status();
   json binding = {{"apiVersion", "v1"},
                   {"kind", "Binding"},

@@ -61,6 +61,9 @@ class KubeClient {
  private:
   explicit KubeClient(KubeOptions options) : options_(std::move(options)) {}
   Result<std::unique_ptr<httplib::Client>> Connect() const;
+  // Connect, for a call on one pod: its namespace and name checked first (they form the path).
+  Result<std::unique_ptr<httplib::Client>> ConnectForPod(const std::string& ns,
+                                                         const std::string& name) const;
 
   KubeOptions options_;
   std::atomic<bool> stopped_{false};

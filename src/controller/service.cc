@@ -189,6 +189,11 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
                                    "': without --join-token-file and --users-file only loopback "
                                    "addresses are served");
   }
+  if (serve.http_tls_cert.empty() != serve.http_tls_key.empty() ||
+      (!serve.http_client_ca.empty() && serve.http_tls_cert.empty())) {
+    return Status::InvalidArgument(
+        "HTTPS needs both --http-tls-cert and --http-tls-key (and --http-client-ca needs them)");
+  }
   std::unique_ptr<Controller> c(new Controller());
   if (serve.kube) {
     auto kube = KubeClient::Create(*serve.kube);
@@ -222,11 +227,6 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
     const std::string& metrics_listen = serve.http_listen;
     const std::string metrics_host = HostOf(metrics_listen);
     const int metrics_port = std::atoi(metrics_listen.substr(metrics_host.size() + 1).c_str());
-    if (serve.http_tls_cert.empty() != serve.http_tls_key.empty() ||
-        (!serve.http_client_ca.empty() && serve.http_tls_cert.empty())) {
-      return Status::InvalidArgument(
-          "HTTPS needs both --http-tls-cert and --http-tls-key (and --http-client-ca needs them)");
-    }
     if (serve.http_tls_cert.empty()) {
       c->metrics_ = std::make_unique<httplib::Server>();
     } else {
@@ -254,23 +254,21 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
       res.set_content(state->Metrics(), "text/plain; version=0.0.4");
     });
     // The Kubernetes scheduler extender's verbs share the HTTP server.
-    c->metrics_->Post("/scheduler/filter", [state, resources](const httplib::Request& req,
-                                                              httplib::Response& res) {
-      int status = 200;
-      res.set_content(ExtenderFilter(*state, req.body, resources, &status), "application/json");
-      res.status = status;
+    const auto serve_verb = [&](const char* path, auto verb) {
+      c->metrics_->Post(path, [verb](const httplib::Request& req, httplib::Response& res) {
+        int status = 200;
+        res.set_content(verb(req.body, &status), "application/json");
+        res.status = status;
+      });
+    };
+    serve_verb("/scheduler/filter", [state, resources](const std::string& body, int* status) {
+      return ExtenderFilter(*state, body, resources, status);
     });
-    c->metrics_->Post("/scheduler/prioritize", [state, resources](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-      int status = 200;
-      res.set_content(ExtenderPrioritize(*state, req.body, resources, &status), "application/json");
-      res.status = status;
+    serve_verb("/scheduler/prioritize", [state, resources](const std::string& body, int* status) {
+      return ExtenderPrioritize(*state, body, resources, status);
     });
-    c->metrics_->Post("/scheduler/bind", [state, kube, resources](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-      int status = 200;
-      res.set_content(ExtenderBind(*state, kube, req.body, resources, &status), "application/json");
-      res.status = status;
+    serve_verb("/scheduler/bind", [state, kube, resources](const std::string& body, int* status) {
+      return ExtenderBind(*state, kube, body, resources, status);
     });
     const int bound =
         metrics_port == 0
