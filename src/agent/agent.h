@@ -34,6 +34,9 @@ class Agent final : public v1::Tasks::Service {
   Agent& operator=(const Agent&) = delete;
 
   const std::string& address() const { return address_; }
+  // Agents.ClaimPodSlices for this node, over the agent's connection to the controller: the
+  // device plugin's claim (DevicePluginOptions::claim). NotFound: no pod allocation waits here.
+  Result<v1::ClaimPodSlicesResponse> ClaimPodSlices(int devices, bool peek) const;
   void Wait();
   void Shutdown();
 

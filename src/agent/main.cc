@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <iostream>
 
@@ -15,11 +14,9 @@
 #include "agent/task_runner.h"
 #include "core/signals.h"
 #include "core/token_file.h"
-#include "xpool/v1/pool.grpc.pb.h"
 
 namespace {
 std::atomic<xpool::agent::Agent*> g_agent{nullptr};
-using ClaimResponse = xpool::v1::ClaimPodSlicesResponse;
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,6 +103,13 @@ int main(int argc, char** argv) {
     std::printf("%s", json.c_str());
     return 0;
   }
+  auto agent = xpool::agent::Agent::Start(*node, options);
+  if (!agent.ok()) {
+    std::fprintf(stderr, "xpool-agent: %s\n", agent.status().message().c_str());
+    return 2;
+  }
+  g_agent = agent->get();
+  // After the agent, whose connection to the controller its claims use; stopped before it.
   std::unique_ptr<xpool::agent::DevicePlugin> kubelet_plugin;
   if (device_plugin) {
     xpool::v1::Node gpus = *node;
@@ -115,39 +119,17 @@ int main(int argc, char** argv) {
     }
     plugin.runtime_path = options.tasks.runtime_path.empty() ? xpool::agent::FindRuntimeLibrary("")
                                                              : options.tasks.runtime_path;
-    plugin.claim = [channel =
-                        grpc::CreateChannel(options.controller, grpc::InsecureChannelCredentials()),
-                    token = options.token,
-                    name = node->name()](int devices, bool peek) -> xpool::Result<ClaimResponse> {
-      grpc::ClientContext context;
-      if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-      xpool::v1::ClaimPodSlicesRequest request;
-      request.set_node(name);
-      request.set_devices(devices);
-      request.set_peek(peek);
-      ClaimResponse response;
-      const grpc::Status s =
-          xpool::v1::Agents::NewStub(channel)->ClaimPodSlices(&context, request, &response);
-      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
-        return xpool::Status::NotFound(s.error_message());
-      }
-      if (!s.ok()) return xpool::Status::IoError(s.error_message());
-      return response;
+    plugin.claim = [raw = agent->get()](int devices, bool peek) {
+      return raw->ClaimPodSlices(devices, peek);
     };
     auto started = xpool::agent::DevicePlugin::Start(gpus, plugin);
     if (!started.ok()) {
+      g_agent = nullptr;
       std::fprintf(stderr, "xpool-agent: %s\n", started.status().message().c_str());
       return 2;
     }
     kubelet_plugin = std::move(*started);
   }
-  auto agent = xpool::agent::Agent::Start(*node, options);
-  if (!agent.ok()) {
-    std::fprintf(stderr, "xpool-agent: %s\n", agent.status().message().c_str());
-    return 2;
-  }
-  g_agent = agent->get();
   std::printf("xpool-agent: node %s, tasks on %s\n", node->name().c_str(),
               (*agent)->address().c_str());
   std::fflush(stdout);
