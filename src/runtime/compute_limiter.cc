@@ -22,6 +22,8 @@ constexpr int64_t kMarkNs = 100'000;
 constexpr int64_t kPollNs = 500'000;
 // One marker this often is timed: the cost of a launch is re-learnt this often.
 constexpr int64_t kTimedMarkNs = 1'000'000;
+// Before a lease ends on the queue's estimated drain, the queue is re-read if older than this.
+constexpr int64_t kRefreshNs = 50'000;
 // How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms).
 constexpr int64_t kNoteNs = 100'000;
 // A process that launched nothing for this long paused (slept, waited for input): the GPU time
@@ -155,7 +157,17 @@ int64_t ComputeLimiter::Admit() {
     limit = QueueLimit(now);
   }
   if (holding_) {
-    switch (arbiter_->Check(now + QueuedLaunches() * per_launch_ns_)) {
+    auto verdict = arbiter_->Check(now + QueuedLaunches() * per_launch_ns_);
+    if (verdict == ComputeArbiter::Verdict::kYield && QueuedLaunches() > 0 &&
+        now - last_poll_ns_ >= kRefreshNs) {
+      // The queue counts launches the GPU may have finished since the last poll (up to half the
+      // queue limit). Yielding on that count would cut the lease short, and every extra lease
+      // costs a cold first launch: ask the GPU first.
+      Retire(false);
+      last_poll_ns_ = now;
+      verdict = arbiter_->Check(now + QueuedLaunches() * per_launch_ns_);
+    }
+    switch (verdict) {
       case ComputeArbiter::Verdict::kKeep:
         break;
       case ComputeArbiter::Verdict::kYield:
