@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Small eager kernels under fixed shares, each measured side by side with an unlimited process
 # (no runtime) started at the same moment on another core, cores swapped between the two rounds.
-# The eager rate drifts by ±20 % between runs on the H100 machine; a baseline running at the same
-# time drifts with it. The two share the GPU, which the small kernels keep 12-29 % busy.
+# Biased low, kept as a record (docs/benchmarks.md): without MPS the GPU time-slices between the
+# two processes' contexts, so the unlimited one runs faster while the fixed one waits. Use
+# interleaved runs (compute_repeats.sh) for the figure.
 # One device-tool call:   bash bench/gpu/small_paired.sh   (log in $OUT/small_paired.log)
 set -uo pipefail
 LOG_NAME=small_paired.log
