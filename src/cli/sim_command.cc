@@ -23,7 +23,7 @@ constexpr int kBadInput = 2;
 struct SimOptions {
   std::string nodes, pods, policy = std::string(sched::kDefaultPolicy), seeds = "42-51",
                            replay = "inflate";
-  std::string csv, published;
+  std::string csv, published, arrivals;
   double tune = 1.3;
   bool json = false;
 };
@@ -89,6 +89,8 @@ int RunSim(const SimOptions& o) {
   if (o.replay != "inflate" && o.replay != "timed")
     return Fail("--replay must be 'inflate' or 'timed', not '" + o.replay + "'");
   if (!(o.tune > 0 && o.tune <= 10)) return Fail("--tune must be in (0, 10]");
+  if (!o.arrivals.empty() && o.replay != "inflate")
+    return Fail("--arrivals needs the inflate replay");
   auto seeds = sim::ParseSeeds(o.seeds);
   if (!seeds.ok()) return Fail(seeds.status().message());
   const auto policies = SplitPolicies(o.policy);
@@ -138,6 +140,7 @@ int RunSim(const SimOptions& o) {
       ro.policy = policy;
       ro.seed = seed;
       ro.tune = o.tune;
+      ro.record_arrivals = !o.arrivals.empty();
       ro.progress = progress.For(run_index++, policy + " seed " + std::to_string(seed));
       if (o.replay == "inflate") {
         auto r = sim::ReplayInflate(w.nodes, w.pods, ro);
@@ -164,6 +167,10 @@ int RunSim(const SimOptions& o) {
     const std::string csv =
         o.replay == "inflate" ? sim::CurvesCsv(w.name, inflate_rows) : sim::TimedCsv(timed_rows);
     if (Status s = WriteAtomically(o.csv, csv); !s.ok()) return Fail(s.message());
+  }
+  if (!o.arrivals.empty()) {
+    if (Status s = WriteAtomically(o.arrivals, sim::ArrivalsCsv(inflate_rows)); !s.ok())
+      return Fail(s.message());
   }
   if (o.json) {
     std::cout
@@ -201,6 +208,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   sim->add_option("--csv", opts->csv,
                   "write per-seed curves (inflate) or the summary (timed) to FILE");
+  sim->add_option("--arrivals", opts->arrivals,
+                  "write every arrived pod of each seed, in order, with whether it was placed, to "
+                  "FILE (inflate; input of bench/online_bound.py)");
   sim->add_option("--published", opts->published,
                   "the FGD artifact's summary_by_workload_policy.csv (default: next to --pods)");
   sim->add_flag("--json", opts->json, "print one JSON array instead of the table");

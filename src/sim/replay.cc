@@ -117,6 +117,9 @@ Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes,
     if (placement) sched::Scheduler::Commit(pool, d, *placement);
     out.schedule_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     ++out.pods;
+    if (opts.record_arrivals) {
+      out.arrivals.push_back({d.device_count, d.milli, placement.has_value()});
+    }
     if (placement) {
       ++out.scheduled;
       const double f = s.artifact_frag.Amount(pool.state(placement->node));

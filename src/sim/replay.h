@@ -26,6 +26,15 @@ struct ReplayOptions {
   double tune = 1.3;
   // Called now and then with the fraction of this replay done (0..1).
   std::function<void(double)> progress;
+  // Inflate only: keep every arrived pod's shape and fate, in arrival order.
+  bool record_arrivals = false;
+};
+
+// One pod of an inflate replay, in arrival order.
+struct Arrival {
+  int32_t device_count = 0;
+  int32_t milli = 0;  // per device
+  bool placed = false;
 };
 
 struct InflateResult {
@@ -36,7 +45,8 @@ struct InflateResult {
   std::array<double, kMaxArrivedPct + 1> frag_pct{};
   int64_t pods = 0;
   int64_t scheduled = 0;
-  double schedule_seconds = 0;  // time spent in scheduling decisions only
+  double schedule_seconds = 0;    // time spent in scheduling decisions only
+  std::vector<Arrival> arrivals;  // with ReplayOptions::record_arrivals
 };
 
 Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes,

@@ -221,6 +221,21 @@ std::string CurvesCsv(const std::string& workload, const std::vector<InflateSumm
   return out;
 }
 
+std::string ArrivalsCsv(const std::vector<InflateSummary>& rows) {
+  std::string out = "policy,seed,index,num_gpu,gpu_milli,placed\n";
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.runs.size(); ++i) {
+      const auto& arrivals = r.runs[i].arrivals;
+      for (size_t k = 0; k < arrivals.size(); ++k) {
+        const Arrival& a = arrivals[k];
+        out += fmt::format("{},{},{},{},{},{}\n", r.policy, r.seeds[i], k, a.device_count, a.milli,
+                           a.placed ? 1 : 0);
+      }
+    }
+  }
+  return out;
+}
+
 std::string TimedCsv(const std::vector<TimedSummary>& rows) {
   std::string out =
       "policy,seeds,time_avg_alloc_pct,queue_wait_p50_s,queue_wait_p99_s,started,never_started,"

@@ -56,5 +56,8 @@ std::string FormatTable(const std::vector<TimedSummary>& rows);
 // One row per (policy, seed): allocation % at arrived 0..130 %, the artifact's column layout.
 std::string CurvesCsv(const std::string& workload, const std::vector<InflateSummary>& rows);
 std::string TimedCsv(const std::vector<TimedSummary>& rows);
+// Every arrived pod of every run, in arrival order (runs replayed with record_arrivals):
+// policy,seed,index,num_gpu,gpu_milli,placed.
+std::string ArrivalsCsv(const std::vector<InflateSummary>& rows);
 
 }  // namespace xpool::sim
