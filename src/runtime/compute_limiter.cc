@@ -186,6 +186,9 @@ int64_t ComputeLimiter::Admit() {
     // The gap to the last marker of the previous lease holds other slices' work.
     ForgetTimedMarker();
     now = ComputeArbiter::Now();
+    // The wait for the lease is not a pause of this process: the next launch must not take
+    // the pause path (a GPU round trip) for it.
+    last_admit_ns_ = now;
   }
   return now;
 }
