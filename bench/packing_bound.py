@@ -29,6 +29,7 @@ except ImportError:
     sys.exit("packing_bound.py: needs numpy and scipy (apt-get install python3-scipy)")
 
 GPU_MILLI = 1000
+PROG = os.path.basename(sys.argv[0])  # also names online_bound.py, which reads with read_rows
 
 
 def read_rows(path, needed):
@@ -36,9 +37,9 @@ def read_rows(path, needed):
         with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
     except OSError as e:
-        sys.exit(f"packing_bound.py: cannot read {path}: {e.strerror}")
+        sys.exit(f"{PROG}: cannot read {path}: {e.strerror}")
     if rows and not needed <= rows[0].keys():
-        sys.exit(f"packing_bound.py: {path}: header lacks {sorted(needed - rows[0].keys())}")
+        sys.exit(f"{PROG}: {path}: header lacks {sorted(needed - rows[0].keys())}")
     return rows
 
 
