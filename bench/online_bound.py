@@ -25,45 +25,13 @@ Prints, per policy and seed, the bound and the policy's own unallocated GPUs at 
 Needs Debian's python3-scipy (scripts/setup installs it).
 """
 import collections
+import functools
 import os
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from packing_bound import GPU_MILLI, patterns, read_rows  # noqa: E402
-
-try:
-    import numpy as np
-    from scipy.optimize import linprog
-except ImportError:
-    sys.exit("online_bound.py: needs numpy and scipy (apt-get install python3-scipy)")
-
-
-def best_packing_loss(capacity, upper, lower, whole_upper, single_lower):
-    """Capacity minus the most GPU share any packing places, placing between lower[s] and
-    upper[s] sharing pods of each share s and between single_lower and whole_upper whole GPUs;
-    infinity when the lower bounds cannot all be placed."""
-    sizes = sorted(upper)
-    pats = patterns(sizes) if sizes else np.zeros((0, 0))
-    n = len(pats)
-    share = pats @ np.array(sizes, dtype=float) if n else np.zeros(0)
-    objective = -np.concatenate([share, [GPU_MILLI]])
-    rows, limits = [np.ones(n + 1)], [capacity]
-    for i, size in enumerate(sizes):
-        column = np.concatenate([pats[:, i], [0]])
-        rows += [column, -column]
-        limits += [upper[size], -lower[size]]
-    whole = np.concatenate([np.zeros(n), [1]])
-    rows += [whole, -whole]
-    limits += [whole_upper, -single_lower]
-    result = linprog(objective, A_ub=np.array(rows), b_ub=np.array(limits), bounds=(0, None),
-                     method="highs")
-    if result.status == 2:  # infeasible
-        return float("inf")
-    if not result.success:
-        sys.exit(f"online_bound.py: the linear programme failed: {result.message}")
-    return capacity + result.fun / GPU_MILLI
-
+from packing_bound import GPU_MILLI, best_packing_loss, read_rows  # noqa: E402
 
 def arrived_by_capacity(capacity, pods):
     """The pods that arrived while the demand was at most the capacity (100 % arrived)."""
@@ -88,10 +56,11 @@ def seed_bound(capacity, pods):
     upper = collections.Counter(m for c, m, _ in prefix if c == 1 and m < GPU_MILLI)
     whole_upper = sum(c for c, m, _ in prefix if c > 1 or m >= GPU_MILLI)
 
+    @functools.lru_cache(maxsize=None)  # each is a linear programme; the bisection asks again
     def packing(k):
         lower = collections.Counter(m for c, m, _ in prefix[:k] if c == 1 and m < GPU_MILLI)
         single = sum(1 for c, m, _ in prefix[:k] if c == 1 and m >= GPU_MILLI)
-        return best_packing_loss(capacity, upper, lower, whole_upper, single)
+        return best_packing_loss(capacity, upper, lower, whole_upper, single)[0]
 
     def whole_after(k):
         return sum(c for c, m, _ in prefix[k:] if c > 1 or m >= GPU_MILLI)
@@ -129,7 +98,7 @@ def main(argv):
     for (policy, seed), pods in sorted(runs.items()):
         order = tuple((c, m) for c, m, _ in pods)
         if (seed, order) not in known:
-            known[(seed, order)] = seed_bound(capacity, pods)[:2]
+            known[(seed, order)] = seed_bound(capacity, pods)
         bound, wall = known[(seed, order)]
         failed = unallocated_gpus(capacity, pods)
         print(f"{policy:12} {seed:5d} {100 * wall:6.2f}% {bound:17.1f} {failed:19.1f}")

@@ -22,14 +22,14 @@ import csv
 import os
 import sys
 
+GPU_MILLI = 1000
+PROG = os.path.basename(sys.argv[0])  # also names online_bound.py, which builds on this module
+
 try:
     import numpy as np
     from scipy.optimize import linprog
 except ImportError:
-    sys.exit("packing_bound.py: needs numpy and scipy (apt-get install python3-scipy)")
-
-GPU_MILLI = 1000
-PROG = os.path.basename(sys.argv[0])  # also names online_bound.py, which reads with read_rows
+    sys.exit(f"{PROG}: needs numpy and scipy (apt-get install python3-scipy)")
 
 
 def read_rows(path, needed):
@@ -63,6 +63,35 @@ def patterns(sizes):
     return np.array(out, dtype=float)
 
 
+def best_packing_loss(capacity, upper, lower=None, whole_upper=0, whole_lower=0):
+    """Capacity minus the most GPU share a packing places, as a linear programme over per-GPU
+    patterns. It places between lower[s] and upper[s] sharing pods of each share s, and between
+    whole_lower and whole_upper GPUs of whole-GPU pods. Returns (that loss, or infinity when the
+    lower bounds cannot all be placed; the number of patterns)."""
+    lower = lower or {}
+    sizes = sorted(upper)
+    pats = patterns(sizes) if sizes else np.zeros((0, 0))
+    n = len(pats)
+    share_of = pats @ np.array(sizes, dtype=float) if n else np.zeros(0)
+    # Variables: GPUs packed with each pattern, then GPUs given to whole-GPU pods.
+    objective = -np.concatenate([share_of, [GPU_MILLI]])
+    rows, limits = [np.ones(n + 1)], [capacity]
+    for i, size in enumerate(sizes):
+        column = np.concatenate([pats[:, i], [0]])
+        rows += [column, -column]
+        limits += [upper[size], -lower.get(size, 0)]
+    whole = np.concatenate([np.zeros(n), [1]])
+    rows += [whole, -whole]
+    limits += [whole_upper, -whole_lower]
+    result = linprog(objective, A_ub=np.array(rows), b_ub=np.array(limits), bounds=(0, None),
+                     method="highs")
+    if result.status == 2:  # infeasible
+        return float("inf"), n
+    if not result.success:
+        sys.exit(f"{PROG}: the linear programme failed: {result.message}")
+    return capacity + result.fun / GPU_MILLI, n
+
+
 def bound(capacity_gpus, pod_rows):
     sharing = collections.Counter()  # milli-GPU share -> pods
     whole_gpus = 0
@@ -76,25 +105,8 @@ def bound(capacity_gpus, pod_rows):
             sharing[milli] += 1
     demand_milli = whole_gpus * GPU_MILLI + sum(m * n for m, n in sharing.items())
     scale = capacity_gpus * GPU_MILLI / demand_milli  # arrived demand = capacity
-    sizes = sorted(sharing)
-    pats = patterns(sizes)
-    share_of = pats @ np.array(sizes, dtype=float)
-    n = len(pats)
-    # Variables: GPUs packed with each pattern, then GPUs given to whole-GPU pods.
-    objective = -np.concatenate([share_of, [GPU_MILLI]])
-    rows = [np.ones(n + 1)]
-    limits = [capacity_gpus]
-    for i, size in enumerate(sizes):
-        rows.append(np.concatenate([pats[:, i], [0]]))
-        limits.append(sharing[size] * scale)
-    rows.append(np.concatenate([np.zeros(n), [1]]))
-    limits.append(whole_gpus * scale)
-    result = linprog(objective, A_ub=np.array(rows), b_ub=np.array(limits), bounds=(0, None),
-                     method="highs")
-    if not result.success:
-        sys.exit(f"packing_bound.py: the linear programme failed: {result.message}")
-    packed_gpus = -result.fun / GPU_MILLI
-    return capacity_gpus - packed_gpus, n
+    return best_packing_loss(capacity_gpus, {s: n * scale for s, n in sharing.items()},
+                             whole_upper=whole_gpus * scale)
 
 
 def main(argv):
