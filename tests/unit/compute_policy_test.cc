@@ -63,32 +63,29 @@ TEST(ComputePolicyTest, EqualIgnoresShares) {
   EXPECT_EQ(grants[b], 50);
 }
 
-TEST(ComputePolicyTest, FixedWaitsForCreditEvenOnAnIdleDevice) {
+// A lone fixed slice of `share` %: it starts with one lease's credit, holds `lease`, and, though
+// nobody else wants the device, gets it again only once `period` has earned that credit back.
+void ExpectFixedLeaseEvery(int share, int64_t lease, int64_t period) {
   Table t;
-  const int a = t.Waiter(25, false, 1);
-  // A new slice starts with one period's credit: 25 % of 20 ms.
+  const int a = t.Waiter(share, false, 1);
   ASSERT_EQ(t.Next(ComputePolicy::kFixed, 1 * kMs), a);
   SliceRecord& s = t.slices[0];
-  EXPECT_EQ(arbiter_policy::LeaseLength(ComputePolicy::kFixed, s, t.timing), 5 * kMs);
-  arbiter_policy::Charge(ComputePolicy::kFixed, s, 5 * kMs);
-  // Nobody else wants the device, yet the slice must wait 20 ms to earn 5 ms again.
-  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 6 * kMs), -1);
-  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 20 * kMs), -1);
-  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 21 * kMs + 1), a);
+  EXPECT_EQ(arbiter_policy::LeaseLength(ComputePolicy::kFixed, s, t.timing), lease);
+  arbiter_policy::Charge(ComputePolicy::kFixed, s, lease);
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 1 * kMs + lease), -1);
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, period), -1);
+  EXPECT_EQ(t.Next(ComputePolicy::kFixed, period + 1 * kMs + 1), a);
+}
+
+TEST(ComputePolicyTest, FixedWaitsForCreditEvenOnAnIdleDevice) {
+  // 25 % of 20 ms.
+  ExpectFixedLeaseEvery(25, 5 * kMs, 20 * kMs);
 }
 
 TEST(ComputePolicyTest, SmallFixedSharesHoldFewLongLeases) {
   // Every lease costs a drain and a cold first launch: a 10 % slice holds 4 ms every 40 ms,
   // not 2 ms every 20 ms.
-  Table t;
-  const int a = t.Waiter(10, false, 1);
-  ASSERT_EQ(t.Next(ComputePolicy::kFixed, 1 * kMs), a);
-  SliceRecord& s = t.slices[0];
-  EXPECT_EQ(arbiter_policy::LeaseLength(ComputePolicy::kFixed, s, t.timing), 4 * kMs);
-  arbiter_policy::Charge(ComputePolicy::kFixed, s, 4 * kMs);
-  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 25 * kMs), -1);
-  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 40 * kMs), -1);
-  EXPECT_EQ(t.Next(ComputePolicy::kFixed, 41 * kMs + 1), a);
+  ExpectFixedLeaseEvery(10, 4 * kMs, 40 * kMs);
 }
 
 TEST(ComputePolicyTest, FixedOverrunIsPaidBack) {
