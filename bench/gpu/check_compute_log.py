@@ -29,14 +29,19 @@ def main(path):
         for r in (r for r in runs if r["tag"] == "fixed" and r["workload"] == w):
             share = int(r["env"]["XPOOL_GPU_CORE"])
             got = 100 * rate(r) / native[w]
+            period = r["env"].get("XPOOL_COMPUTE_PERIOD_MS")
+            name = f"{w} fixed {share} %" + (f" (period {period} ms)" if period else "")
             if share == 100:
                 report(f"{w} at a 100 % share costs <= 1 %", got >= 99, f"{got:.1f} % of unlimited")
             else:
-                report(f"{w} fixed {share} %", abs(got - share) <= 3, f"{got:.1f} % of unlimited")
+                report(name, abs(got - share) <= 3, f"{got:.1f} % of unlimited")
     steady = next((r for r in runs if r["tag"] == "steady"), None)
     if steady and "matmul" in native:
         target = 0.30 * native["matmul"]
         dev = [100 * (x - target) / target for x in steady["per_second"]]
+        period = steady["env"].get("XPOOL_COMPUTE_PERIOD_MS")
+        if period:
+            print(f"INFO  steady run: period {period} ms")
         report("fixed 30 % reached within 1 s", abs(dev[0]) <= 5,
                f"first second {dev[0]:+.1f} % of the target")
         report("fixed 30 % steady over 30 s (each second within +-5 %)", max(map(abs, dev)) <= 5,

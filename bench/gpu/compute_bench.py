@@ -16,7 +16,8 @@ import time
 
 import torch
 
-ENV = {k: os.environ.get(k) for k in ("XPOOL_GPU_CORE", "XPOOL_COMPUTE_POLICY", "XPOOL_PRIORITY")}
+ENV = {k: os.environ.get(k) for k in ("XPOOL_GPU_CORE", "XPOOL_COMPUTE_POLICY", "XPOOL_PRIORITY",
+                                      "XPOOL_COMPUTE_PERIOD_MS")}
 TAG = os.environ.get("BENCH_TAG", "")
 
 

@@ -17,5 +17,5 @@ for p in glob.glob("/dev/shm/xpool-compute-*"):
         pid, sl, seen, ws, lg = struct.unpack_from("<iiqqq", b, 112 + 32*i)
         if pid: print(" member", i, "pid", pid, "slice", sl, "seen", (seen-now)/1e6, "waiting_since", ws and (ws-now)/1e6, "last_grant", (lg-now)/1e6)
     for i in range(64):
-        key, share, high, cr, cra, vt, act = struct.unpack_from("<QiiqqqQ", b, 2160 + 48*i)
-        if key: print(" slice", i, hex(key), "share", share, "high", high, "credit", cr/1e6, "vtime", vt/1e6, "active", (act-now)/1e6)
+        key, share, high, cr, cra, vt, act, per = struct.unpack_from("<QiiqqqQq", b, 2160 + 56*i)
+        if key: print(" slice", i, hex(key), "share", share, "high", high, "credit", cr/1e6, "vtime", vt/1e6, "active", (act-now)/1e6, "period", per/1e6)

@@ -28,6 +28,7 @@ struct ExecOptions {
   std::string gpu_core;        // compute share, 1..100
   std::string compute_policy;  // fixed | equal | weighted | best-effort
   std::string priority;        // normal | high
+  std::string compute_period;  // ms, under fixed
   std::string runtime;
   std::vector<std::string> command;
 };
@@ -80,6 +81,10 @@ int RunExec(const ExecOptions& o) {
   if (!o.priority.empty() && o.priority != "normal" && o.priority != "high") {
     return Fail("--priority '" + o.priority + "' is not one of normal, high");
   }
+  if (!o.compute_period.empty()) {
+    auto period = runtime::ParseComputePeriod(o.compute_period);
+    if (!period.ok()) return Fail("--compute-period: " + period.status().message());
+  }
   const std::string runtime_lib = agent::FindRuntimeLibrary(o.runtime);
   if (runtime_lib.empty() || !std::filesystem::exists(runtime_lib)) {
     return Fail(
@@ -107,6 +112,9 @@ int RunExec(const ExecOptions& o) {
       setenv(runtime::kEnvComputePolicy, o.compute_policy.c_str(), 1);
     }
     if (!o.priority.empty()) setenv(runtime::kEnvPriority, o.priority.c_str(), 1);
+    if (!o.compute_period.empty()) {
+      setenv(runtime::kEnvComputePeriod, o.compute_period.c_str(), 1);
+    }
     std::vector<char*> argv;
     for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -146,6 +154,9 @@ void AddExecCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--compute-policy", opts->compute_policy,
                   "How slices share a device: fixed (default), equal, weighted, best-effort");
   cmd->add_option("--priority", opts->priority, "normal (default) or high");
+  cmd->add_option("--compute-period", opts->compute_period,
+                  "Under fixed, the period in ms over which the share is held, 10-10000 "
+                  "(default 20; longer suits power-bound training)");
   cmd->add_option("--log-level", opts->log_level, "Runtime log level: error, warn, info, debug");
   cmd->add_option("--runtime", opts->runtime, "Path of libxpool-cuda.so");
   cmd->add_option("command", opts->command, "The command and its arguments, after --")->required();

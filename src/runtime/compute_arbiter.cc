@@ -25,7 +25,7 @@ namespace xpool::runtime {
 namespace {
 
 constexpr uint64_t kMagic = 0x31555043'4c4f4f50;  // "POOLCPU1"
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;                  // 2: SliceRecord::period_ns
 constexpr int64_t kNever = INT64_MAX / 4;
 
 int64_t Weight(ComputePolicy policy, const SliceRecord& slice) {
@@ -40,8 +40,13 @@ bool Waiting(const MemberRecord& m) {
 
 namespace arbiter_policy {
 
+int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing) {
+  const int64_t period = slice.period_ns > 0 ? slice.period_ns : timing.fixed_period_ns;
+  return std::max(timing.min_lease_ns, period * slice.share / 100);
+}
+
 void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing) {
-  const int64_t cap = std::max(timing.min_lease_ns, timing.fixed_period_ns * slice.share / 100);
+  const int64_t cap = FullCredit(slice, timing);
   if (slice.credit_at_ns == 0) {
     slice.credit_ns = cap;  // a new slice may start at once
   } else if (now > slice.credit_at_ns) {
@@ -68,8 +73,7 @@ int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices,
       Refill(s, now, timing);
       // A fixed slice waits until a whole period's credit is back, so that its leases are
       // few and long rather than many and short.
-      const int64_t full = std::max(timing.min_lease_ns, timing.fixed_period_ns * s.share / 100);
-      if (s.share < 100 && s.credit_ns < full) continue;
+      if (s.share < 100 && s.credit_ns < FullCredit(s, timing)) continue;
     }
     if (best < 0) {
       best = i;
@@ -144,7 +148,7 @@ ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timi
   // bench/gpu/compute_segment.py reads the segment by these offsets.
   static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 112 &&
                 offsetof(Layout, slices) == 2160);
-  static_assert(sizeof(MemberRecord) == 32 && sizeof(SliceRecord) == 48);
+  static_assert(sizeof(MemberRecord) == 32 && sizeof(SliceRecord) == 56);
 }
 
 ComputeArbiter::~ComputeArbiter() {
@@ -246,6 +250,7 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
     slices[slice_].active_ns = now;
   }
   slices[slice_].share = share_percent;
+  slices[slice_].period_ns = timing_.fixed_period_ns;
   slices[slice_].high = high ? 1 : 0;
   high_ = high;
   auto& members = layout_->members;
@@ -350,8 +355,7 @@ void ComputeArbiter::Acquire() {
       if (next < 0 && policy() == ComputePolicy::kFixed) {
         // Nobody has credit: sleep until ours is back.
         const SliceRecord& s = layout_->slices[slice_];
-        const int64_t full =
-            std::max(timing_.min_lease_ns, timing_.fixed_period_ns * s.share / 100);
+        const int64_t full = arbiter_policy::FullCredit(s, timing_);
         wait_ns = std::clamp<int64_t>((full - s.credit_ns) * 100 / std::max(s.share, 1), 10'000,
                                       1'000'000);
       }

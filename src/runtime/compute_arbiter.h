@@ -32,8 +32,10 @@ inline constexpr int kMaxComputeMembers = 64;  // processes per device
 inline constexpr int kMaxComputeSlices = 64;   // slices per device
 
 struct ArbiterTiming {
-  int64_t quantum_ns = 10'000'000;       // lease length under weighted, equal and best-effort
-  int64_t fixed_period_ns = 20'000'000;  // under fixed, a slice holds share × period per period
+  int64_t quantum_ns = 10'000'000;  // lease length under weighted, equal and best-effort
+  // Under fixed, a slice holds share × period per period. Each slice keeps the period of the
+  // process that joined it last (SliceRecord::period_ns).
+  int64_t fixed_period_ns = 20'000'000;
   // No fixed lease is shorter than this: a slice under 20 % waits longer between leases instead.
   // Each lease costs the holder a drain and a cold first launch (~60 us on an H100 after a wait),
   // a loss that 2 ms leases at 10 % made 5 % of the share.
@@ -56,6 +58,7 @@ struct SliceRecord {
   int64_t credit_at_ns = 0;
   int64_t vtime = 0;      // weighted and equal: device time per unit of weight
   int64_t active_ns = 0;  // when the slice last waited or held the device
+  int64_t period_ns = 0;  // fixed: its period; 0: ArbiterTiming's
 };
 
 struct MemberRecord {
@@ -67,6 +70,8 @@ struct MemberRecord {
 };
 
 namespace arbiter_policy {
+// Credit a fixed slice holds the device for at a time: share × period, at least the shortest lease.
+int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing);
 // Credit a fixed slice has earned by `now` (capped at one period's worth).
 void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing);
 // Device time used by a slice.

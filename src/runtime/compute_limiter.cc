@@ -93,6 +93,7 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   const ComputeConfig& c = a.config().compute;
   const std::string path = c.dir + "/xpool-compute-" + a.DeviceName(physical);
   ArbiterTiming timing;
+  timing.fixed_period_ns = int64_t{c.period_ms} * 1'000'000;
   timing.poll_wait =
       c.wait == ComputeWait::kYield || (c.wait == ComputeWait::kAuto && c.high_priority);
   auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(a.config().slice_path),

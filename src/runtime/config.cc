@@ -107,6 +107,20 @@ Result<int> ParseComputeShare(std::string_view text) {
   return share;
 }
 
+Result<int> ParseComputePeriod(std::string_view text) {
+  text = Trim(text);
+  if (text.ends_with("ms")) text.remove_suffix(2);
+  int ms = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+      ms < kMinComputePeriodMs || ms > kMaxComputePeriodMs) {
+    return Status::InvalidArgument(
+        "period '" + std::string(text) + "' is not a whole number of milliseconds from " +
+        std::to_string(kMinComputePeriodMs) + " to " + std::to_string(kMaxComputePeriodMs));
+  }
+  return ms;
+}
+
 namespace {
 
 // Reads the compute variables; returns the first error, if any.
@@ -130,6 +144,11 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
     }
     compute.high_priority = p == "high";
     compute.enabled = true;
+  }
+  if (const char* period = lookup(kEnvComputePeriod); period != nullptr) {
+    auto parsed = ParseComputePeriod(period);
+    if (!parsed.ok()) return std::string(kEnvComputePeriod) + ": " + parsed.status().message();
+    compute.period_ms = *parsed;
   }
   if (const char* dir = lookup(kEnvComputeDir); dir != nullptr && *dir != '\0') {
     compute.dir = dir;

@@ -11,6 +11,10 @@
 //                     is shared between the slices on it (docs/runtime.md).
 //   XPOOL_PRIORITY    normal (default) | high: a high-priority slice takes the device first.
 //   XPOOL_COMPUTE_DIR where the per-device arbitration segments live (default /dev/shm).
+//   XPOOL_COMPUTE_PERIOD_MS  under fixed, the period over which a slice earns its share, 10..10000
+//                     (default 20): a slice holds the device share × period at a time. Longer
+//                     periods suit power-bound work (the GPU's clocks settle within a lease) at the
+//                     cost of longer waits between leases.
 //   XPOOL_COMPUTE_WAIT auto (default) | yield | block: how a process waits for its turn on the
 //                     device. yield polls, giving the core to any other thread that wants it, and
 //                     takes a freed device at once; block sleeps until the turn may come. auto
@@ -41,6 +45,7 @@ inline constexpr const char* kEnvComputePolicy = "XPOOL_COMPUTE_POLICY";
 inline constexpr const char* kEnvPriority = "XPOOL_PRIORITY";
 inline constexpr const char* kEnvComputeDir = "XPOOL_COMPUTE_DIR";
 inline constexpr const char* kEnvComputeWait = "XPOOL_COMPUTE_WAIT";
+inline constexpr const char* kEnvComputePeriod = "XPOOL_COMPUTE_PERIOD_MS";
 
 class MemoryQuotas {
  public:
@@ -68,6 +73,11 @@ Result<ComputePolicy> ParseComputePolicy(std::string_view text);
 const char* ComputePolicyName(ComputePolicy policy);
 // A share in whole percent, 1..100.
 Result<int> ParseComputeShare(std::string_view text);
+// The fixed policy's period in whole milliseconds, kMinComputePeriodMs..kMaxComputePeriodMs.
+inline constexpr int kMinComputePeriodMs = 10;
+inline constexpr int kMaxComputePeriodMs = 10'000;
+inline constexpr int kDefaultComputePeriodMs = 20;
+Result<int> ParseComputePeriod(std::string_view text);
 
 // How a process waits for its turn on a device (XPOOL_COMPUTE_WAIT).
 enum class ComputeWait { kAuto, kYield, kBlock };
@@ -78,6 +88,7 @@ struct ComputeConfig {
   ComputePolicy policy = ComputePolicy::kFixed;
   bool high_priority = false;
   ComputeWait wait = ComputeWait::kAuto;
+  int period_ms = kDefaultComputePeriodMs;
   std::string dir = "/dev/shm";
 };
 

@@ -54,5 +54,10 @@ err=$("$XPOOL" exec --compute-policy fair -- true 2>&1)
 [ $? -eq 2 ] || fail "an unknown policy must exit 2"
 err=$("$XPOOL" exec --priority urgent -- true 2>&1)
 [ $? -eq 2 ] || fail "an unknown priority must exit 2"
+err=$("$XPOOL" exec --gpu-core 30 --compute-period 5 -- true 2>&1)
+[ $? -eq 2 ] || fail "--compute-period 5 must exit 2"
+expect "$err" "--compute-period: period '5' is not a whole number of milliseconds from 10 to 10000"
+out=$("$XPOOL" exec --gpu-core 30 --compute-period 200 -- sh -c 'echo "period=$XPOOL_COMPUTE_PERIOD_MS"')
+expect "$out" "period=200"
 rm -f "$FAKE_CUDA_TIMELINE" /tmp/xpool-compute-*
 echo "cli_exec: all checks passed"

@@ -65,9 +65,10 @@ TEST(ComputePolicyTest, EqualIgnoresShares) {
 
 // A lone fixed slice of `share` %: it starts with one lease's credit, holds `lease`, and, though
 // nobody else wants the device, gets it again only once `period` has earned that credit back.
-void ExpectFixedLeaseEvery(int share, int64_t lease, int64_t period) {
+void ExpectFixedLeaseEvery(int share, int64_t lease, int64_t period, int64_t slice_period = 0) {
   Table t;
   const int a = t.Waiter(share, false, 1);
+  t.slices[0].period_ns = slice_period;
   ASSERT_EQ(t.Next(ComputePolicy::kFixed, 1 * kMs), a);
   SliceRecord& s = t.slices[0];
   EXPECT_EQ(arbiter_policy::LeaseLength(ComputePolicy::kFixed, s, t.timing), lease);
@@ -86,6 +87,11 @@ TEST(ComputePolicyTest, SmallFixedSharesHoldFewLongLeases) {
   // Every lease costs a drain and a cold first launch: a 10 % slice holds 4 ms every 40 ms,
   // not 2 ms every 20 ms.
   ExpectFixedLeaseEvery(10, 4 * kMs, 40 * kMs);
+}
+
+TEST(ComputePolicyTest, AFixedSliceKeepsItsOwnPeriod) {
+  // 50 % of a 500 ms period (XPOOL_COMPUTE_PERIOD_MS=500), whatever the deciding process's own.
+  ExpectFixedLeaseEvery(50, 250 * kMs, 500 * kMs, 500 * kMs);
 }
 
 TEST(ComputePolicyTest, FixedOverrunIsPaidBack) {

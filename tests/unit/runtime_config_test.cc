@@ -84,5 +84,19 @@ TEST(LoadConfigTest, ComputeWaitIsAutoUnlessAsked) {
       << c.error;
 }
 
+TEST(LoadConfigTest, ComputePeriodIsWholeMillisecondsInRange) {
+  g_env = {{"XPOOL_GPU_CORE", "30"}};
+  EXPECT_EQ(LoadConfig(&Lookup).compute.period_ms, 20);
+  g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_PERIOD_MS", "500"}};
+  EXPECT_EQ(LoadConfig(&Lookup).compute.period_ms, 500);
+  EXPECT_EQ(*ParseComputePeriod("250ms"), 250);
+  for (const char* bad : {"5", "10001", "0.5", "fast", ""}) {
+    g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_PERIOD_MS", bad}};
+    const RuntimeConfig c = LoadConfig(&Lookup);
+    EXPECT_NE(c.error.find("XPOOL_COMPUTE_PERIOD_MS: period"), std::string::npos) << bad;
+    EXPECT_NE(c.error.find("from 10 to 10000"), std::string::npos) << c.error;
+  }
+}
+
 }  // namespace
 }  // namespace xpool::runtime
