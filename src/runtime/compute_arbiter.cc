@@ -421,6 +421,10 @@ void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
     idle_from = std::clamp(idle_from, start, now);
     SliceRecord& s = layout_->slices[slice_];
     arbiter_policy::Charge(policy(), s, idle_from - start);
+    // A fixed slice earns its share through the pause too, but its credit is capped at one
+    // lease, and the lease it holds still has what it had left: what it earns beyond the cap now
+    // is lost, or a long pause would buy it a second lease right after this one.
+    if (policy() == ComputePolicy::kFixed) arbiter_policy::Refill(s, now, timing_);
     s.active_ns = now;
     layout_->lease_start_ns.store(now);
     layout_->lease_end_ns.store(now + std::max<int64_t>(end - idle_from, 0));

@@ -319,6 +319,24 @@ TEST(RuntimeComputeTest, FixedShareKeepsItsPeriod) {
   RemoveComputeFiles("period");
 }
 
+// A holder that pauses with its lease (a framework warming up) is not charged for the pause, and
+// earns nothing while its credit is already full: after a 300 ms pause at 25 % of 1 s, the next
+// second holds what was left of that lease and little more (about 270 ms of the device), not a
+// second whole lease as well (about 490 ms when the pause was banked).
+TEST(RuntimeComputeTest, FixedShareBanksNoCreditWhilePausedWithTheLease) {
+  const auto r = RunProcess(
+      Probe({"ctx", "0", "run", "500", "0.005", "kernel", "sleep", "300", "run", "500", "1",
+             "kernel"}),
+      Compute("paused", {{"XPOOL_GPU_CORE", "25"}, {"XPOOL_COMPUTE_PERIOD_MS", "1000"}}));
+  const std::string after = r.out.substr(r.out.rfind("run kernel"));
+  const size_t at = after.find("launches=");
+  ASSERT_NE(at, std::string::npos) << r.out << r.err;
+  const double device_ms = std::stod(after.substr(at + 9)) * 0.5;  // 500 us kernels
+  EXPECT_LE(device_ms, 340) << r.out << r.err;
+  EXPECT_GE(device_ms, 200) << r.out << r.err;
+  RemoveComputeFiles("paused");
+}
+
 // Launches paced by the CPU (8 us of work before each 3 us kernel, as eager frameworks launch):
 // a fixed share still holds the launcher to its share of its own unlimited rate.
 TEST(RuntimeComputeTest, FixedShareHoldsLaunchBoundWork) {
