@@ -137,6 +137,10 @@ struct ComputeArbiter::Layout {
   std::array<SliceRecord, kMaxComputeSlices> slices;
 };
 
+std::string ComputeSegmentName(const std::string& device_name) {
+  return "xpool-compute-v" + std::to_string(kVersion) + "-" + device_name;
+}
+
 int64_t ComputeArbiter::Now() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -1,9 +1,9 @@
 // Time-slice arbitration of one physical device between the slices on it. Every process that
 // launches work under a compute share maps the device's arbitration segment (a file, by default
-// /dev/shm/xpool-compute-<device>) and takes an exclusive *lease* on the device before it launches:
-// one holder at a time, so the wall time a lease is held, from grant until the holder's work has
-// drained, is exactly the device time its slice used. Who gets the next lease, and for how long,
-// is the policy:
+// /dev/shm/xpool-compute-v2-<device>) and takes an exclusive *lease* on the device before it
+// launches: one holder at a time, so the wall time a lease is held, from grant until the holder's
+// work has drained, is exactly the device time its slice used. Who gets the next lease, and for how
+// long, is the policy:
 //
 //   fixed        a slice earns its share of wall time as credit and may hold the device only
 //                while it has credit, even when the device is otherwise idle (a hard cap);
@@ -85,6 +85,10 @@ int64_t LeaseLength(ComputePolicy policy, const SliceRecord& slice, const Arbite
 // ones, so that idleness earns no credit under weighted and equal.
 void CatchUp(SliceRecord& slice, const SliceRecord* slices, int64_t now);
 }  // namespace arbiter_policy
+
+// The file name of a device's segment. It carries the layout's version, so that runtimes of two
+// versions on one node (a rolling upgrade) never map each other's segments.
+std::string ComputeSegmentName(const std::string& device_name);
 
 class ComputeArbiter {
  public:

@@ -91,7 +91,7 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   std::lock_guard<std::mutex> lock(mu);
   if (limiters[physical] != nullptr || failed[physical]) return limiters[physical];
   const ComputeConfig& c = a.config().compute;
-  const std::string path = c.dir + "/xpool-compute-" + a.DeviceName(physical);
+  const std::string path = c.dir + "/" + ComputeSegmentName(a.DeviceName(physical));
   ArbiterTiming timing;
   timing.fixed_period_ns = int64_t{c.period_ms} * 1'000'000;
   timing.poll_wait =

@@ -306,6 +306,35 @@ TEST(RuntimeComputeTest, FixedShareHoldsOnEveryLaunchPath) {
   RemoveComputeFiles("fixed");
 }
 
+// A segment of another layout version at a device's old file name (a runtime of an older version
+// still running on the node) neither breaks arbitration nor is touched.
+TEST(RuntimeComputeTest, ASegmentOfAnotherVersionIsLeftAlone) {
+  const auto probe = Probe({"ctx", "0", "run", "500", "0.3", "kernel"});
+  const auto env = Compute("versions", {{"XPOOL_GPU_CORE", "30"}});
+  RunProcess(probe, env);
+  std::vector<std::filesystem::path> old_names;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("xpool-compute-v")) continue;
+    old_names.push_back(e.path().parent_path() /
+                        ("xpool-compute-" + name.substr(name.find('-', 15) + 1)));
+    std::filesystem::remove(e.path());
+  }
+  ASSERT_FALSE(old_names.empty());
+  for (const auto& old : old_names) std::ofstream(old) << "an older runtime's segment";
+  const auto r = RunProcess(probe, env);
+  EXPECT_EQ(r.err.find("not enforced"), std::string::npos) << r.err;
+  EXPECT_LE(ShareOf(r.out), 0.36) << r.out << r.err;
+  for (const auto& old : old_names) {
+    std::ifstream in(old);
+    std::string text;
+    std::getline(in, text);
+    EXPECT_EQ(text, "an older runtime's segment");
+    std::filesystem::remove(old);
+  }
+  RemoveComputeFiles("versions");
+}
+
 // XPOOL_COMPUTE_PERIOD_MS reaches the arbiter: at 30 % of 200 ms, a second holds about five
 // 60 ms leases (fifty 6 ms ones at the default 20 ms), and the share is the same.
 TEST(RuntimeComputeTest, FixedShareKeepsItsPeriod) {
