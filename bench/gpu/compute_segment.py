@@ -1,4 +1,4 @@
-"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-*): who holds
+"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-v2-*): who holds
 the device, who waits, each slice's credit and virtual time (ms, relative to now). The offsets
 mirror ComputeArbiter::Layout in src/runtime/compute_arbiter.cc, which static_asserts them."""
 import glob
@@ -7,6 +7,9 @@ import time
 
 for p in glob.glob("/dev/shm/xpool-compute-*"):
     b = open(p, "rb").read()
+    if len(b) < 2160 + 56 * 64:
+        print(p, "is not a compute segment of this layout (an older runtime's?)")
+        continue
     magic, ver, pol = struct.unpack_from("<QIi", b, 0)
     holder, preempt, waiters, gen = struct.unpack_from("<iiiI", b, 56)
     ls, le, ll, hs, hk = struct.unpack_from("<qqqqQ", b, 72)
