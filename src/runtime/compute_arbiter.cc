@@ -448,10 +448,10 @@ void ComputeArbiter::NoteLaunch(int64_t now) {
 }
 
 void ComputeArbiter::Wait(uint32_t seen, int64_t timeout_ns) {
-  if (timing_.poll_wait) {
+  if (timing_.wait == ComputeWait::kYield || timing_.wait == ComputeWait::kSpin) {
     const int64_t until = Now() + timeout_ns;
     while (layout_->generation.load(std::memory_order_acquire) == seen && Now() < until) {
-      sched_yield();
+      if (timing_.wait == ComputeWait::kYield) sched_yield();
     }
     return;
   }

@@ -42,10 +42,11 @@ struct ArbiterTiming {
   int64_t min_lease_ns = 4'000'000;
   int64_t idle_revoke_ns = 1'000'000;    // a holder silent this long loses the lease to a waiter
   int64_t dead_waiter_ns = 100'000'000;  // a waiter unseen this long is gone
-  // How a waiter waits for its turn: polling the segment with sched_yield (it takes a freed
-  // device at once, and its core stays busy unless another thread wants it), or sleeping on the
-  // segment's futex (a wake-up takes tens of microseconds more).
-  bool poll_wait = false;
+  // How a waiter waits for its turn: sleeping on the segment's futex (kBlock: a wake-up takes tens
+  // of microseconds), polling the segment with sched_yield (kYield: it takes a freed device at
+  // once, and its core stays busy unless another thread wants it), or polling without entering
+  // the kernel (kSpin: the core is busy throughout). kAuto is not a way to wait: it means kBlock.
+  ComputeWait wait = ComputeWait::kBlock;
 };
 
 // The per-slice and per-process records of the segment, and the policy decisions on them. The

@@ -94,8 +94,9 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   const std::string path = c.dir + "/" + ComputeSegmentName(a.DeviceName(physical));
   ArbiterTiming timing;
   timing.fixed_period_ns = int64_t{c.period_ms} * 1'000'000;
-  timing.poll_wait =
-      c.wait == ComputeWait::kYield || (c.wait == ComputeWait::kAuto && c.high_priority);
+  timing.wait = c.wait != ComputeWait::kAuto ? c.wait
+                : c.high_priority            ? ComputeWait::kYield
+                                             : ComputeWait::kBlock;
   auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(a.config().slice_path),
                                       c.share_percent, c.high_priority, timing);
   if (!arbiter.ok()) {

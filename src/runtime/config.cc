@@ -161,8 +161,11 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
       compute.wait = ComputeWait::kYield;
     } else if (w == "block") {
       compute.wait = ComputeWait::kBlock;
+    } else if (w == "spin") {
+      compute.wait = ComputeWait::kSpin;
     } else {
-      return std::string(kEnvComputeWait) + ": '" + wait + "' is not one of auto, yield, block";
+      return std::string(kEnvComputeWait) + ": '" + wait +
+             "' is not one of auto, yield, block, spin";
     }
   }
   return {};

@@ -15,10 +15,12 @@
 //                     (default 20): a slice holds the device share × period at a time. Longer
 //                     periods suit power-bound work (the GPU's clocks settle within a lease) at the
 //                     cost of longer waits between leases.
-//   XPOOL_COMPUTE_WAIT auto (default) | yield | block: how a process waits for its turn on the
-//                     device. yield polls, giving the core to any other thread that wants it, and
-//                     takes a freed device at once; block sleeps until the turn may come. auto
-//                     yields for a high-priority slice (its waits are short) and blocks otherwise.
+//   XPOOL_COMPUTE_WAIT auto (default) | yield | block | spin: how a process waits for its turn on
+//                     the device. yield polls, giving the core to any other thread that wants it,
+//                     and takes a freed device at once; block sleeps until the turn may come; spin
+//                     polls without a system call (the core stays busy; a launcher bound by its
+//                     CPU resumes fastest). auto yields for a high-priority slice (its waits are
+//                     short) and blocks otherwise.
 //   Compute is arbitrated only when one of the first three is set; otherwise launches reach the
 //   driver untouched.
 //
@@ -80,7 +82,7 @@ inline constexpr int kDefaultComputePeriodMs = 20;
 Result<int> ParseComputePeriod(std::string_view text);
 
 // How a process waits for its turn on a device (XPOOL_COMPUTE_WAIT).
-enum class ComputeWait { kAuto, kYield, kBlock };
+enum class ComputeWait { kAuto, kYield, kBlock, kSpin };
 
 struct ComputeConfig {
   bool enabled = false;  // any of the compute variables set

@@ -3,6 +3,7 @@
 // flag), and NVML. The fake has 2 devices of 16 GiB and a 300 MiB context footprint.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -346,6 +347,27 @@ TEST(RuntimeComputeTest, FixedShareKeepsItsPeriod) {
   EXPECT_GE(LeaseTurns(), 4u) << r.out;
   EXPECT_LE(LeaseTurns(), 8u) << r.out;
   RemoveComputeFiles("period");
+}
+
+// XPOOL_COMPUTE_WAIT=spin: between its leases a fixed slice polls without system calls. Its core
+// stays busy (user time), where yield spends it in the kernel and block sleeps.
+TEST(RuntimeComputeTest, ASpinningWaiterMakesNoSystemCalls) {
+  const auto children_seconds = [] {
+    rusage usage{};
+    getrusage(RUSAGE_CHILDREN, &usage);
+    const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec * 1e-6; };
+    return std::pair{seconds(usage.ru_utime), seconds(usage.ru_stime)};
+  };
+  const auto before = children_seconds();
+  const auto r =
+      RunProcess(Probe({"ctx", "0", "run", "500", "1", "kernel"}),
+                 Compute("spin", {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "spin"}}));
+  const auto after = children_seconds();
+  EXPECT_LE(ShareOf(r.out), 0.34) << r.out << r.err;
+  EXPECT_GE(ShareOf(r.out), 0.15) << r.out << r.err;
+  EXPECT_GE(after.first - before.first, 0.3) << "user seconds";
+  EXPECT_LE(after.second - before.second, 0.15) << "system seconds";
+  RemoveComputeFiles("spin");
 }
 
 // A holder that pauses with its lease (a framework warming up) is not charged for the pause, and

@@ -77,9 +77,11 @@ TEST(LoadConfigTest, ComputeWaitIsAutoUnlessAsked) {
   EXPECT_EQ(LoadConfig(&Lookup).compute.wait, ComputeWait::kBlock);
   g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "yield"}};
   EXPECT_EQ(LoadConfig(&Lookup).compute.wait, ComputeWait::kYield);
+  g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "spin"}};
+  EXPECT_EQ(LoadConfig(&Lookup).compute.wait, ComputeWait::kSpin);
   g_env = {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "sleep"}};
   const RuntimeConfig c = LoadConfig(&Lookup);
-  EXPECT_NE(c.error.find("XPOOL_COMPUTE_WAIT: 'sleep' is not one of auto, yield, block"),
+  EXPECT_NE(c.error.find("XPOOL_COMPUTE_WAIT: 'sleep' is not one of auto, yield, block, spin"),
             std::string::npos)
       << c.error;
 }
