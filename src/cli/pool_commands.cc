@@ -25,6 +25,7 @@
 #include "controller/service.h"
 #include "core/quantity.h"
 #include "core/signals.h"
+#include "runtime/config.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace xpool::cli {
@@ -307,6 +308,9 @@ struct RunOptions {
   int gpus = 1;
   std::string gpu_memory;
   std::string gpu_core;
+  std::string compute_policy;
+  std::string priority;
+  std::string compute_period;
   std::string models;  // comma-separated (a vector option would swallow the "--" after it)
   std::string type;
   std::string tenant;
@@ -328,6 +332,22 @@ int Run(const RunOptions& o) {
     auto core = ParseComputePercent(o.gpu_core);
     if (!core.ok()) return Fail("--gpu-core: " + core.status().message());
     request.set_compute_milli(static_cast<int32_t>(core->value()));
+  }
+  if (!o.compute_policy.empty()) {
+    auto policy = runtime::ParseComputePolicy(o.compute_policy);
+    if (!policy.ok()) return Fail("--compute-policy: " + policy.status().message());
+    request.set_compute_policy(o.compute_policy);
+  }
+  if (!o.priority.empty()) {
+    if (o.priority != "normal" && o.priority != "high") {
+      return Fail("--priority '" + o.priority + "' is not one of normal, high");
+    }
+    request.set_priority(o.priority);
+  }
+  if (!o.compute_period.empty()) {
+    auto period = runtime::ParseComputePeriod(o.compute_period);
+    if (!period.ok()) return Fail("--compute-period: " + period.status().message());
+    request.set_compute_period_ms(*period);
   }
   for (size_t pos = 0; pos < o.models.size();) {
     const size_t comma = std::min(o.models.find(',', pos), o.models.size());
@@ -619,6 +639,12 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   r->add_option("--gpus", run->gpus, "devices")->capture_default_str();
   r->add_option("--gpu-memory", run->gpu_memory, "device memory per device (e.g. 8Gi)");
   r->add_option("--gpu-core", run->gpu_core, "compute share of one device, 1..100 (%)");
+  r->add_option("--compute-policy", run->compute_policy,
+                "how the slice shares its device: fixed (default), equal, weighted, best-effort");
+  r->add_option("--priority", run->priority, "normal (default) or high");
+  r->add_option(
+      "--compute-period", run->compute_period,
+      "under fixed, the period in ms over which the share is held, 10-10000 (default 20)");
   r->add_option("--model", run->models, "allowed device models, comma-separated");
   r->add_option("--type", run->type, "device type: gpu, npu, fpga, cpu");
   r->add_option("--tenant", run->tenant, "tenant charged for it");

@@ -8,6 +8,7 @@
 
 #include "core/catalog.h"
 #include "core/quantity.h"
+#include "runtime/config.h"
 #include "sched/policies.h"
 
 namespace xpool::controller {
@@ -246,9 +247,31 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
   return response;
 }
 
+namespace {
+
+// The settings the task's runtime reads (docs/runtime.md): refused here, where the client hears
+// why, rather than by the runtime on the node, which would refuse every allocation of the task.
+Status CheckComputeSettings(const v1::AllocateRequest& r) {
+  if (!r.compute_policy().empty()) {
+    auto policy = runtime::ParseComputePolicy(r.compute_policy());
+    if (!policy.ok()) return policy.status();
+  }
+  if (!r.priority().empty() && r.priority() != "normal" && r.priority() != "high") {
+    return Status::InvalidArgument("priority '" + r.priority() + "' is not one of normal, high");
+  }
+  if (r.compute_period_ms() != 0) {
+    auto period = runtime::ParseComputePeriod(std::to_string(r.compute_period_ms()));
+    if (!period.ok()) return period.status();
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<sched::Demand> PoolState::DemandLocked(const v1::AllocateRequest& r, Refusal* refusal) {
   *refusal = Refusal::kInvalid;
   if (r.devices() < 1) return Status::InvalidArgument("ask for at least one device");
+  if (Status s = CheckComputeSettings(r); !s.ok()) return s;
   const int32_t milli = r.compute_milli() == 0 ? 1000 : r.compute_milli();
   if (milli < 10 || milli > 1000 || milli % 10 != 0) {
     return Status::InvalidArgument("a compute share is 1..100 % of a device in steps of 1 %");

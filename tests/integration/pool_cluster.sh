@@ -79,6 +79,12 @@ expect 0 '^on h100 devices 0,1,2,3$' -- run --gpus 4 --model H100-SXM -- \
   sh -c 'echo on $XPOOL_NODE devices $CUDA_VISIBLE_DEVICES'
 expect 0 '^memory 4096 core 30 alloc a[0-9a-f]+$' -- run --gpu-core 30 --gpu-memory 4Gi --model A100-80GB -- \
   sh -c 'echo memory $XPOOL_GPU_MEMORY core $XPOOL_GPU_CORE alloc $XPOOL_ALLOCATION'
+# How the slice takes its turns reaches the task's runtime; unset when not asked for.
+expect 0 '^weighted high 200$' -- run --gpu-core 30 --gpu-memory 1Gi --compute-policy weighted \
+  --priority high --compute-period 200 -- \
+  sh -c 'echo $XPOOL_COMPUTE_POLICY $XPOOL_PRIORITY $XPOOL_COMPUTE_PERIOD_MS'
+expect 0 '^policy= priority= period=$' -- run --gpu-core 30 --gpu-memory 1Gi -- \
+  sh -c 'echo policy=$XPOOL_COMPUTE_POLICY priority=$XPOOL_PRIORITY period=$XPOOL_COMPUTE_PERIOD_MS'
 # Output on both streams; the command's exit code is xpool's.
 expect 7 'to stderr' -- run --type fpga -- sh -c 'echo to stderr >&2; exit 7'
 # Runs that ended released their slices.
@@ -94,8 +100,8 @@ metrics() {
 metrics >"$WORK/metrics.txt"
 promtool check metrics <"$WORK/metrics.txt" || fail "promtool rejects the metrics page: $(cat "$WORK/metrics.txt")"
 grep -q '^xpool_devices{type="gpu",model="H100-SXM"} 8$' "$WORK/metrics.txt" || fail "no H100 count in metrics"
-grep -q '^xpool_allocations{state="released"} 7$' "$WORK/metrics.txt" || fail "released count wrong: $(grep allocations "$WORK/metrics.txt")"
-grep -q '^xpool_scheduling_duration_seconds_count 7$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
+grep -q '^xpool_allocations{state="released"} 9$' "$WORK/metrics.txt" || fail "released count wrong: $(grep allocations "$WORK/metrics.txt")"
+grep -q '^xpool_scheduling_duration_seconds_count 9$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
 grep -q '^xpool_nodes{ready="true"} 4$' "$WORK/metrics.txt" || fail "ready node count wrong"
 
 # The scheduler extender's verbs over HTTP, as kube-scheduler posts them.
@@ -179,6 +185,9 @@ expect 1 'no capacity' -- run --model A100-80GB -- true
 expect 2 'gpu-memory' -- run --gpu-memory 8GB -- true
 expect 2 'gpu-core' -- run --gpu-core 0 -- true
 expect 2 'gpu-core' -- run --gpu-core 101 -- true
+expect 2 "policy 'fair' is not one of" -- run --compute-policy fair -- true
+expect 2 "priority 'urgent' is not one of normal, high" -- run --priority urgent -- true
+expect 2 'from 10 to 10000' -- run --compute-period 5 -- true
 expect 2 'can ever hold' -- run --model Z9000 -- true
 expect 2 'needs its device memory' -- run --gpu-core 30 -- true
 expect 2 'whole devices' -- run --gpus 2 --gpu-core 50 --gpu-memory 1Gi -- true

@@ -94,6 +94,36 @@ TEST_F(PoolStateTest, BadRequestsAreRefusedAndChangeNothing) {
   EXPECT_TRUE(state_->Allocate(Ask(1), 1).ok());
 }
 
+TEST_F(PoolStateTest, ComputeSettingsTheRuntimeWouldRefuseAreRefusedAtOnce) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
+  auto bad = [](auto set) {
+    v1::AllocateRequest r = Ask(1, 300, 1024);
+    set(r);
+    return r;
+  };
+  const std::vector<std::pair<v1::AllocateRequest, std::string>> cases = {
+      {bad([](auto& r) { r.set_compute_policy("fair"); }), "policy 'fair'"},
+      {bad([](auto& r) { r.set_priority("urgent"); }), "priority 'urgent'"},
+      {bad([](auto& r) { r.set_compute_period_ms(5); }), "from 10 to 10000"},
+  };
+  for (const auto& [r, reason] : cases) {
+    Refusal refusal = Refusal::kNone;
+    auto a = state_->Allocate(r, 1, &refusal);
+    ASSERT_FALSE(a.ok()) << r.DebugString();
+    EXPECT_EQ(refusal, Refusal::kInvalid);
+    EXPECT_NE(a.status().message().find(reason), std::string::npos) << a.status().message();
+  }
+  EXPECT_TRUE(state_->Allocations(true).empty());
+  auto good = bad([](auto& r) {
+    r.set_compute_policy("weighted");
+    r.set_priority("high");
+    r.set_compute_period_ms(500);
+  });
+  auto a = state_->Allocate(good, 1);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(a->request().compute_period_ms(), 500);
+}
+
 TEST_F(PoolStateTest, ARestartKeepsEveryAllocationAndHandsNoneOutTwice) {
   ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
   auto held = state_->Allocate(Ask(1), 1);
