@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "core/clock.h"
+#include "runtime/config.h"
 
 namespace xpool::controller {
 namespace {
@@ -124,6 +125,29 @@ Result<Args> ParseArgs(const std::string& body) {
   return args;
 }
 
+// The pod's compute annotations into `r`; the pool checks the policy and the priority as it does
+// for every client, the period is parsed here (annotations are strings).
+Status ReadComputeAnnotations(const json& pod, v1::AllocateRequest& r) {
+  const json annotations = pod.value("/metadata/annotations"_json_pointer, json::object());
+  if (!annotations.is_object()) return Status::Ok();
+  const auto text = [&](std::string_view key) -> std::optional<std::string> {
+    auto it = annotations.find(std::string(key));
+    if (it == annotations.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  if (auto policy = text(kComputePolicyAnnotation)) r.set_compute_policy(*policy);
+  if (auto priority = text(kPriorityAnnotation)) r.set_priority(*priority);
+  if (auto period = text(kComputePeriodAnnotation)) {
+    auto ms = runtime::ParseComputePeriod(*period);
+    if (!ms.ok()) {
+      return Status::InvalidArgument(std::string(kComputePeriodAnnotation) + ": " +
+                                     ms.status().message());
+    }
+    r.set_compute_period_ms(*ms);
+  }
+  return Status::Ok();
+}
+
 // The slice of a GPU a pod asks for (limits, else requests): devices summed over its containers,
 // memory and core per device (the largest any container names); nullopt when it asks for none of
 // ours. InvalidArgument for values that are not whole numbers in range.
@@ -163,6 +187,8 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
               pod.value("/metadata/name"_json_pointer, std::string()));
   r.set_tenant(pod.value("/metadata/namespace"_json_pointer, std::string()));
   r.set_pod_uid(pod.value("/metadata/uid"_json_pointer, std::string()));
+  Status s = ReadComputeAnnotations(pod, r);
+  if (!s.ok()) return s;
   return std::optional<v1::AllocateRequest>(r);
 }
 

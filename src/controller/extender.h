@@ -32,6 +32,12 @@ inline constexpr std::string_view kDevicesAnnotation =
 inline constexpr std::string_view kMemoryAnnotation = "xpool.io/gpu-memory";  // MiB per device
 inline constexpr std::string_view kCoreAnnotation = "xpool.io/gpu-core";  // percent of each device
 
+// Annotations a pod may carry to say how its slice takes turns on the device; they reach its
+// containers' runtime (XPOOL_COMPUTE_POLICY, XPOOL_PRIORITY, XPOOL_COMPUTE_PERIOD_MS).
+inline constexpr std::string_view kComputePolicyAnnotation = "xpool.io/compute-policy";
+inline constexpr std::string_view kPriorityAnnotation = "xpool.io/priority";
+inline constexpr std::string_view kComputePeriodAnnotation = "xpool.io/compute-period-ms";
+
 // The bind verb: ExtenderBindingArgs in, ExtenderBindingResult out. It reads the pod from the API,
 // allocates its slice on the node (again the same one when the same pod is bound again),
 // annotates the pod with the decision and binds it (pods/binding). On any failure the allocation

@@ -16,14 +16,14 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days
   2>/dev/null
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$TOKEN" >token
-pod() {  # NAME UID LIMITS(JSON)
-  echo "{\"metadata\":{\"name\":\"$1\",\"namespace\":\"ml\",\"uid\":\"$2\"},\"spec\":{\"containers\":[{\"name\":\"c\",\"resources\":{\"limits\":$3}}]},\"status\":{\"phase\":\"Pending\"}}"
+pod() {  # NAME UID LIMITS(JSON) [ANNOTATIONS(JSON)]
+  echo "{\"metadata\":{\"name\":\"$1\",\"namespace\":\"ml\",\"uid\":\"$2\",\"annotations\":${4:-{\}}},\"spec\":{\"containers\":[{\"name\":\"c\",\"resources\":{\"limits\":$3}}]},\"status\":{\"phase\":\"Pending\"}}"
 }
 slice() { echo "{\"xpool.io/gpu\":\"1\",\"xpool.io/gpu-memory\":\"$1\",\"xpool.io/gpu-core\":\"$2\"}"; }
 cat >pods.json <<JSON
 {"kind":"PodList","apiVersion":"v1","items":[
  $(pod train u-train "$(slice 8192 30)"),
- $(pod infer u-infer "$(slice 4096 20)"),
+ $(pod infer u-infer "$(slice 4096 20)" '{"xpool.io/priority":"high","xpool.io/compute-policy":"best-effort","xpool.io/compute-period-ms":"200"}'),
  $(pod whole u-whole '{"xpool.io/gpu":"2"}'),
  $(pod plain u-plain '{"cpu":"1"}')]}
 JSON
@@ -100,6 +100,10 @@ echo "$got" | sed -n 1p | grep -q "CUDA_VISIBLE_DEVICES=GPU-[0-9a-f-]* XPOOL_GPU
   fail "the first container did not get train's slice: $(cat kubelet.log)"
 echo "$got" | sed -n 2p | grep -q "XPOOL_GPU_MEMORY=4096 XPOOL_GPU_CORE=20 XPOOL_ALLOCATION=" ||
   fail "the second container did not get infer's slice: $(cat kubelet.log)"
+# infer's annotations reach its runtime; train, without any, gets the defaults
+echo "$got" | sed -n 2p | grep -q "XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high XPOOL_COMPUTE_PERIOD_MS=200 mounts" ||
+  fail "infer's compute annotations did not reach its container: $(cat kubelet.log)"
+echo "$got" | sed -n 1p | grep -q "XPOOL_PRIORITY" && fail "train got a priority it did not ask for: $(cat kubelet.log)"
 # a pod the extender did not place falls back to 1/10 of a GPU
 echo "$got" | sed -n 3p | grep -q "XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=10 mounts" ||
   fail "the third container: $(cat kubelet.log)"

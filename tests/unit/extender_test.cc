@@ -99,6 +99,27 @@ TEST_F(ExtenderTest, FilterPassesNodesThatFitAndSaysWhyOthersFail) {
   EXPECT_NE(out["FailedNodes"]["a"].get<std::string>().find("no free device"), std::string::npos);
 }
 
+// The compute annotations are checked where the pod is filtered: a pod the runtime would run
+// unlimited, or refuse, is told why before it is placed.
+TEST_F(ExtenderTest, BadComputeAnnotationsAreRefusedWithTheReason) {
+  const json limits = {
+      {"xpool.io/gpu", 1}, {"xpool.io/gpu-memory", 8192}, {"xpool.io/gpu-core", 30}};
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"xpool.io/compute-period-ms", "5"}}, "xpool.io/compute-period-ms: period '5'"},
+      {{{"xpool.io/priority", "urgent"}}, "priority 'urgent'"},
+      {{{"xpool.io/compute-policy", "fair"}}, "policy 'fair'"},
+  };
+  for (const auto& [annotations, reason] : cases) {
+    json pod = json::parse(Pod(limits));
+    pod["metadata"]["annotations"] = annotations;
+    int status = 0;
+    const json out = json::parse(
+        ExtenderFilter(*state_, Args(pod.dump(), {"a"}, true), ResourceNames(), &status));
+    EXPECT_NE(out.dump().find(reason), std::string::npos) << out.dump();
+    EXPECT_TRUE(out["NodeNames"].is_null() || out["NodeNames"].empty()) << out.dump();
+  }
+}
+
 TEST_F(ExtenderTest, PodsOfNoneOfOurResourcesPassEverywhere) {
   int status = 0;
   const std::string pod = Pod({{"cpu", "2"}, {"memory", "4Gi"}});
