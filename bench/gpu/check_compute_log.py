@@ -46,6 +46,10 @@ def main(path):
                f"first second {dev[0]:+.1f} % of the target")
         report("fixed 30 % steady over 30 s (each second within +-5 %)", max(map(abs, dev)) <= 5,
                f"per-second deviation from the target {min(dev):+.1f} % .. {max(dev):+.1f} %")
+        mean = statistics.mean(steady["per_second"][1:])
+        spread = [100 * (x - mean) / target for x in steady["per_second"][1:]]
+        print(f"INFO  seconds 2-30 around their own mean: {min(spread):+.1f} % .. {max(spread):+.1f} % "
+              f"of the target (the mean is {100 * (mean - target) / target:+.1f} % off the target)")
     weighted = [r for r in runs if r["tag"] == "weighted"]
     if len(weighted) == 2:
         by = {int(r["env"]["XPOOL_GPU_CORE"]): rate(r) for r in weighted}
