@@ -78,8 +78,9 @@ int RunExec(const ExecOptions& o) {
     auto policy = runtime::ParseComputePolicy(o.compute_policy);
     if (!policy.ok()) return Fail("--compute-policy: " + policy.status().message());
   }
-  if (!o.priority.empty() && o.priority != "normal" && o.priority != "high") {
-    return Fail("--priority '" + o.priority + "' is not one of normal, high");
+  if (!o.priority.empty()) {
+    auto high = runtime::ParseComputePriority(o.priority);
+    if (!high.ok()) return Fail("--priority: " + high.status().message());
   }
   if (!o.compute_period.empty()) {
     auto period = runtime::ParseComputePeriod(o.compute_period);

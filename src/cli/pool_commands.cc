@@ -339,9 +339,8 @@ int Run(const RunOptions& o) {
     request.set_compute_policy(o.compute_policy);
   }
   if (!o.priority.empty()) {
-    if (o.priority != "normal" && o.priority != "high") {
-      return Fail("--priority '" + o.priority + "' is not one of normal, high");
-    }
+    auto high = runtime::ParseComputePriority(o.priority);
+    if (!high.ok()) return Fail("--priority: " + high.status().message());
     request.set_priority(o.priority);
   }
   if (!o.compute_period.empty()) {

@@ -256,8 +256,9 @@ Status CheckComputeSettings(const v1::AllocateRequest& r) {
     auto policy = runtime::ParseComputePolicy(r.compute_policy());
     if (!policy.ok()) return policy.status();
   }
-  if (!r.priority().empty() && r.priority() != "normal" && r.priority() != "high") {
-    return Status::InvalidArgument("priority '" + r.priority() + "' is not one of normal, high");
+  if (!r.priority().empty()) {
+    auto high = runtime::ParseComputePriority(r.priority());
+    if (!high.ok()) return high.status();
   }
   if (r.compute_period_ms() != 0) {
     auto period = runtime::ParseComputePeriod(std::to_string(r.compute_period_ms()));

@@ -107,6 +107,12 @@ Result<int> ParseComputeShare(std::string_view text) {
   return share;
 }
 
+Result<bool> ParseComputePriority(std::string_view text) {
+  if (text == "high") return true;
+  if (text == "normal") return false;
+  return Status::InvalidArgument("priority '" + std::string(text) + "' is not one of normal, high");
+}
+
 Result<int> ParseComputePeriod(std::string_view text) {
   text = Trim(text);
   if (text.ends_with("ms")) text.remove_suffix(2);
@@ -138,11 +144,9 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
     compute.enabled = true;
   }
   if (const char* priority = lookup(kEnvPriority); priority != nullptr) {
-    const std::string_view p = priority;
-    if (p != "high" && p != "normal") {
-      return std::string(kEnvPriority) + ": priority '" + priority + "' is not one of normal, high";
-    }
-    compute.high_priority = p == "high";
+    auto high = ParseComputePriority(priority);
+    if (!high.ok()) return std::string(kEnvPriority) + ": " + high.status().message();
+    compute.high_priority = *high;
     compute.enabled = true;
   }
   if (const char* period = lookup(kEnvComputePeriod); period != nullptr) {

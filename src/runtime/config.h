@@ -75,6 +75,8 @@ Result<ComputePolicy> ParseComputePolicy(std::string_view text);
 const char* ComputePolicyName(ComputePolicy policy);
 // A share in whole percent, 1..100.
 Result<int> ParseComputeShare(std::string_view text);
+// normal | high: whether the slice has high priority.
+Result<bool> ParseComputePriority(std::string_view text);
 // The fixed policy's period in whole milliseconds, kMinComputePeriodMs..kMaxComputePeriodMs.
 inline constexpr int kMinComputePeriodMs = 10;
 inline constexpr int kMaxComputePeriodMs = 10'000;
