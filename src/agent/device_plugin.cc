@@ -10,6 +10,8 @@
 #include <set>
 #include <string_view>
 
+#include "agent/compute_env.h"
+
 namespace xpool::agent {
 namespace {
 
@@ -252,10 +254,7 @@ Result<DevicePlugin::ContainerSlice> DevicePlugin::SliceFromClaim(
     slice.core_percent = s.compute_milli() / 10;
   }
   slice.allocation = claim.allocation().id();
-  const v1::AllocateRequest& asked = claim.allocation().request();
-  slice.compute_policy = asked.compute_policy();
-  slice.priority = asked.priority();
-  slice.compute_period_ms = asked.compute_period_ms();
+  slice.compute_env = ComputeEnvironment(claim.allocation().request());
   slice.segment = options_.slice_dir + "/xpool-slice-" + claim.allocation().id();
   return slice;
 }
@@ -302,11 +301,7 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
   env["XPOOL_GPU_MEMORY"] = std::to_string(slice.memory_mib);
   if (slice.core_percent < 100) env["XPOOL_GPU_CORE"] = std::to_string(slice.core_percent);
   env["XPOOL_SLICE"] = slice.segment;
-  if (!slice.compute_policy.empty()) env["XPOOL_COMPUTE_POLICY"] = slice.compute_policy;
-  if (!slice.priority.empty()) env["XPOOL_PRIORITY"] = slice.priority;
-  if (slice.compute_period_ms > 0) {
-    env["XPOOL_COMPUTE_PERIOD_MS"] = std::to_string(slice.compute_period_ms);
-  }
+  for (const auto& [name, value] : slice.compute_env) env[name] = value;
   if (!slice.allocation.empty()) {
     env["XPOOL_ALLOCATION"] = slice.allocation;
     (*out->mutable_annotations())["xpool.io/allocation"] = slice.allocation;

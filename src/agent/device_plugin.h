@@ -79,10 +79,8 @@ class DevicePlugin final : public v1beta1::DevicePlugin::Service {
     int core_percent = 100;
     std::string segment;     // the runtime's shared segment (XPOOL_SLICE)
     std::string allocation;  // the pool's allocation, when the extender made one
-    // How it takes turns on the device, as the pod's annotations asked (empty / 0: defaults).
-    std::string compute_policy;
-    std::string priority;
-    int compute_period_ms = 0;
+    // How it takes turns on the device, as the pod's annotations asked (ComputeEnvironment).
+    std::map<std::string, std::string> compute_env;
   };
   // `c` names only devices of this node (Allocate checks).
   ContainerSlice SliceFromSplit(const v1beta1::ContainerAllocateRequest& c) const;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <thread>
 
+#include "agent/compute_env.h"
 #include "runtime/slice_segment.h"
 
 extern char** environ;
@@ -119,12 +120,7 @@ std::map<std::string, std::string> TaskRunner::TaskEnvironment(const v1::Allocat
     env["XPOOL_GPU_MEMORY"] = std::to_string(memory);
     if (milli < 1000) env["XPOOL_GPU_CORE"] = std::to_string(milli / 10);
     env["XPOOL_SLICE"] = SlicePathOf(a.id());
-    const v1::AllocateRequest& r = a.request();
-    if (!r.compute_policy().empty()) env["XPOOL_COMPUTE_POLICY"] = r.compute_policy();
-    if (!r.priority().empty()) env["XPOOL_PRIORITY"] = r.priority();
-    if (r.compute_period_ms() > 0) {
-      env["XPOOL_COMPUTE_PERIOD_MS"] = std::to_string(r.compute_period_ms());
-    }
+    env.merge(ComputeEnvironment(a.request()));
   }
   if (!options_.runtime_path.empty()) env["LD_PRELOAD"] = options_.runtime_path;
   return env;
