@@ -35,7 +35,7 @@ struct ArbiterTiming {
   int64_t quantum_ns = 10'000'000;  // lease length under weighted, equal and best-effort
   // Under fixed, a slice holds share × period per period. Each slice keeps the period of the
   // process that joined it last (SliceRecord::period_ns).
-  int64_t fixed_period_ns = 20'000'000;
+  int64_t fixed_period_ns = int64_t{kDefaultComputePeriodMs} * 1'000'000;
   // No fixed lease is shorter than this: a slice under 20 % waits longer between leases instead.
   // Each lease costs the holder a drain and a cold first launch (~60 us on an H100 after a wait),
   // a loss that 2 ms leases at 10 % made 5 % of the share.
