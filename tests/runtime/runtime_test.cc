@@ -315,10 +315,12 @@ TEST(RuntimeComputeTest, ASegmentOfAnotherVersionIsLeftAlone) {
   RunProcess(probe, env);
   std::vector<std::filesystem::path> old_names;
   for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    // xpool-compute-v<N>-<device> -> xpool-compute-<device>, the name before versions.
     const std::string name = e.path().filename().string();
-    if (!name.starts_with("xpool-compute-v")) continue;
-    old_names.push_back(e.path().parent_path() /
-                        ("xpool-compute-" + name.substr(name.find('-', 15) + 1)));
+    const std::string versioned = "xpool-compute-v";
+    if (!name.starts_with(versioned)) continue;
+    const std::string device = name.substr(name.find('-', versioned.size()) + 1);
+    old_names.push_back(e.path().parent_path() / ("xpool-compute-" + device));
     std::filesystem::remove(e.path());
   }
   ASSERT_FALSE(old_names.empty());
