@@ -35,20 +35,19 @@ def main(path):
                 report(f"{w} at a 100 % share costs <= 1 %", got >= 99, f"{got:.1f} % of unlimited")
             else:
                 report(name, abs(got - share) <= 3, f"{got:.1f} % of unlimited")
-    steady = next((r for r in runs if r["tag"] == "steady"), None)
-    if steady and "matmul" in native:
-        target = 0.30 * native["matmul"]
+    for steady in (r for r in runs if r["tag"] == "steady" and r["workload"] in native):
+        w = steady["workload"]
+        target = 0.30 * native[w]
         dev = [100 * (x - target) / target for x in steady["per_second"]]
         period = steady["env"].get("XPOOL_COMPUTE_PERIOD_MS")
-        if period:
-            print(f"INFO  steady run: period {period} ms")
-        report("fixed 30 % reached within 1 s", abs(dev[0]) <= 5,
+        print(f"INFO  steady {w} run: period {period or 'default'} ms")
+        report(f"{w} fixed 30 % reached within 1 s", abs(dev[0]) <= 5,
                f"first second {dev[0]:+.1f} % of the target")
-        report("fixed 30 % steady over 30 s (each second within +-5 %)", max(map(abs, dev)) <= 5,
+        report(f"{w} fixed 30 % steady over 30 s (each second within +-5 %)", max(map(abs, dev)) <= 5,
                f"per-second deviation from the target {min(dev):+.1f} % .. {max(dev):+.1f} %")
         mean = statistics.mean(steady["per_second"][1:])
         spread = [100 * (x - mean) / target for x in steady["per_second"][1:]]
-        print(f"INFO  seconds 2-30 around their own mean: {min(spread):+.1f} % .. {max(spread):+.1f} % "
+        print(f"INFO  {w} seconds 2-30 around their own mean: {min(spread):+.1f} % .. {max(spread):+.1f} % "
               f"of the target (the mean is {100 * (mean - target) / target:+.1f} % off the target)")
     weighted = [r for r in runs if r["tag"] == "weighted"]
     if len(weighted) == 2:

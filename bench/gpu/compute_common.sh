@@ -16,10 +16,11 @@ B=build-gpu
 cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
 cmake --build $B --target xpool-cuda >/dev/null || exit 1
 RT="$PWD/$B/libxpool-cuda.so"
-# Every workload runs under a time limit. A process measured alone runs on one core: eager
-# launches are CPU-bound, and their rate varies by a third between cores and runs unpinned.
+# Every workload runs under a time limit. A process measured alone runs on two cores: eager
+# launches are CPU-bound, and their rate varies by a third between cores and runs unpinned; the
+# second core is the one the default wait (auto) needs to poll instead of sleeping between leases.
 PIN=""
-command -v taskset >/dev/null && PIN="taskset -c ${PIN_CORE:-3}"
+command -v taskset >/dev/null && PIN="taskset -c ${PIN_CORES:-3,4}"
 PY="timeout ${RUN_LIMIT_S:-90} $PIN python3 bench/gpu/compute_bench.py"
 PYSIDE="timeout ${RUN_LIMIT_S:-90} python3 bench/gpu/compute_bench.py"  # side by side: unpinned
 fresh() { rm -f /dev/shm/xpool-compute-*; }

@@ -28,8 +28,10 @@ for w in matmul small graph; do
   fi
   BENCH_TAG=native $PY run $w $S
 done
-echo "== 2. steadiness: 30 s at fixed 30 % (the long period)"
+echo "== 2. steadiness: 30 s at fixed 30 %: products (the long period), graphs (the default)"
 fresh; BENCH_TAG=steady LD_PRELOAD="$RT" XPOOL_GPU_CORE=30 XPOOL_COMPUTE_PERIOD_MS=$LONG_PERIOD_MS $PY run matmul 30
+# The same with CUDA graphs at the default period: the runtime's steadiness without the clocks.
+fresh; BENCH_TAG=steady LD_PRELOAD="$RT" XPOOL_GPU_CORE=30 $PY run graph 30
 echo "== 3. weighted 30:70, equal thirds, best-effort alone"
 fresh; together
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run matmul 10 &

@@ -126,6 +126,12 @@ void CatchUp(SliceRecord& slice, const SliceRecord* slices, int64_t now) {
   if (least != kNever) slice.vtime = std::max(slice.vtime, least);
 }
 
+ComputeWait WaitFor(ComputeWait configured, bool high, int waiters, int usable_cpus) {
+  if (configured != ComputeWait::kAuto) return configured;
+  if (std::max(waiters, 1) < usable_cpus) return ComputeWait::kSpin;
+  return high ? ComputeWait::kYield : ComputeWait::kBlock;
+}
+
 }  // namespace arbiter_policy
 
 struct ComputeArbiter::Layout {
@@ -457,10 +463,12 @@ void ComputeArbiter::NoteLaunch(int64_t now) {
 }
 
 void ComputeArbiter::Wait(uint32_t seen, int64_t timeout_ns) {
-  if (timing_.wait == ComputeWait::kYield || timing_.wait == ComputeWait::kSpin) {
+  const ComputeWait wait = arbiter_policy::WaitFor(
+      timing_.wait, high_, layout_->waiters.load(std::memory_order_relaxed), timing_.usable_cpus);
+  if (wait == ComputeWait::kYield || wait == ComputeWait::kSpin) {
     const int64_t until = Now() + timeout_ns;
     while (layout_->generation.load(std::memory_order_acquire) == seen && Now() < until) {
-      if (timing_.wait == ComputeWait::kYield) {
+      if (wait == ComputeWait::kYield) {
         sched_yield();
       } else {
         CpuRelax();

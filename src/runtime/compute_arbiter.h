@@ -45,8 +45,11 @@ struct ArbiterTiming {
   // How a waiter waits for its turn: sleeping on the segment's futex (kBlock: a wake-up takes tens
   // of microseconds), polling the segment with sched_yield (kYield: it takes a freed device at
   // once, and its core stays busy unless another thread wants it), or polling without entering
-  // the kernel (kSpin: the core is busy throughout). kAuto is not a way to wait: it means kBlock.
-  ComputeWait wait = ComputeWait::kBlock;
+  // the kernel (kSpin: the core is busy throughout). kAuto chooses at each wait
+  // (arbiter_policy::WaitFor).
+  ComputeWait wait = ComputeWait::kAuto;
+  // The CPUs this process may keep busy (UsableCpus()); kAuto polls only when one is spare.
+  int usable_cpus = 1;
 };
 
 // The per-slice and per-process records of the segment, and the policy decisions on them. The
@@ -85,6 +88,12 @@ int64_t LeaseLength(ComputePolicy policy, const SliceRecord& slice, const Arbite
 // A slice that starts waiting after an idle spell joins at the least virtual time of the busy
 // ones, so that idleness earns no credit under weighted and equal.
 void CatchUp(SliceRecord& slice, const SliceRecord* slices, int64_t now);
+// How a waiter waits under `configured`, while `waiters` processes (itself included) wait for the
+// device. kAuto spins while every waiter and the holder can have a CPU of this process's budget,
+// as a CUDA context spins on its GPU while it has the CPUs for it: a launcher bound by its CPU
+// that sleeps between leases runs slower in the next one (docs/benchmarks.md). Otherwise it
+// sleeps, or polls with sched_yield at high priority (a freed device is taken at once).
+ComputeWait WaitFor(ComputeWait configured, bool high, int waiters, int usable_cpus);
 }  // namespace arbiter_policy
 
 // The file name of a device's segment. It carries the layout's version, so that runtimes of two

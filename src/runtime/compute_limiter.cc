@@ -8,6 +8,7 @@
 #include <string>
 
 #include "runtime/accountant.h"
+#include "runtime/cpu_budget.h"
 #include "runtime/log.h"
 #include "runtime/symbol_table.h"
 
@@ -94,9 +95,8 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   const std::string path = c.dir + "/" + ComputeSegmentName(a.DeviceName(physical));
   ArbiterTiming timing;
   timing.fixed_period_ns = int64_t{c.period_ms} * 1'000'000;
-  timing.wait = c.wait != ComputeWait::kAuto ? c.wait
-                : c.high_priority            ? ComputeWait::kYield
-                                             : ComputeWait::kBlock;
+  timing.wait = c.wait;
+  timing.usable_cpus = UsableCpus();
   auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(a.config().slice_path),
                                       c.share_percent, c.high_priority, timing);
   if (!arbiter.ok()) {

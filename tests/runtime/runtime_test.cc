@@ -351,25 +351,43 @@ TEST(RuntimeComputeTest, FixedShareKeepsItsPeriod) {
   RemoveComputeFiles("period");
 }
 
-// XPOOL_COMPUTE_WAIT=spin: between its leases a fixed slice polls without system calls. Its core
-// stays busy (user time), where yield spends it in the kernel and block sleeps.
-TEST(RuntimeComputeTest, ASpinningWaiterMakesNoSystemCalls) {
+// Between its leases a fixed slice polls without system calls under XPOOL_COMPUTE_WAIT=spin, and
+// under the default (auto) when the process has a CPU to spare for it: its core stays busy (user
+// time). On a single CPU auto sleeps instead.
+TEST(RuntimeComputeTest, AWaiterSpinsOnlyWithACpuToSpare) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two CPUs";
+  const char* taskset = "/usr/bin/taskset";  // util-linux
+  if (access(taskset, X_OK) != 0) GTEST_SKIP() << "needs " << taskset;
   const auto children_seconds = [] {
     rusage usage{};
     getrusage(RUSAGE_CHILDREN, &usage);
     const auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec * 1e-6; };
     return std::pair{seconds(usage.ru_utime), seconds(usage.ru_stime)};
   };
-  const auto before = children_seconds();
-  const auto r =
-      RunProcess(Probe({"ctx", "0", "run", "500", "1", "kernel"}),
-                 Compute("spin", {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", "spin"}}));
-  const auto after = children_seconds();
-  EXPECT_LE(ShareOf(r.out), 0.34) << r.out << r.err;
-  EXPECT_GE(ShareOf(r.out), 0.15) << r.out << r.err;
-  EXPECT_GE(after.first - before.first, 0.3) << "user seconds";
-  EXPECT_LE(after.second - before.second, 0.15) << "system seconds";
-  RemoveComputeFiles("spin");
+  struct Case {
+    const char* wait;
+    std::vector<std::string> pin;
+    bool spins;
+  };
+  for (const Case& c : {Case{"spin", {}, true}, Case{"auto", {}, true},
+                        Case{"auto", {taskset, "-c", "0"}, false}}) {
+    std::vector<std::string> command = c.pin;
+    for (auto& arg : Probe({"ctx", "0", "run", "500", "1", "kernel"})) command.push_back(arg);
+    const auto before = children_seconds();
+    const auto r = RunProcess(
+        command, Compute("spin", {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_WAIT", c.wait}}));
+    const auto after = children_seconds();
+    const std::string what = std::string(c.wait) + (c.pin.empty() ? "" : " on one CPU");
+    EXPECT_LE(ShareOf(r.out), 0.34) << what << r.out << r.err;
+    EXPECT_GE(ShareOf(r.out), 0.15) << what << r.out << r.err;
+    if (c.spins) {
+      EXPECT_GE(after.first - before.first, 0.3) << what << ": user seconds";
+    } else {
+      EXPECT_LE(after.first - before.first, 0.2) << what << ": user seconds";
+    }
+    EXPECT_LE(after.second - before.second, 0.15) << what << ": system seconds";
+    RemoveComputeFiles("spin");
+  }
 }
 
 // A holder that pauses with its lease (a framework warming up) is not charged for the pause, and

@@ -5,6 +5,7 @@
 
 #include "runtime/compute_arbiter.h"
 #include "runtime/config.h"
+#include "runtime/cpu_budget.h"
 
 namespace xpool::runtime {
 namespace {
@@ -134,6 +135,32 @@ TEST(ComputePolicyTest, AnIdleSliceBanksNoCredit) {
   t.slices[1].active_ns = 0;
   arbiter_policy::CatchUp(t.slices[1], t.slices.data(), 1000 * kMs);
   EXPECT_EQ(t.slices[1].vtime, 500 * kMs);
+}
+
+// auto polls while the waiters and the holder each have a CPU of the process's budget, and sleeps
+// (or yields, at high priority) once they would not; a way asked for is kept.
+TEST(ComputeWaitTest, AutoSpinsOnlyWithACpuToSpare) {
+  using arbiter_policy::WaitFor;
+  EXPECT_EQ(WaitFor(ComputeWait::kAuto, false, 1, 16), ComputeWait::kSpin);
+  EXPECT_EQ(WaitFor(ComputeWait::kAuto, false, 1, 2), ComputeWait::kSpin);
+  EXPECT_EQ(WaitFor(ComputeWait::kAuto, false, 2, 2), ComputeWait::kBlock);
+  EXPECT_EQ(WaitFor(ComputeWait::kAuto, true, 2, 2), ComputeWait::kYield);
+  EXPECT_EQ(WaitFor(ComputeWait::kAuto, false, 1, 1), ComputeWait::kBlock);
+  EXPECT_EQ(WaitFor(ComputeWait::kAuto, false, 0, 1), ComputeWait::kBlock);
+  EXPECT_EQ(WaitFor(ComputeWait::kBlock, false, 1, 16), ComputeWait::kBlock);
+  EXPECT_EQ(WaitFor(ComputeWait::kYield, false, 1, 16), ComputeWait::kYield);
+  EXPECT_EQ(WaitFor(ComputeWait::kSpin, true, 8, 1), ComputeWait::kSpin);
+}
+
+TEST(ComputeWaitTest, CgroupQuotaInWholeCpus) {
+  EXPECT_EQ(CpusFromCpuMax("200000 100000\n"), 2);
+  EXPECT_EQ(CpusFromCpuMax("250000 100000"), 2);
+  EXPECT_EQ(CpusFromCpuMax("50000 100000"), 1);  // half a CPU still runs one thread
+  EXPECT_EQ(CpusFromCpuMax("max 100000\n"), std::nullopt);
+  for (const char* bad : {"", "200000", "abc 100000", "200000 0", "-1 100000"}) {
+    EXPECT_EQ(CpusFromCpuMax(bad), std::nullopt) << bad;
+  }
+  EXPECT_GE(UsableCpus(), 1);
 }
 
 TEST(ComputeConfigTest, SharesPoliciesAndPriorities) {

@@ -1,0 +1,48 @@
+"""Summarises interleaved rounds (bench/gpu/small_rounds.sh): each run that is not unlimited is
+divided by the mean of the unlimited runs of the same workload just before and just after it.
+    python3 bench/gpu/rounds_summary.py LOG
+"""
+import collections
+import json
+import statistics
+import sys
+
+
+def rate(r):  # iterations per second, the first second (start-up) left out
+    return statistics.mean(r["per_second"][1:])
+
+
+def main(path):
+    runs = [json.loads(l) for l in open(path) if l.startswith("{")]
+    runs = [r for r in runs if r.get("mode") == "run"]
+    by_tag = collections.defaultdict(list)
+    for i, r in enumerate(runs):
+        if r["tag"] == "native":
+            continue
+        around = [rate(n) for n in reversed(runs[:i])
+                  if n["tag"] == "native" and n["workload"] == r["workload"]][:1]
+        around += [rate(n) for n in runs[i + 1:]
+                   if n["tag"] == "native" and n["workload"] == r["workload"]][:1]
+        if not around:
+            continue
+        base = statistics.mean(around)
+        by_tag[(r["workload"], r["tag"])].append(100 * rate(r) / base)
+        if len(r["per_second"]) >= 10:  # a steadiness run: each second against its share
+            share = int(r["env"]["XPOOL_GPU_CORE"] or 100)
+            target = base * share / 100
+            dev = [100 * (x - target) / target for x in r["per_second"]]
+            print(f"{r['workload']} {r['tag']}: first second {dev[0]:+.1f} %, seconds "
+                  f"{min(dev):+.1f} .. {max(dev):+.1f} % of the target ({share} % of {base:.1f} it/s)")
+    natives = collections.defaultdict(list)
+    for r in runs:
+        if r["tag"] == "native":
+            natives[r["workload"]].append(rate(r))
+    for w, v in natives.items():
+        print(f"{w} unlimited: {', '.join(f'{x:.1f}' for x in v)} it/s")
+    for (w, tag), v in sorted(by_tag.items()):
+        print(f"{w} {tag}: {' / '.join(f'{x:.1f}' for x in v)} % of unlimited "
+              f"(mean {statistics.mean(v):.1f})")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
