@@ -1,4 +1,4 @@
-"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-v2-*): who holds
+"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-v3-*): who holds
 the device, who waits, each slice's credit and virtual time (ms, relative to now). The offsets
 mirror ComputeArbiter::Layout in src/runtime/compute_arbiter.cc, which static_asserts them."""
 import glob
@@ -7,7 +7,7 @@ import time
 
 for p in glob.glob("/dev/shm/xpool-compute-*"):
     b = open(p, "rb").read()
-    if len(b) < 2160 + 56 * 64:
+    if len(b) < 2160 + 112 * 64:
         print(p, "is not a compute segment of this layout (an older runtime's?)")
         continue
     magic, ver, pol = struct.unpack_from("<QIi", b, 0)
@@ -20,5 +20,6 @@ for p in glob.glob("/dev/shm/xpool-compute-*"):
         pid, sl, seen, ws, lg = struct.unpack_from("<iiqqq", b, 112 + 32*i)
         if pid: print(" member", i, "pid", pid, "slice", sl, "seen", (seen-now)/1e6, "waiting_since", ws and (ws-now)/1e6, "last_grant", (lg-now)/1e6)
     for i in range(64):
-        key, share, high, cr, cra, vt, act, per = struct.unpack_from("<QiiqqqQq", b, 2160 + 56*i)
-        if key: print(" slice", i, hex(key), "share", share, "high", high, "credit", cr/1e6, "vtime", vt/1e6, "active", (act-now)/1e6, "period", per/1e6)
+        key, share, high, cr, cra, vt, act, per, used = struct.unpack_from("<QiiqqqQqq", b, 2160 + 112*i)
+        name = b[2160 + 112*i + 64:2160 + 112*(i+1)].split(b"\0")[0].decode()
+        if key: print(" slice", i, hex(key), name, "share", share, "high", high, "credit", cr/1e6, "vtime", vt/1e6, "active", (act-now)/1e6, "period", per/1e6, "used", used/1e9)

@@ -4,6 +4,7 @@
 
 #include "cli/exec_command.h"
 #include "cli/pool_commands.h"
+#include "cli/shares_command.h"
 #include "cli/sim_command.h"
 
 int main(int argc, char** argv) {
@@ -12,6 +13,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   xpool::cli::AddSimCommand(app, &exit_code);
   xpool::cli::AddExecCommand(app, &exit_code);
+  xpool::cli::AddSharesCommand(app, &exit_code);
   xpool::cli::AddPoolCommands(app, &exit_code);
   try {
     app.parse(argc, argv);

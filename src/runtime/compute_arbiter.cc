@@ -1,5 +1,6 @@
 #include "runtime/compute_arbiter.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -25,7 +26,8 @@ namespace xpool::runtime {
 namespace {
 
 constexpr uint64_t kMagic = 0x31555043'4c4f4f50;  // "POOLCPU1"
-constexpr uint32_t kVersion = 2;                  // 2: SliceRecord::period_ns
+// 2: SliceRecord::period_ns; 3: SliceRecord::used_ns and name.
+constexpr uint32_t kVersion = 3;
 constexpr int64_t kNever = INT64_MAX / 4;
 
 int64_t Weight(ComputePolicy policy, const SliceRecord& slice) {
@@ -69,21 +71,26 @@ void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns) {
   if (ns <= 0) return;
   slice.credit_ns -= ns;
   slice.vtime += ns * 100 / Weight(policy, slice);
+  slice.used_ns += ns;
+}
+
+bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now,
+                const ArbiterTiming& timing) {
+  if (policy != ComputePolicy::kFixed || slice.share >= 100) return true;
+  Refill(slice, now, timing);
+  // A fixed slice waits until a whole period's credit is back, so that its leases are few and
+  // long rather than many and short.
+  return slice.credit_ns >= FullCredit(slice, timing);
 }
 
 int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
                const ArbiterTiming& timing) {
   int best = -1;
   for (int i = 0; i < kMaxComputeMembers; ++i) {
-    MemberRecord& m = members[i];
+    const MemberRecord& m = members[i];
     if (!Waiting(m) || m.slice < 0) continue;
     SliceRecord& s = slices[m.slice];
-    if (policy == ComputePolicy::kFixed) {
-      Refill(s, now, timing);
-      // A fixed slice waits until a whole period's credit is back, so that its leases are
-      // few and long rather than many and short.
-      if (s.share < 100 && s.credit_ns < FullCredit(s, timing)) continue;
-    }
+    if (!MayHoldNow(policy, s, now, timing)) continue;
     if (best < 0) {
       best = i;
       continue;
@@ -156,6 +163,78 @@ std::string ComputeSegmentName(const std::string& device_name) {
   return "xpool-compute-v" + std::to_string(kVersion) + "-" + device_name;
 }
 
+Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::IoError("open '" + path + "': " + std::strerror(errno));
+  struct stat st {};
+  void* mem = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Layout))) {
+    mem = mmap(nullptr, sizeof(Layout), PROT_READ, MAP_SHARED, fd, 0);
+  }
+  close(fd);
+  if (mem == MAP_FAILED) {
+    return Status::FailedPrecondition("'" + path + "' is not an xpool compute segment");
+  }
+  const auto* layout = static_cast<const Layout*>(mem);
+  if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
+    munmap(mem, sizeof(Layout));
+    return Status::FailedPrecondition("'" + path +
+                                      "' is not an xpool compute segment of this version");
+  }
+  ComputeDeviceUse use;
+  const std::string file = path.substr(path.find_last_of('/') + 1);
+  const std::string prefix = ComputeSegmentName("");
+  use.device = file.rfind(prefix, 0) == 0 ? file.substr(prefix.size()) : file;
+  use.policy = static_cast<ComputePolicy>(layout->policy);
+  std::array<int, kMaxComputeSlices> index{};
+  index.fill(-1);
+  for (int i = 0; i < kMaxComputeSlices; ++i) {
+    const SliceRecord& s = layout->slices[i];
+    if (s.key == 0) continue;
+    index[i] = static_cast<int>(use.slices.size());
+    ComputeSliceUse& out = use.slices.emplace_back();
+    out.key = s.key;
+    out.name.assign(s.name.data(), strnlen(s.name.data(), s.name.size()));
+    out.share = s.share;
+    out.high = s.high != 0;
+    out.period_ns = s.period_ns;
+    out.used_ns = s.used_ns;
+  }
+  const int holder = layout->holder.load();
+  for (int i = 0; i < kMaxComputeMembers; ++i) {
+    const MemberRecord& m = layout->members[i];
+    if (m.pid == 0 || m.slice < 0 || m.slice >= kMaxComputeSlices || index[m.slice] < 0) continue;
+    if (kill(m.pid, 0) != 0 && errno == ESRCH) continue;  // died without leaving
+    ComputeSliceUse& out = use.slices[index[m.slice]];
+    out.pids.push_back(m.pid);
+    out.holding |= holder == i;
+    out.waiting += Waiting(m) ? 1 : 0;
+  }
+  munmap(mem, sizeof(Layout));
+  return use;
+}
+
+Result<std::vector<ComputeDeviceUse>> ComputeArbiter::ReadAll(const std::string& dir) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return Status::IoError("read directory '" + dir + "': " + std::strerror(errno));
+  std::vector<std::string> paths;
+  const std::string prefix = ComputeSegmentName("");
+  while (const dirent* entry = readdir(d)) {
+    if (std::string_view(entry->d_name).rfind(prefix, 0) == 0) {
+      paths.push_back(dir + "/" + entry->d_name);
+    }
+  }
+  closedir(d);
+  std::sort(paths.begin(), paths.end());
+  std::vector<ComputeDeviceUse> devices;
+  for (const std::string& path : paths) {
+    auto use = Read(path);
+    if (!use.ok()) return use.status();
+    devices.push_back(std::move(*use));
+  }
+  return devices;
+}
+
 int64_t ComputeArbiter::Now() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -167,7 +246,7 @@ ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timi
   // bench/gpu/compute_segment.py reads the segment by these offsets.
   static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 112 &&
                 offsetof(Layout, slices) == 2160);
-  static_assert(sizeof(MemberRecord) == 32 && sizeof(SliceRecord) == 56);
+  static_assert(sizeof(MemberRecord) == 32 && sizeof(SliceRecord) == 112);
 }
 
 ComputeArbiter::~ComputeArbiter() {
@@ -187,8 +266,8 @@ ComputeArbiter::~ComputeArbiter() {
 Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& path,
                                                              ComputePolicy policy,
                                                              uint64_t slice_key, int share_percent,
-                                                             bool high,
-                                                             const ArbiterTiming& timing) {
+                                                             bool high, const ArbiterTiming& timing,
+                                                             std::string_view slice_name) {
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) {
     return Status::IoError("open compute segment '" + path + "': " + std::strerror(errno));
@@ -228,7 +307,7 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
     // Nobody uses the device: the policy is the newcomer's to choose.
     layout->policy = static_cast<int32_t>(policy);
   }
-  Status s = arbiter->JoinLocked(slice_key, share_percent, high, Now());
+  Status s = arbiter->JoinLocked(slice_key, share_percent, high, Now(), slice_name);
   arbiter->Unlock();
   if (!s.ok()) return s;
   return arbiter;
@@ -247,7 +326,8 @@ void ComputeArbiter::Unlock() {
   pthread_mutex_unlock(&layout_->mutex);
 }
 
-Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now) {
+Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now,
+                                  std::string_view slice_name) {
   auto& slices = layout_->slices;
   slice_ = -1;
   for (int i = 0; i < kMaxComputeSlices && slice_ < 0; ++i) {
@@ -270,6 +350,14 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
   }
   slices[slice_].share = share_percent;
   slices[slice_].period_ns = timing_.fixed_period_ns;
+  if (!slice_name.empty()) {
+    // The end of a long name tells slices apart (allocation ids end them).
+    auto& name = slices[slice_].name;
+    const std::string_view tail =
+        slice_name.substr(slice_name.size() - std::min(slice_name.size(), name.size() - 1));
+    std::memcpy(name.data(), tail.data(), tail.size());
+    name[tail.size()] = '\0';
+  }
   slices[slice_].high = high ? 1 : 0;
   high_ = high;
   auto& members = layout_->members;
@@ -317,7 +405,12 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
     EndLeaseLocked(std::min(now, layout_->last_launch_ns.load() + timing_.idle_revoke_ns));
     return;
   }
-  if (high_ && layout_->slices[m.slice].high == 0) layout_->preempt.store(1);
+  // A high-priority slice takes the device from a normal one only when it may hold it: under
+  // fixed, one still earning its credit back would otherwise end the other's leases for nothing.
+  if (high_ && layout_->slices[m.slice].high == 0 &&
+      arbiter_policy::MayHoldNow(policy(), layout_->slices[slice_], now, timing_)) {
+    layout_->preempt.store(1);
+  }
 }
 
 void ComputeArbiter::Acquire() {
@@ -359,7 +452,7 @@ void ComputeArbiter::Acquire() {
       const int next = arbiter_policy::ChooseNext(policy(), layout_->members.data(),
                                                   layout_->slices.data(), now, timing_);
       if (next == member_) {
-        SliceRecord& s = layout_->slices[slice_];
+        const SliceRecord& s = layout_->slices[slice_];
         me.waiting_since_ns = 0;
         me.last_grant_ns = now;
         layout_->waiters.fetch_sub(1);
@@ -452,9 +545,18 @@ void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
   Unlock();
 }
 
-bool ComputeArbiter::HighPriorityPresent(int64_t now) const {
-  if (high_) return false;
-  return now - layout_->high_seen_ns.load(std::memory_order_relaxed) < 1'000'000'000;
+bool ComputeArbiter::HighPriorityMayTakeOver(int64_t now, int64_t within_ns) const {
+  constexpr int64_t kRecentNs = 1'000'000'000;
+  if (high_ || now - layout_->high_seen_ns.load(std::memory_order_relaxed) >= kRecentNs) {
+    return false;
+  }
+  if (policy() != ComputePolicy::kFixed) return true;
+  for (const SliceRecord& s : layout_->slices) {
+    if (s.key == 0 || s.high == 0 || now - s.active_ns >= kRecentNs) continue;
+    SliceRecord later = s;  // read without the lock: a hint, as the caller uses it
+    if (arbiter_policy::MayHoldNow(policy(), later, now + within_ns, timing_)) return true;
+  }
+  return false;
 }
 
 void ComputeArbiter::NoteLaunch(int64_t now) {

@@ -1,6 +1,6 @@
 // Time-slice arbitration of one physical device between the slices on it. Every process that
 // launches work under a compute share maps the device's arbitration segment (a file, by default
-// /dev/shm/xpool-compute-v2-<device>) and takes an exclusive *lease* on the device before it
+// /dev/shm/xpool-compute-v3-<device>) and takes an exclusive *lease* on the device before it
 // launches: one holder at a time, so the wall time a lease is held, from grant until the holder's
 // work has drained, is exactly the device time its slice used. Who gets the next lease, and for how
 // long, is the policy:
@@ -18,10 +18,13 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "runtime/config.h"
@@ -60,9 +63,11 @@ struct SliceRecord {
   int32_t high = 0;
   int64_t credit_ns = 0;  // fixed: device time the slice may still use
   int64_t credit_at_ns = 0;
-  int64_t vtime = 0;      // weighted and equal: device time per unit of weight
-  int64_t active_ns = 0;  // when the slice last waited or held the device
-  int64_t period_ns = 0;  // fixed: its period; 0: ArbiterTiming's
+  int64_t vtime = 0;            // weighted and equal: device time per unit of weight
+  int64_t active_ns = 0;        // when the slice last waited or held the device
+  int64_t period_ns = 0;        // fixed: its period; 0: ArbiterTiming's
+  int64_t used_ns = 0;          // device time charged to the slice, in all
+  std::array<char, 48> name{};  // for reports: its segment's file name, or "pid N"
 };
 
 struct MemberRecord {
@@ -80,6 +85,8 @@ int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing);
 void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing);
 // Device time used by a slice.
 void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns);
+// Whether `slice` may be granted the device now: under fixed, once its credit is whole again.
+bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const ArbiterTiming& timing);
 // The member to grant the device to next, or -1 when no waiter may hold it now.
 int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
                const ArbiterTiming& timing);
@@ -96,6 +103,24 @@ void CatchUp(SliceRecord& slice, const SliceRecord* slices, int64_t now);
 ComputeWait WaitFor(ComputeWait configured, bool high, int waiters, int usable_cpus);
 }  // namespace arbiter_policy
 
+// What a device's segment says, read without joining it (`xpool shares`).
+struct ComputeSliceUse {
+  uint64_t key = 0;  // tells a slice apart between two readings
+  std::string name;
+  int share = 0;
+  bool high = false;
+  int64_t period_ns = 0;  // fixed: the slice's period
+  int64_t used_ns = 0;    // device time charged to it, in all
+  std::vector<int> pids;  // its live processes
+  bool holding = false;   // one of them holds the device
+  int waiting = 0;        // how many of them wait for it
+};
+struct ComputeDeviceUse {
+  std::string device;  // from the segment's file name
+  ComputePolicy policy = ComputePolicy::kFixed;
+  std::vector<ComputeSliceUse> slices;
+};
+
 // The file name of a device's segment. It carries the layout's version, so that runtimes of two
 // versions on one node (a rolling upgrade) never map each other's segments.
 std::string ComputeSegmentName(const std::string& device_name);
@@ -108,9 +133,16 @@ class ComputeArbiter {
   // Maps (creating if needed) the segment at `path` and joins it. The device's policy is the one
   // asked for by the first process to join while no other process is a member; policy() says
   // which one holds.
+  // `slice_name` labels the slice in reports.
   static Result<std::unique_ptr<ComputeArbiter>> Open(const std::string& path, ComputePolicy policy,
                                                       uint64_t slice_key, int share_percent,
-                                                      bool high, const ArbiterTiming& timing = {});
+                                                      bool high, const ArbiterTiming& timing = {},
+                                                      std::string_view slice_name = {});
+  // Reads the segment at `path` without joining it or taking its lock: a snapshot that may be a
+  // lease apart. Slices no process has used since the segment was made are left out.
+  static Result<ComputeDeviceUse> Read(const std::string& path);
+  // Every segment of this layout version in `dir`, by device name.
+  static Result<std::vector<ComputeDeviceUse>> ReadAll(const std::string& dir);
   ~ComputeArbiter();
   ComputeArbiter(const ComputeArbiter&) = delete;
   ComputeArbiter& operator=(const ComputeArbiter&) = delete;
@@ -130,9 +162,10 @@ class ComputeArbiter {
   // it): its slice is charged up to `idle_from` only, and the lease goes on from `now` with what
   // was left of it.
   void ResumeAfterIdle(int64_t idle_from, int64_t now);
-  // Whether a high-priority slice other than this one uses the device: normal-priority holders
-  // then keep little work queued, so that it can take over quickly.
-  bool HighPriorityPresent(int64_t now) const;
+  // Whether a high-priority slice other than this one uses the device and may take it over
+  // within `within_ns` (under fixed, once its credit is whole): normal-priority holders then keep
+  // little work queued, so that it can take over quickly.
+  bool HighPriorityMayTakeOver(int64_t now, int64_t within_ns) const;
   void NoteLaunch(int64_t now);
 
   static int64_t Now();
@@ -142,7 +175,8 @@ class ComputeArbiter {
   ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timing);
   void Lock();
   void Unlock();
-  Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now);
+  Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now,
+                    std::string_view slice_name = {});
   // Takes the lease from a dead or silent holder; charges it for its time.
   void ReclaimLocked(int64_t now);
   void EndLeaseLocked(int64_t end_ns);

@@ -97,8 +97,12 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   timing.fixed_period_ns = int64_t{c.period_ms} * 1'000'000;
   timing.wait = c.wait;
   timing.usable_cpus = UsableCpus();
-  auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(a.config().slice_path),
-                                      c.share_percent, c.high_priority, timing);
+  const std::string& slice_path = a.config().slice_path;
+  const std::string slice_name = slice_path.empty()
+                                     ? "pid " + std::to_string(getpid())
+                                     : slice_path.substr(slice_path.find_last_of('/') + 1);
+  auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(slice_path), c.share_percent,
+                                      c.high_priority, timing, slice_name);
   if (!arbiter.ok()) {
     // Launching unarbitrated would break the share silently; say so once, loudly.
     Log(LogLevel::kError, "compute share not enforced on device %d: %s", physical,
@@ -126,7 +130,7 @@ bool ComputeLimiter::Capturing(CUstream stream) const {
 }
 
 int64_t ComputeLimiter::QueueLimit(int64_t now) const {
-  if (arbiter_->HighPriorityPresent(now)) return 1;
+  if (arbiter_->HighPriorityMayTakeOver(now, kQueueNs)) return 1;
   return std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1), 2, 4096);
 }
 

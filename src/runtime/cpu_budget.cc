@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 #include <string>
@@ -14,9 +15,9 @@ namespace {
 std::string ReadSmallFile(const std::string& path) {
   std::string text;
   if (FILE* f = std::fopen(path.c_str(), "re")) {
-    char buf[512];
-    const size_t n = std::fread(buf, 1, sizeof(buf), f);
-    text.assign(buf, n);
+    std::array<char, 512> buf{};
+    const size_t n = std::fread(buf.data(), 1, buf.size(), f);
+    text.assign(buf.data(), n);
     std::fclose(f);
   }
   return text;

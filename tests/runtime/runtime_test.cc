@@ -536,6 +536,21 @@ TEST(RuntimeComputeTest, HighPriorityStepsBarelyWaitForANormalTenant) {
   RemoveComputeFiles("priority");
 }
 
+// Under fixed, a high-priority slice that is earning its credit back does not end a normal
+// slice's leases: each keeps its share. (It did: the normal 30 % got 13 % beside a high 50 %.)
+TEST(RuntimeComputeTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
+  const Env normal = Compute("fixed-high", {{"XPOOL_GPU_CORE", "30"}});
+  Env high = Compute("fixed-high", {{"XPOOL_GPU_CORE", "50"}, {"XPOOL_PRIORITY", "high"}});
+  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), normal);
+  const auto rb = RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}), high);
+  const auto ra = a.Wait();
+  EXPECT_GE(ShareOf(ra.out), 0.27) << ra.out << rb.out;
+  EXPECT_LE(ShareOf(ra.out), 0.33) << ra.out << rb.out;
+  EXPECT_GE(ShareOf(rb.out), 0.45) << ra.out << rb.out;
+  EXPECT_LE(ShareOf(rb.out), 0.53) << ra.out << rb.out;
+  RemoveComputeFiles("fixed-high");
+}
+
 TEST(RuntimeComputeTest, ABadShareIsRefusedWithOneLine) {
   const auto r =
       RunProcess(Probe({"ctx", "0", "alloc", "1"}), Compute("bad", {{"XPOOL_GPU_CORE", "150"}}));

@@ -137,6 +137,34 @@ TEST(ComputePolicyTest, AnIdleSliceBanksNoCredit) {
   EXPECT_EQ(t.slices[1].vtime, 500 * kMs);
 }
 
+// Every policy adds what it charges to the slice's total, which `xpool shares` reports.
+TEST(ComputePolicyTest, ChargesAddUpToTheDeviceTimeUsed) {
+  for (ComputePolicy p : {ComputePolicy::kFixed, ComputePolicy::kWeighted, ComputePolicy::kEqual,
+                          ComputePolicy::kBestEffort}) {
+    SliceRecord s;
+    s.share = 30;
+    arbiter_policy::Charge(p, s, 6 * kMs);
+    arbiter_policy::Charge(p, s, 4 * kMs);
+    arbiter_policy::Charge(p, s, -1);  // a clock that went back charges nothing
+    EXPECT_EQ(s.used_ns, 10 * kMs) << ComputePolicyName(p);
+  }
+}
+
+// A high-priority slice under fixed may take the device over only once its credit is whole.
+TEST(ComputePolicyTest, UnderFixedASliceMayHoldTheDeviceOnlyWithItsWholeCredit) {
+  ArbiterTiming timing;
+  SliceRecord s;
+  s.share = 50;  // 10 ms of each 20 ms
+  arbiter_policy::Refill(s, 1000 * kMs, timing);
+  EXPECT_TRUE(arbiter_policy::MayHoldNow(ComputePolicy::kFixed, s, 1000 * kMs, timing));
+  arbiter_policy::Charge(ComputePolicy::kFixed, s, 10 * kMs);
+  EXPECT_FALSE(arbiter_policy::MayHoldNow(ComputePolicy::kFixed, s, 1010 * kMs, timing));
+  EXPECT_TRUE(arbiter_policy::MayHoldNow(ComputePolicy::kFixed, s, 1020 * kMs, timing));
+  SliceRecord spent = s;
+  arbiter_policy::Charge(ComputePolicy::kWeighted, spent, 50 * kMs);
+  EXPECT_TRUE(arbiter_policy::MayHoldNow(ComputePolicy::kWeighted, spent, 1020 * kMs, timing));
+}
+
 // auto polls while the waiters and the holder each have a CPU of the process's budget, and sleeps
 // (or yields, at high priority) once they would not; a way asked for is kept.
 TEST(ComputeWaitTest, AutoSpinsOnlyWithACpuToSpare) {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# xpool shares reads what the runtime's arbitration segments say, as an operator runs it: two
+# commands under xpool exec at fixed 30 % and 50 % over the fake driver, read while they run and
+# after they end.   Usage: cli_shares.sh XPOOL PROBE FAKE_DRIVER_DIR
+set -uo pipefail
+XPOOL="$1" PROBE="$2"
+export LD_LIBRARY_PATH="$3"
+unset CUDA_VISIBLE_DEVICES XPOOL_GPU_MEMORY XPOOL_SLICE
+fail() { echo "FAIL: $*"; exit 1; }
+expect() { grep -qF -- "$2" <<<"$1" || fail "expected '$2' in: $1"; }
+dir=$(mktemp -d /tmp/xpool-shares-test.XXXXXX)
+trap 'rm -rf "$dir"' EXIT
+export XPOOL_COMPUTE_DIR="$dir" FAKE_CUDA_TIMELINE="$dir/timeline" FAKE_CUDA_EXPORT_FILE="$dir/exports"
+
+out=$("$XPOOL" shares)
+[ $? -eq 0 ] || fail "no segments is not an error"
+expect "$out" "no compute segments in $dir"
+
+"$XPOOL" exec --slice "$dir/xpool-slice-alloc-7" --gpu-core 30 -- "$PROBE" ctx 0 run 500 2 kernel >/dev/null &
+"$XPOOL" exec --gpu-core 50 --priority high -- "$PROBE" ctx 0 run 500 2 kernel >/dev/null &
+sleep 1
+during=$("$XPOOL" shares --interval 0.5 --json) || fail "shares failed while the commands ran"
+wait
+after=$("$XPOOL" shares --json --interval 0) || fail "shares failed after the commands ended"
+table=$("$XPOOL" shares --interval 0)
+expect "$table" "policy fixed"
+expect "$table" "xpool-slice-alloc-7"
+
+python3 - "$during" "$after" <<'PY' || fail "shares reported wrong figures"
+import json, sys
+during, after = (json.loads(a) for a in sys.argv[1:3])
+assert len(during) == 1 and during[0]["policy"] == "fixed", during
+by = {s["share_percent"]: s for s in during[0]["slices"]}
+named, own = by[30], by[50]
+assert named["name"] == "xpool-slice-alloc-7", named
+assert own["name"].startswith("xpool-exec-"), own  # xpool exec gives each command a slice
+assert own["priority"] == "high" and named["priority"] == "normal", during
+for s, share in ((named, 30), (own, 50)):
+    assert len(s["pids"]) == 1, s
+    assert abs(s["use_percent"] - share) <= 8, (share, s)  # over 0.5 s of 10 ms leases
+done = {s["share_percent"]: s for s in after[0]["slices"]}
+for share, s in done.items():
+    assert s["pids"] == [] and not s["holding"], s
+    assert abs(s["used_seconds"] - 2 * share / 100) <= 0.1, (share, s)  # 2 s at the share
+PY
+
+echo junk > "$dir/xpool-compute-v3-bad"
+err=$("$XPOOL" shares 2>&1)
+[ $? -eq 1 ] || fail "a segment that cannot be read must exit 1"
+expect "$err" "is not an xpool compute segment"
+err=$("$XPOOL" shares --dir "$dir/none" 2>&1)
+[ $? -eq 1 ] || fail "a missing directory must exit 1"
+expect "$err" "read directory"
+"$XPOOL" shares --interval -1 2>/dev/null
+[ $? -eq 2 ] || fail "a negative interval must exit 2"
+echo "cli_shares: ok"
