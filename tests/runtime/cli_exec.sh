@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # xpool exec as a user runs it: the real binary, the real runtime, the fake driver.
 # Usage: cli_exec.sh XPOOL PROBE FAKE_DRIVER_DIR
-set -uo pipefail
-XPOOL="$1" PROBE="$2"
-export LD_LIBRARY_PATH="$3"
-unset CUDA_VISIBLE_DEVICES XPOOL_GPU_MEMORY XPOOL_SLICE
-fail() { echo "FAIL: $*"; exit 1; }
-expect() { grep -qF -- "$2" <<<"$1" || fail "expected '$2' in: $1"; }
+source "$(dirname "$0")/cli_common.sh"
 
 out=$("$XPOOL" exec --gpu-memory 1Gi -- "$PROBE" ctx 0 alloc-until-oom 64 meminfo) || fail "exec failed"
 expect "$out" "allocated 11 then oom"

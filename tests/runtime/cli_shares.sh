@@ -2,12 +2,7 @@
 # xpool shares reads what the runtime's arbitration segments say, as an operator runs it: two
 # commands under xpool exec at fixed 30 % and 50 % over the fake driver, read while they run and
 # after they end.   Usage: cli_shares.sh XPOOL PROBE FAKE_DRIVER_DIR
-set -uo pipefail
-XPOOL="$1" PROBE="$2"
-export LD_LIBRARY_PATH="$3"
-unset CUDA_VISIBLE_DEVICES XPOOL_GPU_MEMORY XPOOL_SLICE
-fail() { echo "FAIL: $*"; exit 1; }
-expect() { grep -qF -- "$2" <<<"$1" || fail "expected '$2' in: $1"; }
+source "$(dirname "$0")/cli_common.sh"
 dir=$(mktemp -d /tmp/xpool-shares-test.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 export XPOOL_COMPUTE_DIR="$dir" FAKE_CUDA_TIMELINE="$dir/timeline" FAKE_CUDA_EXPORT_FILE="$dir/exports"
@@ -16,8 +11,8 @@ out=$("$XPOOL" shares)
 [ $? -eq 0 ] || fail "no segments is not an error"
 expect "$out" "no compute segments in $dir"
 
-"$XPOOL" exec --slice "$dir/xpool-slice-alloc-7" --gpu-core 30 -- "$PROBE" ctx 0 run 500 2 kernel >/dev/null &
-"$XPOOL" exec --gpu-core 50 --priority high -- "$PROBE" ctx 0 run 500 2 kernel >/dev/null &
+"$XPOOL" exec --slice "$dir/xpool-slice-alloc-7" --gpu-core 30 -- "$PROBE" ctx 0 run 500 2 kernel >"$dir/30.out" &
+"$XPOOL" exec --gpu-core 50 --priority high -- "$PROBE" ctx 0 run 500 2 kernel >"$dir/50.out" &
 sleep 1
 during=$("$XPOOL" shares --interval 0.5 --json) || fail "shares failed while the commands ran"
 wait
@@ -26,8 +21,8 @@ table=$("$XPOOL" shares --interval 0)
 expect "$table" "policy fixed"
 expect "$table" "xpool-slice-alloc-7"
 
-python3 - "$during" "$after" <<'PY' || fail "shares reported wrong figures"
-import json, sys
+python3 - "$during" "$after" "$dir" <<'PY' || fail "shares reported wrong figures"
+import json, re, sys
 during, after = (json.loads(a) for a in sys.argv[1:3])
 assert len(during) == 1 and during[0]["policy"] == "fixed", during
 by = {s["share_percent"]: s for s in during[0]["slices"]}
@@ -37,11 +32,14 @@ assert own["name"].startswith("xpool-exec-"), own  # xpool exec gives each comma
 assert own["priority"] == "high" and named["priority"] == "normal", during
 for s, share in ((named, 30), (own, 50)):
     assert len(s["pids"]) == 1, s
-    assert abs(s["use_percent"] - share) <= 8, (share, s)  # over 0.5 s of 10 ms leases
+    # In use, and no more than the cap over 0.5 s of 6-10 ms leases (less on a loaded machine).
+    assert 0 < s["use_percent"] <= share + 8, (share, s)
 done = {s["share_percent"]: s for s in after[0]["slices"]}
 for share, s in done.items():
     assert s["pids"] == [] and not s["holding"], s
-    assert abs(s["used_seconds"] - 2 * share / 100) <= 0.1, (share, s)  # 2 s at the share
+    # The device time the fake device ran the command's kernels over its 2 s (share=).
+    ran = 2 * float(re.search(r"share=([0-9.]+)", open(f"{sys.argv[3]}/{share}.out").read())[1])
+    assert abs(s["used_seconds"] - ran) <= 0.05, (share, ran, s)
 PY
 
 echo junk > "$dir/xpool-compute-v3-bad"
