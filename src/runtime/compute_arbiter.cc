@@ -175,9 +175,10 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   if (mem == MAP_FAILED) {
     return Status::FailedPrecondition("'" + path + "' is not an xpool compute segment");
   }
+  const auto unmap = [](void* p) { munmap(p, sizeof(Layout)); };
+  const std::unique_ptr<void, decltype(unmap)> mapping(mem, unmap);
   const auto* layout = static_cast<const Layout*>(mem);
   if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
-    munmap(mem, sizeof(Layout));
     return Status::FailedPrecondition("'" + path +
                                       "' is not an xpool compute segment of this version");
   }
@@ -210,7 +211,6 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
     out.holding |= holder == i;
     out.waiting += Waiting(m) ? 1 : 0;
   }
-  munmap(mem, sizeof(Layout));
   return use;
 }
 

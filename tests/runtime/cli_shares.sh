@@ -37,9 +37,10 @@ for s, share in ((named, 30), (own, 50)):
 done = {s["share_percent"]: s for s in after[0]["slices"]}
 for share, s in done.items():
     assert s["pids"] == [] and not s["holding"], s
-    # The device time the fake device ran the command's kernels over its 2 s (share=).
+    # The device time the fake device ran the command's kernels over its 2 s (share=); the
+    # leases charged also hold the gaps between kernels, a few percent (more on a loaded machine).
     ran = 2 * float(re.search(r"share=([0-9.]+)", open(f"{sys.argv[3]}/{share}.out").read())[1])
-    assert abs(s["used_seconds"] - ran) <= 0.05, (share, ran, s)
+    assert ran - 0.02 <= s["used_seconds"] <= ran * 1.1 + 0.03, (share, ran, s)
 PY
 
 echo junk > "$dir/xpool-compute-v3-bad"
