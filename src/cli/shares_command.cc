@@ -27,7 +27,23 @@ struct SharesOptions {
   std::string dir;
   double interval_s = 1.0;
   bool json = false;
+  double hide_after_s = 600;  // slices with no process, idle longer than this, are left out
+  bool all = false;
 };
+
+// Leaves out the slices whose processes are gone and that have not used the device for
+// `hide_after_s`; returns how many.
+int HideIdle(std::vector<ComputeDeviceUse>& devices, double hide_after_s) {
+  int hidden = 0;
+  for (ComputeDeviceUse& d : devices) {
+    std::erase_if(d.slices, [&](const ComputeSliceUse& s) {
+      const bool stale = s.pids.empty() && static_cast<double>(s.idle_ns) / 1e9 > hide_after_s;
+      hidden += stale ? 1 : 0;
+      return stale;
+    });
+  }
+  return hidden;
+}
 
 // Percent of the device each slice (device, key) used between two readings. Device time is
 // charged when a lease ends or is renewed, so a short interval reads lumpy.
@@ -86,7 +102,8 @@ void PrintJson(const std::vector<ComputeDeviceUse>& devices, const std::optional
                           {"used_seconds", static_cast<double>(s.used_ns) / 1e9},
                           {"pids", s.pids},
                           {"holding", s.holding},
-                          {"waiting", s.waiting}};
+                          {"waiting", s.waiting},
+                          {"idle_seconds", static_cast<double>(s.idle_ns) / 1e9}};
       if (now) j["use_percent"] = now->at({d.device, s.key});
       slices.push_back(std::move(j));
     }
@@ -115,12 +132,17 @@ int RunShares(const SharesOptions& opts) {
     now = UseBetween(devices, *second, opts.interval_s);
     devices = std::move(*second);
   }
+  const int hidden = opts.all ? 0 : HideIdle(devices, opts.hide_after_s);
   if (opts.json) {
     PrintJson(devices, now);
   } else if (devices.empty()) {
     fmt::print("no compute segments in {}: no process has used a compute share here\n", opts.dir);
   } else {
     PrintTable(devices, now);
+    if (hidden > 0) {
+      fmt::print("({} slice{} without processes, idle over {:g} s, left out: --all shows them)\n",
+                 hidden, hidden == 1 ? "" : "s", opts.hide_after_s);
+    }
   }
   return 0;
 }
@@ -140,6 +162,11 @@ void AddSharesCommand(CLI::App& app, int* exit_code) {
                   "reading, no NOW column)")
       ->check(CLI::Range(0.0, 3600.0));
   cmd->add_flag("--json", opts->json, "print JSON instead of a table");
+  cmd->add_option("--hide-after", opts->hide_after_s,
+                  "leave out slices whose processes are gone and that have not used the device "
+                  "for this many seconds (default 600)")
+      ->check(CLI::Range(0.0, 1e9));
+  cmd->add_flag("--all", opts->all, "show every slice the segments hold");
   cmd->callback([opts, exit_code] { *exit_code = RunShares(*opts); });
 }
 

@@ -187,6 +187,7 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   const std::string prefix = ComputeSegmentName("");
   use.device = file.rfind(prefix, 0) == 0 ? file.substr(prefix.size()) : file;
   use.policy = static_cast<ComputePolicy>(layout->policy);
+  const int64_t now = Now();
   std::array<int, kMaxComputeSlices> index{};
   index.fill(-1);
   for (int i = 0; i < kMaxComputeSlices; ++i) {
@@ -200,6 +201,7 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
     out.high = s.high != 0;
     out.period_ns = s.period_ns;
     out.used_ns = s.used_ns;
+    out.idle_ns = std::max<int64_t>(now - s.active_ns, 0);
   }
   const int holder = layout->holder.load();
   for (int i = 0; i < kMaxComputeMembers; ++i) {

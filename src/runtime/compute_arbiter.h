@@ -114,6 +114,7 @@ struct ComputeSliceUse {
   std::vector<int> pids;  // its live processes
   bool holding = false;   // one of them holds the device
   int waiting = 0;        // how many of them wait for it
+  int64_t idle_ns = 0;    // since it last waited for or held the device
 };
 struct ComputeDeviceUse {
   std::string device;  // from the segment's file name

@@ -43,6 +43,16 @@ for share, s in done.items():
     assert ran - 0.02 <= s["used_seconds"] <= ran * 1.1 + 0.03, (share, ran, s)
 PY
 
+# Slices whose processes are gone and that have been idle past --hide-after are left out.
+sleep 1
+hidden=$("$XPOOL" shares --interval 0 --hide-after 0.5 --json) || fail "shares --hide-after failed"
+python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert d[0]["slices"] == [], d' "$hidden" ||
+  fail "idle slices were not left out: $hidden"
+expect "$("$XPOOL" shares --interval 0 --hide-after 0.5)" "2 slices without processes, idle over 0.5 s, left out"
+shown=$("$XPOOL" shares --interval 0 --hide-after 0.5 --all --json)
+python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert len(d[0]["slices"]) == 2, d' "$shown" ||
+  fail "--all did not show the idle slices: $shown"
+
 echo junk > "$dir/xpool-compute-v3-bad"
 err=$("$XPOOL" shares 2>&1)
 [ $? -eq 1 ] || fail "a segment that cannot be read must exit 1"
