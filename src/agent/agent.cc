@@ -114,6 +114,19 @@ bool Agent::RegisterOnce() {
   return true;
 }
 
+std::vector<runtime::ComputeDeviceUse> Agent::ReadComputeSegments() {
+  std::vector<Status> unreadable;
+  // The tasks' runtimes arbitrate in the slice folder (their XPOOL_COMPUTE_DIR).
+  auto devices = runtime::ComputeArbiter::ReadAll(options_.tasks.slice_dir, &unreadable);
+  if (!devices.ok()) return {};  // no directory: no task has used a compute share
+  for (const Status& s : unreadable) {
+    if (warned_segments_.insert(s.message()).second) {
+      std::fprintf(stderr, "xpool-agent: compute use not reported: %s\n", s.message().c_str());
+    }
+  }
+  return std::move(*devices);
+}
+
 void Agent::Loop() {
   bool registered = false;
   auto period = std::chrono::milliseconds(500);
@@ -124,12 +137,14 @@ void Agent::Loop() {
       v1::HeartbeatRequest request;
       request.set_node(node_.name());
       const auto reports = runner_->Reports();
+      const std::vector<runtime::ComputeDeviceUse> compute = ReadComputeSegments();
       // Each running slice's segment is read once: for the slice, and towards its devices.
       constexpr int64_t kMiB = 1024 * 1024;
       std::map<int, int64_t> device_bytes;
       for (const auto& r : reports) {
         v1::TaskReport* report = request.add_tasks();
         *report = r;
+        report->set_gpu_seconds_used(runner_->GpuSecondsUsed(r.allocation_id(), compute));
         if (!r.running()) continue;
         int64_t slice_bytes = 0;
         for (const auto& [d, b] :

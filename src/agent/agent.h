@@ -9,11 +9,14 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/task_runner.h"
 #include "core/status.h"
+#include "runtime/compute_arbiter.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace xpool::agent {
@@ -52,6 +55,9 @@ class Agent final : public v1::Tasks::Service {
   void CloseStream();
   void Authorize(grpc::ClientContext& context) const;
   void Poke();
+  // The node's compute arbitration segments, for the tasks' device time; an unreadable one is
+  // skipped and named on stderr once.
+  std::vector<runtime::ComputeDeviceUse> ReadComputeSegments();
 
   v1::Node node_;
   AgentOptions options_;
@@ -69,6 +75,8 @@ class Agent final : public v1::Tasks::Service {
   // The heartbeat stream, used by the loop's thread; the context is cancelled on shutdown.
   std::unique_ptr<grpc::ClientContext> beat_context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::HeartbeatRequest, v1::HeartbeatResponse>> beats_;
+  // Compute segments that could not be read, named on stderr once; used by the loop's thread.
+  std::set<std::string> warned_segments_;
 };
 
 }  // namespace xpool::agent

@@ -301,6 +301,8 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
   env["XPOOL_GPU_MEMORY"] = std::to_string(slice.memory_mib);
   if (slice.core_percent < 100) env["XPOOL_GPU_CORE"] = std::to_string(slice.core_percent);
   env["XPOOL_SLICE"] = slice.segment;
+  // Every container on a GPU must arbitrate in one folder: the host's, mounted below.
+  env["XPOOL_COMPUTE_DIR"] = options_.slice_dir;
   for (const auto& [name, value] : slice.compute_env) env[name] = value;
   if (!slice.allocation.empty()) {
     env["XPOOL_ALLOCATION"] = slice.allocation;

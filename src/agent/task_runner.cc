@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "agent/compute_env.h"
+#include "runtime/config.h"
 #include "runtime/slice_segment.h"
 
 extern char** environ;
@@ -120,6 +121,8 @@ std::map<std::string, std::string> TaskRunner::TaskEnvironment(const v1::Allocat
     env["XPOOL_GPU_MEMORY"] = std::to_string(memory);
     if (milli < 1000) env["XPOOL_GPU_CORE"] = std::to_string(milli / 10);
     env["XPOOL_SLICE"] = SlicePathOf(a.id());
+    // Compute is arbitrated beside the slices, where the agent reads each task's device time.
+    env[runtime::kEnvComputeDir] = options_.slice_dir;
     env.merge(ComputeEnvironment(a.request()));
   }
   if (!options_.runtime_path.empty()) env["LD_PRELOAD"] = options_.runtime_path;
@@ -153,6 +156,16 @@ void TaskRunner::Adopt() {
     tasks_[id] = Entry{pid};
     adopted_.push_back(id);
   }
+}
+
+double TaskRunner::GpuSecondsUsed(const std::string& allocation_id,
+                                  const std::vector<runtime::ComputeDeviceUse>& devices) const {
+  const std::string name = runtime::ComputeSliceName(SlicePathOf(allocation_id), 0);
+  int64_t used_ns = 0;
+  for (const auto& d : devices) {
+    for (const auto& s : d.slices) used_ns += s.name == name ? s.used_ns : 0;
+  }
+  return static_cast<double>(used_ns) / 1e9;
 }
 
 std::string TaskRunner::SlicePathOf(const std::string& allocation_id) const {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "runtime/compute_arbiter.h"
 #include "xpool/v1/pool.pb.h"
 
 namespace xpool::agent {
@@ -60,6 +61,10 @@ class TaskRunner {
   // Device memory an allocation's slice uses now, bytes per device index on the node, read from
   // the runtime's shared segment (empty when none of its processes loaded the runtime).
   std::map<int, int64_t> SliceBytesInUse(const std::string& allocation_id, int devices) const;
+  // Device seconds the compute leases of an allocation's slice have held, over `devices` (the
+  // node's arbitration segments, read once per heartbeat); 0 when it never used a compute share.
+  double GpuSecondsUsed(const std::string& allocation_id,
+                        const std::vector<runtime::ComputeDeviceUse>& devices) const;
   // Allocations whose tasks were adopted from the state directory at start.
   std::vector<std::string> Adopted() const;
 

@@ -191,9 +191,12 @@ int ListNodes(const std::string& controller, const std::string& output, bool dev
 void PrintAllocationRow(const v1::Allocation& a) {
   const int64_t memory = a.slices().empty() ? 0 : a.slices(0).memory_mib();
   const int64_t core = a.slices().empty() ? 0 : a.slices(0).compute_milli();
-  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9}  {:<10} {}\n", a.id(), a.state(),
+  // Device time shows for slices under a compute setting only; the others have no leases.
+  const std::string gpu_time =
+      a.gpu_seconds_used() > 0 ? fmt::format("{:.1f}s", a.gpu_seconds_used()) : "-";
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9} {:>9}  {:<10} {}\n", a.id(), a.state(),
              a.node(), a.slices_size(), Mem(memory), Percent(core), Mem(a.memory_used_mib()),
-             a.tenant(), a.reason());
+             gpu_time, a.tenant(), a.reason());
 }
 
 // The live allocations, then every change, until Ctrl-C: a table row or a JSON object per line.
@@ -233,8 +236,9 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
     PrintJsonArray(response.allocations());
     return 0;
   }
-  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9}  {:<10} {}\n", "ALLOCATION", "STATE",
-             "NODE", "DEVICES", "MEMORY", "CORE", "IN USE", "TENANT", "REASON");
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9} {:>9}  {:<10} {}\n", "ALLOCATION",
+             "STATE", "NODE", "DEVICES", "MEMORY", "CORE", "IN USE", "GPU TIME", "TENANT",
+             "REASON");
   for (const auto& a : response.allocations()) PrintAllocationRow(a);
   return 0;
 }

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -151,8 +150,7 @@ int RunShares(const SharesOptions& opts) {
 
 void AddSharesCommand(CLI::App& app, int* exit_code) {
   auto opts = std::make_shared<SharesOptions>();
-  const char* env_dir = std::getenv(runtime::kEnvComputeDir);
-  opts->dir = env_dir != nullptr && *env_dir != '\0' ? env_dir : runtime::ComputeConfig{}.dir;
+  opts->dir = runtime::ComputeDirFromEnvironment();
   CLI::App* cmd = app.add_subcommand(
       "shares", "show the compute shares on this machine's GPUs: slices, policy, device time used");
   cmd->add_option("--dir", opts->dir,

@@ -231,7 +231,8 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
         a->second.state() == "released") {
       continue;
     }
-    a->second.set_memory_used_mib(task.memory_used_mib());  // live figure, not stored
+    a->second.set_memory_used_mib(task.memory_used_mib());  // live figures, not stored
+    a->second.set_gpu_seconds_used(task.gpu_seconds_used());
     if (task.running() && a->second.state() == "reserved") {
       a->second.set_state("running");
       a->second.set_updated_unix_ms(now_ms);

@@ -163,6 +163,14 @@ std::string ComputeSegmentName(const std::string& device_name) {
   return "xpool-compute-v" + std::to_string(kVersion) + "-" + device_name;
 }
 
+std::string ComputeSliceName(std::string_view slice_path, int pid) {
+  if (slice_path.empty()) return "pid " + std::to_string(pid);
+  std::string_view name = slice_path.substr(slice_path.find_last_of('/') + 1);
+  constexpr size_t kMax = sizeof(SliceRecord::name) - 1;
+  if (name.size() > kMax) name.remove_prefix(name.size() - kMax);
+  return std::string(name);
+}
+
 Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Status::IoError("open '" + path + "': " + std::strerror(errno));
@@ -216,7 +224,8 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   return use;
 }
 
-Result<std::vector<ComputeDeviceUse>> ComputeArbiter::ReadAll(const std::string& dir) {
+Result<std::vector<ComputeDeviceUse>> ComputeArbiter::ReadAll(const std::string& dir,
+                                                              std::vector<Status>* unreadable) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) return Status::IoError("read directory '" + dir + "': " + std::strerror(errno));
   std::vector<std::string> paths;
@@ -231,8 +240,13 @@ Result<std::vector<ComputeDeviceUse>> ComputeArbiter::ReadAll(const std::string&
   std::vector<ComputeDeviceUse> devices;
   for (const std::string& path : paths) {
     auto use = Read(path);
-    if (!use.ok()) return use.status();
-    devices.push_back(std::move(*use));
+    if (use.ok()) {
+      devices.push_back(std::move(*use));
+    } else if (unreadable != nullptr) {
+      unreadable->push_back(use.status());
+    } else {
+      return use.status();
+    }
   }
   return devices;
 }
@@ -353,12 +367,10 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
   slices[slice_].share = share_percent;
   slices[slice_].period_ns = timing_.fixed_period_ns;
   if (!slice_name.empty()) {
-    // The end of a long name tells slices apart (allocation ids end them).
     auto& name = slices[slice_].name;
-    const std::string_view tail =
-        slice_name.substr(slice_name.size() - std::min(slice_name.size(), name.size() - 1));
-    std::memcpy(name.data(), tail.data(), tail.size());
-    name[tail.size()] = '\0';
+    const size_t n = std::min(slice_name.size(), name.size() - 1);
+    std::memcpy(name.data(), slice_name.data(), n);
+    name[n] = '\0';
   }
   slices[slice_].high = high ? 1 : 0;
   high_ = high;

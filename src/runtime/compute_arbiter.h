@@ -125,6 +125,9 @@ struct ComputeDeviceUse {
 // The file name of a device's segment. It carries the layout's version, so that runtimes of two
 // versions on one node (a rolling upgrade) never map each other's segments.
 std::string ComputeSegmentName(const std::string& device_name);
+// The name reports give the slice of `slice_path` (XPOOL_SLICE): its file name, or its last 47
+// characters when longer (allocation ids end it); "pid N" for a process without a slice.
+std::string ComputeSliceName(std::string_view slice_path, int pid);
 
 class ComputeArbiter {
  public:
@@ -142,8 +145,11 @@ class ComputeArbiter {
   // Reads the segment at `path` without joining it or taking its lock: a snapshot that may be a
   // lease apart. Slices no process has used since the segment was made are left out.
   static Result<ComputeDeviceUse> Read(const std::string& path);
-  // Every segment of this layout version in `dir`, by device name.
-  static Result<std::vector<ComputeDeviceUse>> ReadAll(const std::string& dir);
+  // Every segment of this layout version in `dir`, by device name. A segment that cannot be read
+  // fails the whole reading, unless `unreadable` is given: it is then skipped and its error
+  // added there.
+  static Result<std::vector<ComputeDeviceUse>> ReadAll(const std::string& dir,
+                                                       std::vector<Status>* unreadable = nullptr);
   ~ComputeArbiter();
   ComputeArbiter(const ComputeArbiter&) = delete;
   ComputeArbiter& operator=(const ComputeArbiter&) = delete;

@@ -98,11 +98,9 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   timing.wait = c.wait;
   timing.usable_cpus = UsableCpus();
   const std::string& slice_path = a.config().slice_path;
-  const std::string slice_name = slice_path.empty()
-                                     ? "pid " + std::to_string(getpid())
-                                     : slice_path.substr(slice_path.find_last_of('/') + 1);
-  auto arbiter = ComputeArbiter::Open(path, c.policy, SliceKey(slice_path), c.share_percent,
-                                      c.high_priority, timing, slice_name);
+  auto arbiter =
+      ComputeArbiter::Open(path, c.policy, SliceKey(slice_path), c.share_percent, c.high_priority,
+                           timing, ComputeSliceName(slice_path, getpid()));
   if (!arbiter.ok()) {
     // Launching unarbitrated would break the share silently; say so once, loudly.
     Log(LogLevel::kError, "compute share not enforced on device %d: %s", physical,

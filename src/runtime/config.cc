@@ -1,6 +1,7 @@
 #include "runtime/config.h"
 
 #include <charconv>
+#include <cstdlib>
 
 namespace xpool::runtime {
 namespace {
@@ -203,6 +204,11 @@ RuntimeConfig LoadConfig(const char* (*lookup)(const char* name)) {
     }
   }
   return config;
+}
+
+std::string ComputeDirFromEnvironment() {
+  const char* dir = std::getenv(kEnvComputeDir);
+  return dir != nullptr && *dir != '\0' ? dir : ComputeConfig{}.dir;
 }
 
 }  // namespace xpool::runtime

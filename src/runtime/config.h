@@ -107,5 +107,9 @@ struct RuntimeConfig {
 
 // Reads the variables above through `lookup` (getenv in the runtime; a map in tests).
 RuntimeConfig LoadConfig(const char* (*lookup)(const char* name));
+// Where this process's environment puts the compute arbitration segments ($XPOOL_COMPUTE_DIR, or
+// the default): for readers of them (xpool shares, the agent), which must look where the
+// runtimes they started write.
+std::string ComputeDirFromEnvironment();
 
 }  // namespace xpool::runtime

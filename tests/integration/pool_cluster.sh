@@ -83,8 +83,8 @@ expect 0 '^memory 4096 core 30 alloc a[0-9a-f]+$' -- run --gpu-core 30 --gpu-mem
 expect 0 '^weighted high 200$' -- run --gpu-core 30 --gpu-memory 1Gi --compute-policy weighted \
   --priority high --compute-period 200 -- \
   sh -c 'echo $XPOOL_COMPUTE_POLICY $XPOOL_PRIORITY $XPOOL_COMPUTE_PERIOD_MS'
-expect 0 '^policy= priority= period=$' -- run --gpu-core 30 --gpu-memory 1Gi -- \
-  sh -c 'echo policy=$XPOOL_COMPUTE_POLICY priority=$XPOOL_PRIORITY period=$XPOOL_COMPUTE_PERIOD_MS'
+expect 0 '^policy= priority= period= dir=/dev/shm$' -- run --gpu-core 30 --gpu-memory 1Gi -- \
+  sh -c 'echo policy=$XPOOL_COMPUTE_POLICY priority=$XPOOL_PRIORITY period=$XPOOL_COMPUTE_PERIOD_MS dir=$XPOOL_COMPUTE_DIR'
 # Output on both streams; the command's exit code is xpool's.
 expect 7 'to stderr' -- run --type fpga -- sh -c 'echo to stderr >&2; exit 7'
 # Runs that ended released their slices.
@@ -204,7 +204,7 @@ expect 1 'no controller answers at 127.0.0.1' -- allocs
 
 # The README's main job: `xpool up --demo` on the built-in inventory, a sample run, nothing left.
 expect 0 'sample task on local: CUDA_VISIBLE_DEVICES=0 XPOOL_GPU_MEMORY=8192MiB XPOOL_GPU_CORE=25%' -- up --demo
-echo "$LAST" | grep -qE 'a[0-9a-f]+ +released +local +1 +8Gi +25% +[0-9]+Mi +demo +task' || fail "demo allocation not listed: $LAST"
+echo "$LAST" | grep -qE 'a[0-9a-f]+ +released +local +1 +8Gi +25% +[0-9]+Mi +(-|[0-9.]+s) +demo +task' || fail "demo allocation not listed: $LAST"
 [ ! -e "$HOME/.xpool" ] || fail "the demo left $HOME/.xpool behind"
 
 pool_finish pool_cluster

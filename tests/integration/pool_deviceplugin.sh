@@ -30,7 +30,7 @@ echo "$out" | grep -q '^options preferred 1$' || fail "options: $out"
 echo "$out" | grep -q "^devices 8 healthy 8 first $U0::0 numa " || fail "device list: $out"
 echo "$out" | grep -qE "^preferred ($U0::[0-3] ){3}\$" || fail "a preferred allocation spread over GPUs: $out"
 # 3 of 4 virtual devices of one 80 GiB GPU: 75 % of its memory and compute, runtime mounted.
-echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_GPU_MEMORY=61440 XPOOL_GPU_CORE=75 mounts /usr/local/xpool/lib/libxpool-cuda.so /etc/ld.so.preload /dev/shm$" ||
+echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_GPU_MEMORY=61440 XPOOL_GPU_CORE=75 XPOOL_COMPUTE_DIR=/dev/shm mounts /usr/local/xpool/lib/libxpool-cuda.so /etc/ld.so.preload /dev/shm$" ||
   fail "allocate: $out"
 echo "$out" | grep -q '^unknown device: refused$' || fail "an unknown device was accepted: $out"
 echo "$out" | grep -q '^registered again xpool.io/gpu$' || fail "no re-registration after the kubelet restarted: $out"

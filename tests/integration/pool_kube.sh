@@ -101,11 +101,11 @@ echo "$got" | sed -n 1p | grep -q "CUDA_VISIBLE_DEVICES=GPU-[0-9a-f-]* XPOOL_GPU
 echo "$got" | sed -n 2p | grep -q "XPOOL_GPU_MEMORY=4096 XPOOL_GPU_CORE=20 XPOOL_ALLOCATION=" ||
   fail "the second container did not get infer's slice: $(cat kubelet.log)"
 # infer's annotations reach its runtime; train, without any, gets the defaults
-echo "$got" | sed -n 2p | grep -q "XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high XPOOL_COMPUTE_PERIOD_MS=200 mounts" ||
+echo "$got" | sed -n 2p | grep -q "XPOOL_COMPUTE_DIR=/dev/shm XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high XPOOL_COMPUTE_PERIOD_MS=200 mounts" ||
   fail "infer's compute annotations did not reach its container: $(cat kubelet.log)"
 echo "$got" | sed -n 1p | grep -q "XPOOL_PRIORITY" && fail "train got a priority it did not ask for: $(cat kubelet.log)"
 # a pod the extender did not place falls back to 1/10 of a GPU
-echo "$got" | sed -n 3p | grep -q "XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=10 mounts" ||
+echo "$got" | sed -n 3p | grep -q "XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=10 XPOOL_COMPUTE_DIR=/dev/shm mounts" ||
   fail "the third container: $(cat kubelet.log)"
 
 # a pod that does not fit is not bound and holds nothing

@@ -5,6 +5,12 @@ set -uo pipefail
 XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
 export LD_LIBRARY_PATH="$BIN/fake_driver" FAKE_CUDA_DEVICES=3 FAKE_CUDA_DEVICE_MIB=81559
+# The agent's slice folder, where its tasks' runtimes keep their slices and arbitrate compute: a
+# folder of this test's that the tasks can write to (they run as nobody when the test runs as root).
+SLICES=$(mktemp -d /tmp/xpool-nvml-slices.XXXXXX)
+chmod 1777 "$SLICES"
+pool_extra_cleanup() { rm -rf "$SLICES"; }
+export FAKE_CUDA_TIMELINE="$SLICES/timeline"
 
 "$BIN/xpool-agent" --discover >"$WORK/node.json" || fail "--discover failed"
 tr -d ' \n' <"$WORK/node.json" >"$WORK/flat.json"
@@ -23,7 +29,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
 export XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")
 # No --runtime: on GPUs NVML found, the runtime beside the agent goes into every task.
-"$BIN/xpool-agent" --state-dir "$WORK/state" "${RUN_AS[@]}" >"$WORK/a.log" 2>&1 &
+"$BIN/xpool-agent" --state-dir "$WORK/state" --slice-dir "$SLICES" "${RUN_AS[@]}" >"$WORK/a.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "registered with" "$WORK/a.log" && break; sleep 0.05; done
 out=$("$XPOOL" run --gpus 1 -- sh -c 'echo $LD_PRELOAD' 2>/dev/null)
@@ -48,7 +54,27 @@ ID=$("$XPOOL" allocs -o json | sed -n 's/.*"id": *"\([a-z0-9]*\)".*/\1/p' | head
 "$XPOOL" release "$ID" >/dev/null
 wait $PROBE
 rm -f "$READY"
-for _ in $(seq 40); do [ ! -e "/dev/shm/xpool-slice-$ID" ] && break; sleep 0.1; done
-[ ! -e "/dev/shm/xpool-slice-$ID" ] || fail "the slice's segment outlived its task"
+for _ in $(seq 40); do [ ! -e "$SLICES/xpool-slice-$ID" ] && break; sleep 0.1; done
+[ ! -e "$SLICES/xpool-slice-$ID" ] || fail "the slice's segment outlived its task"
+
+# A slice's compute leases reach `xpool allocs` as device time (GPU TIME), from the agent.
+"$XPOOL" run --gpu-core 30 --gpu-memory 1Gi -- "$BIN/cuda_probe" ctx 0 run 500 3 kernel \
+  >"$WORK/compute.log" 2>&1 &
+RUN=$!
+pids+=($RUN)
+START=$(date +%s.%N)
+used=0
+for _ in $(seq 50); do
+  used=$("$XPOOL" allocs -o json | sed -n 's/.*"gpu_seconds_used": *\([0-9.e-]*\).*/\1/p' | head -1)
+  [ -n "$used" ] && awk "BEGIN { exit !($used >= 0.45) }" && break
+  sleep 0.1
+done
+ELAPSED=$(awk "BEGIN { print $(date +%s.%N) - $START }")
+awk "BEGIN { exit !($used >= 0.45 && $used <= 0.35 * $ELAPSED + 0.1) }" ||
+  fail "device time of a 30 % slice after ${ELAPSED}s: '$used' s; $("$XPOOL" allocs)"
+"$XPOOL" allocs | grep -qE ' running .* 1Gi +30% +[0-9.]+[KMG]?i? +[0-9]+\.[0-9]s ' ||
+  fail "GPU TIME not shown: $("$XPOOL" allocs)"
+wait $RUN || fail "the compute run failed: $(cat "$WORK/compute.log")"
+grep -qE 'share=0\.(2[5-9]|3[0-3])' "$WORK/compute.log" || fail "the run's share: $(cat "$WORK/compute.log")"
 
 pool_finish pool_nvml

@@ -75,7 +75,8 @@ void PrintAllocated(const v1beta1::ContainerAllocateResponse& r) {
     std::printf(" XPOOL_ALLOCATION=%s XPOOL_SLICE=%s", env("XPOOL_ALLOCATION").c_str(),
                 env("XPOOL_SLICE").c_str());
   }
-  for (const char* k : {"XPOOL_COMPUTE_POLICY", "XPOOL_PRIORITY", "XPOOL_COMPUTE_PERIOD_MS"}) {
+  for (const char* k :
+       {"XPOOL_COMPUTE_DIR", "XPOOL_COMPUTE_POLICY", "XPOOL_PRIORITY", "XPOOL_COMPUTE_PERIOD_MS"}) {
     if (r.envs().count(k) != 0) std::printf(" %s=%s", k, env(k).c_str());
   }
   std::printf(" mounts");
