@@ -98,14 +98,20 @@ std::string RenderMetrics(const std::vector<v1::Node>& nodes,
                      static_cast<int>(nodes.size()) - ready);
 
   std::map<std::string, int64_t> by_state{{"reserved", 0}, {"running", 0}};
-  std::map<std::string, std::pair<int64_t, int64_t>> by_tenant;  // compute milli, memory MiB
+  struct TenantTotals {
+    int64_t compute_milli = 0;
+    int64_t memory_mib = 0;
+    double gpu_seconds = 0;
+  };
+  std::map<std::string, TenantTotals> by_tenant;
   for (const auto& a : live) {
     ++by_state[a.state()];
     auto& t = by_tenant[a.tenant()];
     for (const auto& s : a.slices()) {
-      t.first += s.compute_milli();
-      t.second += s.memory_mib();
+      t.compute_milli += s.compute_milli();
+      t.memory_mib += s.memory_mib();
     }
+    t.gpu_seconds += a.gpu_seconds_used();
   }
   by_state["released"] = static_cast<int64_t>(released);
   Header(out, "xpool_allocations", "gauge",
@@ -117,13 +123,20 @@ std::string RenderMetrics(const std::vector<v1::Node>& nodes,
          "Compute held by each tenant's live allocations, in devices.");
   for (const auto& [tenant, t] : by_tenant) {
     out += fmt::format("xpool_tenant_compute_allocated_devices{{tenant=\"{}\"}} {}\n",
-                       Escape(tenant), static_cast<double>(t.first) / 1000.0);
+                       Escape(tenant), static_cast<double>(t.compute_milli) / 1000.0);
   }
   Header(out, "xpool_tenant_memory_allocated_mebibytes", "gauge",
          "Device memory held by each tenant's live allocations, MiB.");
   for (const auto& [tenant, t] : by_tenant) {
     out += fmt::format("xpool_tenant_memory_allocated_mebibytes{{tenant=\"{}\"}} {}\n",
-                       Escape(tenant), t.second);
+                       Escape(tenant), t.memory_mib);
+  }
+  Header(out, "xpool_tenant_gpu_seconds_used", "gauge",
+         "Device time the compute leases of each tenant's live allocations have held, seconds, as "
+         "their agents last reported (slices with a compute setting only).");
+  for (const auto& [tenant, t] : by_tenant) {
+    out += fmt::format("xpool_tenant_gpu_seconds_used{{tenant=\"{}\"}} {}\n", Escape(tenant),
+                       t.gpu_seconds);
   }
   scheduling.Render("xpool_scheduling_duration_seconds",
                     "Time to decide an allocation (filter, score, choose, persist).", out);

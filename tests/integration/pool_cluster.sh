@@ -91,12 +91,6 @@ expect 7 'to stderr' -- run --type fpga -- sh -c 'echo to stderr >&2; exit 7'
 expect 0 '^\[\]$' -- allocs -o json
 
 # The metrics page is valid Prometheus text and counts what happened.
-metrics() {
-  exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
-  printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
-  sed '1,/^\r$/d' <&3
-  exec 3<&-
-}
 metrics >"$WORK/metrics.txt"
 promtool check metrics <"$WORK/metrics.txt" || fail "promtool rejects the metrics page: $(cat "$WORK/metrics.txt")"
 grep -q '^xpool_devices{type="gpu",model="H100-SXM"} 8$' "$WORK/metrics.txt" || fail "no H100 count in metrics"

@@ -24,10 +24,11 @@ grep -q '"links":\[{"peer_index":1,"kind":"nvlink","lanes":4},{"peer_index":2,"k
 out=$(LD_LIBRARY_PATH=/nonexistent "$BIN/xpool-agent" --controller 127.0.0.1:1 "${RUN_AS[@]}" 2>&1)
 [ $? -eq 2 ] && echo "$out" | grep -q "describe this node with --inventory" || fail "no NVML: $out"
 
-"$BIN/xpool-controller" --listen 127.0.0.1:0 --metrics "" --data "$WORK/data" >"$WORK/c.log" 2>&1 &
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --data "$WORK/data" >"$WORK/c.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
 export XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")
+METRICS_PORT=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' "$WORK/c.log")
 # No --runtime: on GPUs NVML found, the runtime beside the agent goes into every task.
 "$BIN/xpool-agent" --state-dir "$WORK/state" --slice-dir "$SLICES" "${RUN_AS[@]}" >"$WORK/a.log" 2>&1 &
 pids+=($!)
@@ -74,6 +75,10 @@ awk "BEGIN { exit !($used >= 0.45 && $used <= 0.35 * $ELAPSED + 0.1) }" ||
   fail "device time of a 30 % slice after ${ELAPSED}s: '$used' s; $("$XPOOL" allocs)"
 "$XPOOL" allocs | grep -qE ' running .* 1Gi +30% +[0-9.]+[KMG]?i? +[0-9]+\.[0-9]s ' ||
   fail "GPU TIME not shown: $("$XPOOL" allocs)"
+metrics >"$WORK/metrics.txt"
+promtool check metrics <"$WORK/metrics.txt" || fail "promtool rejects the metrics page"
+grep -qE '^xpool_tenant_gpu_seconds_used\{tenant=""\} (0\.[4-9]|[1-9])' "$WORK/metrics.txt" ||
+  fail "the tenant's device time is not in the metrics: $(grep gpu_seconds "$WORK/metrics.txt")"
 wait $RUN || fail "the compute run failed: $(cat "$WORK/compute.log")"
 grep -qE 'share=0\.(2[5-9]|3[0-3])' "$WORK/compute.log" || fail "the run's share: $(cat "$WORK/compute.log")"
 

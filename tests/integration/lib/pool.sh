@@ -4,6 +4,7 @@
 #   pids         processes to kill at exit (add with pids+=($!))
 #   RUN_AS       the agent's --run-as when the test runs as root
 #   fail MSG     counts a failure;  pool_finish NAME  reports and exits
+#   metrics      the controller's /metrics page (body only) from 127.0.0.1:$METRICS_PORT
 #   pool_extra_cleanup  a test may define it for more cleaning at exit
 BIN="$(dirname "$XPOOL")"
 WORK="$(mktemp -d)"
@@ -22,4 +23,10 @@ RUN_AS=()
 pool_finish() {
   [ "$failures" -eq 0 ] && echo "$1: all passed"
   exit $((failures > 0))
+}
+metrics() {
+  exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
+  printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+  sed '1,/^\r$/d' <&3
+  exec 3<&-
 }
