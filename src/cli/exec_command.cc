@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/task_runner.h"
+#include "cli/compute_flags.h"
 #include "core/quantity.h"
 #include "runtime/config.h"
 
@@ -74,17 +75,9 @@ int RunExec(const ExecOptions& o) {
     auto share = runtime::ParseComputeShare(o.gpu_core);
     if (!share.ok()) return Fail("--gpu-core: " + share.status().message());
   }
-  if (!o.compute_policy.empty()) {
-    auto policy = runtime::ParseComputePolicy(o.compute_policy);
-    if (!policy.ok()) return Fail("--compute-policy: " + policy.status().message());
-  }
-  if (!o.priority.empty()) {
-    auto high = runtime::ParseComputePriority(o.priority);
-    if (!high.ok()) return Fail("--priority: " + high.status().message());
-  }
-  if (!o.compute_period.empty()) {
-    auto period = runtime::ParseComputePeriod(o.compute_period);
-    if (!period.ok()) return Fail("--compute-period: " + period.status().message());
+  if (auto compute = CheckComputeFlags(o.compute_policy, o.priority, o.compute_period);
+      !compute.ok()) {
+    return Fail(compute.status().message());
   }
   const std::string runtime_lib = agent::FindRuntimeLibrary(o.runtime);
   if (runtime_lib.empty() || !std::filesystem::exists(runtime_lib)) {

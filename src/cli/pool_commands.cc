@@ -22,10 +22,10 @@
 #include "agent/agent.h"
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
+#include "cli/compute_flags.h"
 #include "controller/service.h"
 #include "core/quantity.h"
 #include "core/signals.h"
-#include "runtime/config.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace xpool::cli {
@@ -337,21 +337,11 @@ int Run(const RunOptions& o) {
     if (!core.ok()) return Fail("--gpu-core: " + core.status().message());
     request.set_compute_milli(static_cast<int32_t>(core->value()));
   }
-  if (!o.compute_policy.empty()) {
-    auto policy = runtime::ParseComputePolicy(o.compute_policy);
-    if (!policy.ok()) return Fail("--compute-policy: " + policy.status().message());
-    request.set_compute_policy(o.compute_policy);
-  }
-  if (!o.priority.empty()) {
-    auto high = runtime::ParseComputePriority(o.priority);
-    if (!high.ok()) return Fail("--priority: " + high.status().message());
-    request.set_priority(o.priority);
-  }
-  if (!o.compute_period.empty()) {
-    auto period = runtime::ParseComputePeriod(o.compute_period);
-    if (!period.ok()) return Fail("--compute-period: " + period.status().message());
-    request.set_compute_period_ms(*period);
-  }
+  auto period_ms = CheckComputeFlags(o.compute_policy, o.priority, o.compute_period);
+  if (!period_ms.ok()) return Fail(period_ms.status().message());
+  request.set_compute_policy(o.compute_policy);
+  request.set_priority(o.priority);
+  request.set_compute_period_ms(*period_ms);
   for (size_t pos = 0; pos < o.models.size();) {
     const size_t comma = std::min(o.models.find(',', pos), o.models.size());
     if (comma > pos) request.add_models(o.models.substr(pos, comma - pos));
