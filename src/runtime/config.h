@@ -19,8 +19,9 @@
 //                     the device. yield polls, giving the core to any other thread that wants it,
 //                     and takes a freed device at once; block sleeps until the turn may come; spin
 //                     polls without a system call (the core stays busy; a launcher bound by its
-//                     CPU resumes fastest). auto yields for a high-priority slice (its waits are
-//                     short) and blocks otherwise.
+//                     CPU resumes fastest). auto spins while the device's waiters and holder each
+//                     have a CPU of the process's budget, and otherwise yields for a high-priority
+//                     slice and blocks for the rest (arbiter_policy::WaitFor).
 //   Compute is arbitrated only when one of the first three is set; otherwise launches reach the
 //   driver untouched.
 //
@@ -108,8 +109,7 @@ struct RuntimeConfig {
 // Reads the variables above through `lookup` (getenv in the runtime; a map in tests).
 RuntimeConfig LoadConfig(const char* (*lookup)(const char* name));
 // Where this process's environment puts the compute arbitration segments ($XPOOL_COMPUTE_DIR, or
-// the default): for readers of them (xpool shares, the agent), which must look where the
-// runtimes they started write.
+// the default): where `xpool shares` looks, as a runtime started from the same shell would write.
 std::string ComputeDirFromEnvironment();
 
 }  // namespace xpool::runtime
