@@ -137,7 +137,9 @@ void Agent::Loop() {
       v1::HeartbeatRequest request;
       request.set_node(node_.name());
       const auto reports = runner_->Reports();
-      const std::vector<runtime::ComputeDeviceUse> compute = ReadComputeSegments();
+      // Read only when there is a task to report: the agent beats twice a second.
+      const std::vector<runtime::ComputeDeviceUse> compute =
+          reports.empty() ? std::vector<runtime::ComputeDeviceUse>{} : ReadComputeSegments();
       // Each running slice's segment is read once: for the slice, and towards its devices.
       constexpr int64_t kMiB = 1024 * 1024;
       std::map<int, int64_t> device_bytes;
