@@ -280,12 +280,15 @@ int Top(const std::string& controller, const std::string& output, double interva
         memory_used += d.memory_used_mib();
       }
     }
+    double gpu_seconds = 0;
+    for (const auto& a : allocs.allocations()) gpu_seconds += a.gpu_seconds_used();
     if (count != 1) std::cout << "\033[H\033[2J";  // clear the terminal between refreshes
     fmt::print(
         "xpool top — {} · nodes {}/{} ready · devices {} · compute allocated {:.1f} of {} · "
-        "memory allocated {} of {}, in use {} · allocations {}\n\n",
+        "memory allocated {} of {}, in use {} · allocations {}, device time {:.1f}s\n\n",
         c.address, ready, nodes.nodes_size(), devices, static_cast<double>(milli) / 1000.0, devices,
-        Mem(memory_allocated), Mem(memory), Mem(memory_used), allocs.allocations_size());
+        Mem(memory_allocated), Mem(memory), Mem(memory_used), allocs.allocations_size(),
+        gpu_seconds);
     std::cout << std::flush;
     ListNodes(controller, "table", true);
     std::cout << "\n";

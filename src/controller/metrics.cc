@@ -53,15 +53,13 @@ void LatencyHistogram::Render(const std::string& name, const std::string& help,
   out += fmt::format("{}_sum {}\n{}_count {}\n", name, sum_, name, count_);
 }
 
-std::string RenderMetrics(const std::vector<v1::Node>& nodes,
-                          const std::vector<v1::Allocation>& live, size_t released,
-                          const LatencyHistogram& scheduling) {
+std::string RenderMetrics(const PoolView& view, const LatencyHistogram& scheduling) {
   struct Totals {
     int64_t devices = 0, memory = 0, memory_allocated = 0, compute_allocated = 0, memory_used = 0;
   };
   std::map<std::tuple<std::string, std::string>, Totals> by_model;
   int ready = 0;
-  for (const auto& n : nodes) {
+  for (const auto& n : view.nodes) {
     ready += n.ready() ? 1 : 0;
     for (const auto& d : n.devices()) {
       Totals& t = by_model[{d.type(), d.model()}];
@@ -95,7 +93,7 @@ std::string RenderMetrics(const std::vector<v1::Node>& nodes,
 
   Header(out, "xpool_nodes", "gauge", "Nodes by readiness (heartbeating within the lease).");
   out += fmt::format("xpool_nodes{{ready=\"true\"}} {}\nxpool_nodes{{ready=\"false\"}} {}\n", ready,
-                     static_cast<int>(nodes.size()) - ready);
+                     static_cast<int>(view.nodes.size()) - ready);
 
   std::map<std::string, int64_t> by_state{{"reserved", 0}, {"running", 0}};
   struct TenantTotals {
@@ -104,7 +102,7 @@ std::string RenderMetrics(const std::vector<v1::Node>& nodes,
     double gpu_seconds = 0;
   };
   std::map<std::string, TenantTotals> by_tenant;
-  for (const auto& a : live) {
+  for (const auto& a : view.live_allocations) {
     ++by_state[a.state()];
     auto& t = by_tenant[a.tenant()];
     for (const auto& s : a.slices()) {
@@ -113,7 +111,7 @@ std::string RenderMetrics(const std::vector<v1::Node>& nodes,
     }
     t.gpu_seconds += a.gpu_seconds_used();
   }
-  by_state["released"] = static_cast<int64_t>(released);
+  by_state["released"] = static_cast<int64_t>(view.released_allocations);
   Header(out, "xpool_allocations", "gauge",
          "Allocations by state (released: since the store began).");
   for (const auto& [state, n] : by_state) {
@@ -137,6 +135,15 @@ std::string RenderMetrics(const std::vector<v1::Node>& nodes,
   for (const auto& [tenant, t] : by_tenant) {
     out += fmt::format("xpool_tenant_gpu_seconds_used{{tenant=\"{}\"}} {}\n", Escape(tenant),
                        t.gpu_seconds);
+  }
+  std::map<std::string, double> total = view.released_gpu_seconds;
+  for (const auto& [tenant, t] : by_tenant) total[tenant] += t.gpu_seconds;
+  Header(out, "xpool_tenant_gpu_seconds_total", "counter",
+         "Device time the compute leases of each tenant's allocations have held since the "
+         "controller started, live and released, seconds, as their agents last reported.");
+  for (const auto& [tenant, seconds] : total) {
+    out += fmt::format("xpool_tenant_gpu_seconds_total{{tenant=\"{}\"}} {}\n", Escape(tenant),
+                       seconds);
   }
   scheduling.Render("xpool_scheduling_duration_seconds",
                     "Time to decide an allocation (filter, score, choose, persist).", out);

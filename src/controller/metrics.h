@@ -1,11 +1,13 @@
 // Prometheus metrics of the controller, in the text exposition format (version 0.0.4): pool
 // capacity and allocation per device type and model, allocations by state, nodes by readiness,
-// compute and memory allocated per tenant, and a histogram of scheduling latency.
+// compute and memory allocated per tenant, device time per tenant, and a histogram of scheduling
+// latency.
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -30,9 +32,17 @@ class LatencyHistogram {
   uint64_t count_ = 0;
 };
 
-// The whole /metrics page from the controller's current view.
-std::string RenderMetrics(const std::vector<v1::Node>& nodes,
-                          const std::vector<v1::Allocation>& live_allocations,
-                          size_t released_allocations, const LatencyHistogram& scheduling);
+// What the /metrics page is made from: the controller's current view of the pool.
+struct PoolView {
+  std::vector<v1::Node> nodes;
+  std::vector<v1::Allocation> live_allocations;
+  size_t released_allocations = 0;  // still in the store
+  // Per tenant, the device time of the allocations released since the controller started, as
+  // their agents last reported it: with the live ones', a counter that never falls.
+  std::map<std::string, double> released_gpu_seconds;
+};
+
+// The whole /metrics page.
+std::string RenderMetrics(const PoolView& view, const LatencyHistogram& scheduling);
 
 }  // namespace xpool::controller

@@ -426,6 +426,7 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   it->second = a;
   auto live = live_.find(id);
   if (live != live_.end()) {
+    released_gpu_seconds_[a.tenant()] += a.gpu_seconds_used();
     sched::Scheduler::Release(pool_, live->second.demand, live->second.placement);
     live_.erase(live);
     UnindexLiveLocked(a);
@@ -629,15 +630,15 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
 }
 
 std::string PoolState::Metrics() const {
-  const std::vector<v1::Node> nodes = Nodes();
-  std::vector<v1::Allocation> live;
-  size_t released = 0;
+  PoolView view;
+  view.nodes = Nodes();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, l] : live_) live.push_back(allocations_.at(id));
-    released = allocations_.size() - live_.size();
+    for (const auto& [id, l] : live_) view.live_allocations.push_back(allocations_.at(id));
+    view.released_allocations = allocations_.size() - live_.size();
+    view.released_gpu_seconds = released_gpu_seconds_;
   }
-  return RenderMetrics(nodes, live, released, scheduling_);
+  return RenderMetrics(view, scheduling_);
 }
 
 std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {

@@ -150,6 +150,8 @@ class PoolState {
   std::unordered_map<std::string, std::set<std::string>> live_on_node_;
   std::unordered_map<std::string, std::set<std::string>> live_of_pod_;
   uint64_t id_counter_ = 0;
+  // Per tenant, the device time of allocations released since start (the metrics' counter).
+  std::map<std::string, double> released_gpu_seconds_;
   LatencyHistogram scheduling_;
   // The most recent allocation changes, for watchers: (sequence number, allocation).
   std::deque<std::pair<uint64_t, v1::Allocation>> changes_;

@@ -75,6 +75,9 @@ awk "BEGIN { exit !($used >= 0.45 && $used <= 0.35 * $ELAPSED + 0.1) }" ||
   fail "device time of a 30 % slice after ${ELAPSED}s: '$used' s; $("$XPOOL" allocs)"
 "$XPOOL" allocs | grep -qE ' running .* 1Gi +30% +[0-9.]+[KMG]?i? +[0-9]+\.[0-9]s ' ||
   fail "GPU TIME not shown: $("$XPOOL" allocs)"
+"$XPOOL" top --count 1 >"$WORK/top.txt" 2>&1
+grep -qE 'allocations 1, device time (0\.[1-9]|[1-9][0-9]*\.[0-9])s' "$WORK/top.txt" ||
+  fail "xpool top's device time: $(cat "$WORK/top.txt")"
 metrics >"$WORK/metrics.txt"
 promtool check metrics <"$WORK/metrics.txt" || fail "promtool rejects the metrics page"
 grep -qE '^xpool_tenant_gpu_seconds_used\{tenant=""\} (0\.[4-9]|[1-9])' "$WORK/metrics.txt" ||
@@ -85,5 +88,14 @@ wait $RUN || fail "the compute run failed: $(cat "$WORK/compute.log")"
 # CPUs with a controller, an agent and this script's polling; beside other tests in CI it read
 # 0.245 (the test now runs alone, RUN_SERIAL).
 grep -qE 'share=0\.(2[0-9]|3[0-3])' "$WORK/compute.log" || fail "the run's share: $(cat "$WORK/compute.log")"
+# Once the run's allocation is released, the tenant's counter keeps its device time.
+for _ in $(seq 40); do metrics | grep -q '^xpool_allocations{state="running"} 0$' && break; sleep 0.1; done
+metrics >"$WORK/metrics-after.txt"
+before=$(sed -n 's/^xpool_tenant_gpu_seconds_used{tenant=""} //p' "$WORK/metrics.txt")
+after=$(sed -n 's/^xpool_tenant_gpu_seconds_total{tenant=""} //p' "$WORK/metrics-after.txt")
+awk "BEGIN { exit !(\"$after\" != \"\" && $after + 0 >= $before + 0) }" ||
+  fail "the counter after the release: '$after' s, the gauge during the run: '$before' s"
+! grep -q '^xpool_tenant_gpu_seconds_used{tenant=""}' "$WORK/metrics-after.txt" ||
+  fail "the gauge still counts a released allocation: $(grep gpu_seconds "$WORK/metrics-after.txt")"
 
 pool_finish pool_nvml

@@ -183,6 +183,52 @@ TEST_F(PoolStateTest, AnEndedTaskReleasesItsAllocation) {
   EXPECT_TRUE(state_->Allocate(Ask(1), 4).ok());
 }
 
+// The device time agents report is a gauge of the live allocations per tenant, and a counter
+// (live and released) that does not fall when an allocation ends.
+TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
+  auto ask = Ask(1);
+  ask.set_tenant("team-a");
+  auto a = state_->Allocate(ask, 1);
+  auto b = state_->Allocate(ask, 1);
+  ASSERT_TRUE(a.ok() && b.ok());
+  v1::HeartbeatRequest beat;
+  beat.set_node("g");
+  auto* ta = beat.add_tasks();
+  ta->set_allocation_id(a->id());
+  ta->set_running(true);
+  ta->set_gpu_seconds_used(2.5);
+  auto* tb = beat.add_tasks();
+  tb->set_allocation_id(b->id());
+  tb->set_running(true);
+  tb->set_gpu_seconds_used(1);
+  ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
+  std::string page = state_->Metrics();
+  EXPECT_NE(page.find("xpool_tenant_gpu_seconds_used{tenant=\"team-a\"} 3.5\n"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 3.5\n"), std::string::npos)
+      << page;
+  // a ends with 3 s used; b goes on to 1.5 s.
+  ta->set_running(false);
+  ta->set_gpu_seconds_used(3);
+  tb->set_gpu_seconds_used(1.5);
+  ASSERT_TRUE(state_->Heartbeat(beat, 3).ok());
+  ASSERT_EQ(state_->Get(a->id())->state(), "released");
+  page = state_->Metrics();
+  EXPECT_NE(page.find("xpool_tenant_gpu_seconds_used{tenant=\"team-a\"} 1.5\n"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.5\n"), std::string::npos)
+      << page;
+  // A heartbeat that still names the released allocation counts nothing twice.
+  ASSERT_TRUE(state_->Heartbeat(beat, 4).ok());
+  ASSERT_TRUE(state_->Release(b->id(), "done", 5).ok());
+  page = state_->Metrics();
+  EXPECT_EQ(page.find("xpool_tenant_gpu_seconds_used{tenant=\"team-a\"}"), std::string::npos)
+      << page;
+  EXPECT_NE(page.find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.5\n"), std::string::npos)
+      << page;
+}
+
 TEST_F(PoolStateTest, AWatcherSeesTheLiveAllocationsThenEveryChange) {
   ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
   auto before = state_->Allocate(Ask(1), 1);
