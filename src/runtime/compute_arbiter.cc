@@ -251,6 +251,42 @@ Result<std::vector<ComputeDeviceUse>> ComputeArbiter::ReadAll(const std::string&
   return devices;
 }
 
+namespace {
+
+class HostClock final : public ComputeClock {
+ public:
+  int64_t NowNs() override { return ComputeArbiter::Now(); }
+  void Wait(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_ns,
+            ComputeWait how) override {
+    if (how == ComputeWait::kYield || how == ComputeWait::kSpin) {
+      const int64_t until = NowNs() + timeout_ns;
+      while (word.load(std::memory_order_acquire) == seen && NowNs() < until) {
+        if (how == ComputeWait::kYield) {
+          sched_yield();
+        } else {
+          CpuRelax();
+        }
+      }
+      return;
+    }
+    timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
+                static_cast<long>(timeout_ns % 1'000'000'000)};
+    // A shared (not process-private) futex: waiters in every process of the device wake.
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT, seen, &ts, nullptr, 0);
+  }
+  void WakeAll(std::atomic<uint32_t>& word) override {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE, INT_MAX, nullptr, nullptr,
+            0);
+  }
+};
+
+}  // namespace
+
+ComputeClock& HostComputeClock() {
+  static HostClock clock;
+  return clock;
+}
+
 int64_t ComputeArbiter::Now() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -258,7 +294,11 @@ int64_t ComputeArbiter::Now() {
 }
 
 ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timing)
-    : fd_(fd), layout_(layout), timing_(timing), pid_(getpid()) {
+    : fd_(fd),
+      layout_(layout),
+      timing_(timing),
+      clock_(timing.clock != nullptr ? timing.clock : &HostComputeClock()),
+      pid_(getpid()) {
   // bench/gpu/compute_segment.py reads the segment by these offsets.
   static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 112 &&
                 offsetof(Layout, slices) == 2160);
@@ -269,7 +309,7 @@ ComputeArbiter::~ComputeArbiter() {
   if (layout_ != nullptr) {
     if (member_ >= 0 && getpid() == pid_) {
       Lock();
-      if (layout_->holder.load() == member_) EndLeaseLocked(Now());
+      if (layout_->holder.load() == member_) EndLeaseLocked(NowNs());
       layout_->members[member_] = MemberRecord{};
       Unlock();
       WakeAll();
@@ -323,7 +363,7 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
     // Nobody uses the device: the policy is the newcomer's to choose.
     layout->policy = static_cast<int32_t>(policy);
   }
-  Status s = arbiter->JoinLocked(slice_key, share_percent, high, Now(), slice_name);
+  Status s = arbiter->JoinLocked(slice_key, share_percent, high, arbiter->NowNs(), slice_name);
   arbiter->Unlock();
   if (!s.ok()) return s;
   return arbiter;
@@ -429,7 +469,7 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
 
 void ComputeArbiter::Acquire() {
   Lock();
-  int64_t now = Now();
+  int64_t now = NowNs();
   if (layout_->members[member_].pid != pid_) {
     // Our record was taken for a dead process's (we were silent too long); join again.
     const SliceRecord s = layout_->slices[slice_];
@@ -496,7 +536,7 @@ void ComputeArbiter::Acquire() {
     Unlock();
     Wait(seen, wait_ns);
     Lock();
-    now = Now();
+    now = NowNs();
   }
 }
 
@@ -511,7 +551,7 @@ ComputeArbiter::Verdict ComputeArbiter::Check(int64_t now) {
   Lock();
   Verdict v = Verdict::kLost;
   if (layout_->holder.load() == member_) {
-    const int64_t t = Now();
+    const int64_t t = NowNs();
     arbiter_policy::Charge(policy(), layout_->slices[slice_], t - layout_->lease_start_ns.load());
     layout_->slices[slice_].active_ns = t;
     layout_->lease_start_ns.store(t);
@@ -530,7 +570,7 @@ void ComputeArbiter::Release(int64_t drained_ns) {
   // whatever the policy says.
   MemberRecord& me = layout_->members[member_];
   if (me.pid == pid_ && !Waiting(me)) {
-    const int64_t now = Now();
+    const int64_t now = NowNs();
     me.waiting_since_ns = now;
     me.seen_ns = now;
     layout_->waiters.fetch_add(1);
@@ -581,27 +621,11 @@ void ComputeArbiter::NoteLaunch(int64_t now) {
 void ComputeArbiter::Wait(uint32_t seen, int64_t timeout_ns) {
   const ComputeWait wait = arbiter_policy::WaitFor(
       timing_.wait, high_, layout_->waiters.load(std::memory_order_relaxed), timing_.usable_cpus);
-  if (wait == ComputeWait::kYield || wait == ComputeWait::kSpin) {
-    const int64_t until = Now() + timeout_ns;
-    while (layout_->generation.load(std::memory_order_acquire) == seen && Now() < until) {
-      if (wait == ComputeWait::kYield) {
-        sched_yield();
-      } else {
-        CpuRelax();
-      }
-    }
-    return;
-  }
-  timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000),
-              static_cast<long>(timeout_ns % 1'000'000'000)};
-  // A shared (not process-private) futex: waiters in every process of the device wake.
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&layout_->generation), FUTEX_WAIT, seen, &ts,
-          nullptr, 0);
+  clock_->Wait(layout_->generation, seen, timeout_ns, wait);
 }
 
 void ComputeArbiter::WakeAll() {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&layout_->generation), FUTEX_WAKE, INT_MAX,
-          nullptr, nullptr, 0);
+  clock_->WakeAll(layout_->generation);
 }
 
 }  // namespace xpool::runtime

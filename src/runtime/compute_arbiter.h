@@ -34,6 +34,22 @@ namespace xpool::runtime {
 inline constexpr int kMaxComputeMembers = 64;  // processes per device
 inline constexpr int kMaxComputeSlices = 64;   // slices per device
 
+// Where arbitration reads the time and waits for the lease to change hands: the host's monotonic
+// clock and the segment's shared futex (HostComputeClock), or, in tests, a simulated device's
+// virtual clock, on which a share can be checked exactly and in no time.
+class ComputeClock {
+ public:
+  virtual ~ComputeClock() = default;
+  virtual int64_t NowNs() = 0;
+  // Returns once `word` differs from `seen` or `timeout_ns` has passed (or earlier), waiting as
+  // `how` says (never kAuto).
+  virtual void Wait(std::atomic<uint32_t>& word, uint32_t seen, int64_t timeout_ns,
+                    ComputeWait how) = 0;
+  // Wakes every waiter on `word`, in every process.
+  virtual void WakeAll(std::atomic<uint32_t>& word) = 0;
+};
+ComputeClock& HostComputeClock();
+
 struct ArbiterTiming {
   int64_t quantum_ns = 10'000'000;  // lease length under weighted, equal and best-effort
   // Under fixed, a slice holds share × period per period. Each slice keeps the period of the
@@ -53,6 +69,7 @@ struct ArbiterTiming {
   ComputeWait wait = ComputeWait::kAuto;
   // The CPUs this process may keep busy (UsableCpus()); kAuto polls only when one is spare.
   int usable_cpus = 1;
+  ComputeClock* clock = nullptr;  // null: HostComputeClock()
 };
 
 // The per-slice and per-process records of the segment, and the policy decisions on them. The
@@ -175,6 +192,9 @@ class ComputeArbiter {
   bool HighPriorityMayTakeOver(int64_t now, int64_t within_ns) const;
   void NoteLaunch(int64_t now);
 
+  // The time on this arbiter's clock.
+  int64_t NowNs() const { return clock_->NowNs(); }
+  // The host's monotonic clock.
   static int64_t Now();
 
  private:
@@ -195,6 +215,7 @@ class ComputeArbiter {
   int fd_ = -1;
   Layout* layout_ = nullptr;
   ArbiterTiming timing_;
+  ComputeClock* clock_;
   int member_ = -1;
   int slice_ = -1;
   pid_t pid_ = 0;

@@ -7,11 +7,6 @@
 #include <atomic>
 #include <string>
 
-#include "runtime/accountant.h"
-#include "runtime/cpu_budget.h"
-#include "runtime/log.h"
-#include "runtime/symbol_table.h"
-
 namespace xpool::runtime {
 namespace {
 
@@ -31,98 +26,15 @@ constexpr int64_t kNoteNs = 100'000;
 // across the pause is not what its launches cost, so no sample spans it.
 constexpr int64_t kPauseNs = 2'000'000;
 
-struct EventApi {
-  CUresult (*create)(CUevent*, unsigned int);
-  CUresult (*record)(CUevent, CUstream);
-  CUresult (*query)(CUevent);
-  CUresult (*synchronize)(CUevent);
-  CUresult (*is_capturing)(CUstream, int*);
-  CUresult (*elapsed)(float*, CUevent, CUevent);
-};
-
-const EventApi& Api() {
-  static const EventApi api = [] {
-    EventApi a{};
-    a.create = reinterpret_cast<decltype(a.create)>(DriverSymbol("cuEventCreate"));
-    a.record = reinterpret_cast<decltype(a.record)>(DriverSymbol("cuEventRecord"));
-    a.query = reinterpret_cast<decltype(a.query)>(DriverSymbol("cuEventQuery"));
-    a.synchronize = reinterpret_cast<decltype(a.synchronize)>(DriverSymbol("cuEventSynchronize"));
-    a.is_capturing =
-        reinterpret_cast<decltype(a.is_capturing)>(DriverSymbol("cuStreamIsCapturing"));
-    void* elapsed = DriverSymbol("cuEventElapsedTime_v2");
-    if (elapsed == nullptr) elapsed = DriverSymbol("cuEventElapsedTime");
-    a.elapsed = reinterpret_cast<decltype(a.elapsed)>(elapsed);
-    return a;
-  }();
-  return api;
-}
-
-uint64_t SliceKey(const std::string& slice_path) {
-  if (slice_path.empty()) return (static_cast<uint64_t>(getpid()) << 1) | 1;  // a slice of its own
-  uint64_t x = 1469598103934665603ull;
-  for (char c : slice_path) x = (x ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return x & ~uint64_t{1};
-}
-
 }  // namespace
 
-bool ComputeLimiter::Enabled() {
-  static const bool enabled = [] {
-    const Accountant& a = Accountant::Get();
-    const ComputeConfig& c = a.config().compute;
-    // A whole device under fixed, at normal priority, is never held back: launches go straight
-    // to the driver.
-    const bool whole =
-        c.policy == ComputePolicy::kFixed && c.share_percent == 100 && !c.high_priority;
-    return c.enabled && !whole && !a.refusing();
-  }();
-  return enabled;
-}
-
-ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
-  if (!Enabled()) return nullptr;
-  static std::mutex mu;
-  // Set once per device, then only read: every launch looks here, without the mutex.
-  static std::array<std::atomic<ComputeLimiter*>, kMaxSliceDevices> limiters{};
-  static std::array<bool, kMaxSliceDevices> failed{};
-  Accountant& a = Accountant::Get();
-  const int physical = a.CurrentPhysical();
-  if (physical < 0 || physical >= kMaxSliceDevices) return nullptr;
-  if (ComputeLimiter* l = limiters[physical].load(std::memory_order_acquire)) return l;
-  std::lock_guard<std::mutex> lock(mu);
-  if (limiters[physical] != nullptr || failed[physical]) return limiters[physical];
-  const ComputeConfig& c = a.config().compute;
-  const std::string path = c.dir + "/" + ComputeSegmentName(a.DeviceName(physical));
-  ArbiterTiming timing;
-  timing.fixed_period_ns = int64_t{c.period_ms} * 1'000'000;
-  timing.wait = c.wait;
-  timing.usable_cpus = UsableCpus();
-  const std::string& slice_path = a.config().slice_path;
-  auto arbiter =
-      ComputeArbiter::Open(path, c.policy, SliceKey(slice_path), c.share_percent, c.high_priority,
-                           timing, ComputeSliceName(slice_path, getpid()));
-  if (!arbiter.ok()) {
-    // Launching unarbitrated would break the share silently; say so once, loudly.
-    Log(LogLevel::kError, "compute share not enforced on device %d: %s", physical,
-        arbiter.status().message().c_str());
-    failed[physical] = true;
-    return nullptr;
-  }
-  if ((*arbiter)->policy() != c.policy) {
-    Log(LogLevel::kWarn, "device %d is arbitrated under policy %s, not %s", physical,
-        ComputePolicyName((*arbiter)->policy()), ComputePolicyName(c.policy));
-  }
-  auto* limiter = new ComputeLimiter(std::move(*arbiter));  // lives as long as the process
-  limiters[physical].store(limiter, std::memory_order_release);
-  return limiter;
-}
-
-ComputeLimiter::ComputeLimiter(std::unique_ptr<ComputeArbiter> arbiter)
-    : arbiter_(std::move(arbiter)) {}
+ComputeLimiter::ComputeLimiter(std::unique_ptr<ComputeArbiter> arbiter,
+                               const ComputeEventApi& events)
+    : arbiter_(std::move(arbiter)), events_(events) {}
 
 bool ComputeLimiter::Capturing(CUstream stream) const {
   int status = CU_STREAM_CAPTURE_STATUS_NONE;
-  const auto& api = Api();
+  const auto& api = events_;
   return api.is_capturing != nullptr && api.is_capturing(stream, &status) == CUDA_SUCCESS &&
          status != CU_STREAM_CAPTURE_STATUS_NONE;
 }
@@ -133,7 +45,7 @@ int64_t ComputeLimiter::QueueLimit(int64_t now) const {
 }
 
 int64_t ComputeLimiter::Admit() {
-  int64_t now = ComputeArbiter::Now();
+  int64_t now = arbiter_->NowNs();
   if (now - last_admit_ns_ > kPauseNs) {
     // A lease kept through the pause is charged for the work queued before it, which may have
     // kept the device busy well into the pause (a long kernel waited for), but not for the rest.
@@ -157,7 +69,7 @@ int64_t ComputeLimiter::Admit() {
     if (unmarked_ > 0) Mark();
     if (queued_.empty()) break;  // no marker to wait on (events unavailable)
     Retire(true);
-    now = ComputeArbiter::Now();
+    now = arbiter_->NowNs();
     limit = QueueLimit(now);
   }
   if (holding_) {
@@ -176,7 +88,7 @@ int64_t ComputeLimiter::Admit() {
         break;
       case ComputeArbiter::Verdict::kYield:
         Drain();
-        arbiter_->Release(ComputeArbiter::Now());
+        arbiter_->Release(arbiter_->NowNs());
         holding_ = false;
         break;
       case ComputeArbiter::Verdict::kLost:
@@ -189,7 +101,7 @@ int64_t ComputeLimiter::Admit() {
     holding_ = true;
     // The gap to the last marker of the previous lease holds other slices' work.
     ForgetTimedMarker();
-    now = ComputeArbiter::Now();
+    now = arbiter_->NowNs();
     // The wait for the lease is not a pause of this process: the next launch must not take
     // the pause path (a GPU round trip) for it.
     last_admit_ns_ = now;
@@ -210,8 +122,8 @@ void ComputeLimiter::AfterLaunch(int64_t now) {
 }
 
 void ComputeLimiter::Mark() {
-  const auto& api = Api();
-  last_mark_ns_ = ComputeArbiter::Now();
+  const auto& api = events_;
+  last_mark_ns_ = arbiter_->NowNs();
   const int64_t launches = unmarked_;
   unmarked_ = 0;  // untracked if no marker can be recorded
   if (api.create == nullptr || api.record == nullptr) return;
@@ -238,7 +150,7 @@ void ComputeLimiter::Mark() {
 }
 
 void ComputeLimiter::Retire(bool block) {
-  const auto& api = Api();
+  const auto& api = events_;
   if (block && !queued_.empty()) {
     api.synchronize(queued_.front().event);
     PopRetired();
@@ -248,7 +160,7 @@ void ComputeLimiter::Retire(bool block) {
 
 void ComputeLimiter::Drain() {
   if (unmarked_ > 0) Mark();
-  const auto& api = Api();
+  const auto& api = events_;
   while (!queued_.empty()) {
     api.synchronize(queued_.front().event);
     PopRetired();
@@ -273,7 +185,7 @@ void ComputeLimiter::Learn(const Marker& done) {
   // The GPU's own clock between the completions of two timed markers is what the launches
   // between them cost the device, or more where the device idled meanwhile (the CPU was slower):
   // either way how fast this process's work drains.
-  const auto& api = Api();
+  const auto& api = events_;
   if (timed_ == nullptr || since_timed_ <= 0) return;
   float ms = 0;
   if (api.elapsed(&ms, timed_, done.event) != CUDA_SUCCESS || ms < 0) return;
@@ -283,7 +195,7 @@ void ComputeLimiter::Learn(const Marker& done) {
 }
 
 std::optional<int64_t> ComputeLimiter::WorkDoneAt(int64_t now) {
-  const auto& api = Api();
+  const auto& api = events_;
   // Launches after the latest marker (at most ~100 us of work) are not covered.
   if (latest_marker_timed_ == nullptr || api.elapsed == nullptr) return std::nullopt;
   if (probe_ == nullptr && api.create(&probe_, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {

@@ -25,6 +25,17 @@
 
 namespace xpool::runtime {
 
+// The driver's event calls the limiter marks and reads the GPU's progress with; a member may be
+// null where the driver lacks it (no markers then, or no timing).
+struct ComputeEventApi {
+  CUresult (*create)(CUevent*, unsigned int);
+  CUresult (*record)(CUevent, CUstream);
+  CUresult (*query)(CUevent);
+  CUresult (*synchronize)(CUevent);
+  CUresult (*is_capturing)(CUstream, int*);
+  CUresult (*elapsed)(float*, CUevent, CUevent);
+};
+
 class ComputeLimiter {
  public:
   // Whether compute is arbitrated in this process (XPOOL_GPU_CORE, XPOOL_COMPUTE_POLICY or
@@ -48,7 +59,9 @@ class ComputeLimiter {
     return rc;
   }
 
-  explicit ComputeLimiter(std::unique_ptr<ComputeArbiter> arbiter);
+  // Enabled() and ForCurrentDevice() (compute_devices.cc) make one per device over the loaded
+  // driver; tests give a simulated device's events and clock (through the arbiter's timing).
+  ComputeLimiter(std::unique_ptr<ComputeArbiter> arbiter, const ComputeEventApi& events);
 
  private:
   bool Capturing(CUstream stream) const;
@@ -80,6 +93,7 @@ class ComputeLimiter {
 
   std::mutex mu_;
   std::unique_ptr<ComputeArbiter> arbiter_;
+  const ComputeEventApi events_;
   bool holding_ = false;
   std::deque<Marker> queued_;   // oldest first
   std::vector<CUevent> spare_;  // untimed
