@@ -130,6 +130,12 @@ Result<int> ParseComputePeriod(std::string_view text) {
 
 namespace {
 
+// $XPOOL_COMPUTE_DIR through `lookup`, or the default when it is unset or empty.
+std::string ComputeDirOf(const char* (*lookup)(const char* name)) {
+  const char* dir = lookup(kEnvComputeDir);
+  return dir != nullptr && *dir != '\0' ? dir : ComputeConfig{}.dir;
+}
+
 // Reads the compute variables; returns the first error, if any.
 std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeConfig& compute) {
   if (const char* core = lookup(kEnvGpuCore); core != nullptr) {
@@ -155,9 +161,7 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
     if (!parsed.ok()) return std::string(kEnvComputePeriod) + ": " + parsed.status().message();
     compute.period_ms = *parsed;
   }
-  if (const char* dir = lookup(kEnvComputeDir); dir != nullptr && *dir != '\0') {
-    compute.dir = dir;
-  }
+  compute.dir = ComputeDirOf(lookup);
   if (const char* wait = lookup(kEnvComputeWait); wait != nullptr) {
     const std::string_view w = wait;
     if (w == "auto") {
@@ -207,8 +211,7 @@ RuntimeConfig LoadConfig(const char* (*lookup)(const char* name)) {
 }
 
 std::string ComputeDirFromEnvironment() {
-  const char* dir = std::getenv(kEnvComputeDir);
-  return dir != nullptr && *dir != '\0' ? dir : ComputeConfig{}.dir;
+  return ComputeDirOf([](const char* name) -> const char* { return std::getenv(name); });
 }
 
 }  // namespace xpool::runtime

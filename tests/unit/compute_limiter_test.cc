@@ -111,8 +111,9 @@ class ComputeLimiterSimTest : public ::testing::Test {
  protected:
   void TearDown() override { std::filesystem::remove(path_); }
 
-  // A limiter of one slice on the simulated device; the segment is this test's own.
+  // A limiter of one slice on the simulated device, in a fresh segment of this test's own.
   std::unique_ptr<ComputeLimiter> Limiter(ComputePolicy policy, int share) {
+    std::filesystem::remove(path_);
     ArbiterTiming timing;
     timing.clock = &device_;
     timing.wait = ComputeWait::kSpin;
@@ -179,7 +180,6 @@ TEST_F(ComputeLimiterSimTest, FixedSharesHoldWithinAPointOnEveryWorkload) {
     const double unlimited = Mean(Busy(program, nullptr, 10));
     ASSERT_GT(unlimited, 0.1) << name;
     for (int share : {1, 10, 25, 50, 75}) {
-      std::filesystem::remove(path_);
       auto limiter = Limiter(ComputePolicy::kFixed, share);
       ASSERT_NE(limiter, nullptr);
       const double achieved = Mean(Busy(program, limiter.get(), 10)) / unlimited;
@@ -191,7 +191,6 @@ TEST_F(ComputeLimiterSimTest, FixedSharesHoldWithinAPointOnEveryWorkload) {
 TEST_F(ComputeLimiterSimTest, AFixedShareHoldsSteadyEverySecond) {
   for (const auto& [name, program] : kWorkloads) {
     const double unlimited = Mean(Busy(program, nullptr, 5));
-    std::filesystem::remove(path_);
     auto limiter = Limiter(ComputePolicy::kFixed, 30);
     ASSERT_NE(limiter, nullptr);
     const std::vector<double> seconds = Busy(program, limiter.get(), 30);
@@ -213,7 +212,6 @@ TEST_F(ComputeLimiterSimTest, LongKernelsWaitedForOneByOneArePaidFor) {
 TEST_F(ComputeLimiterSimTest, BestEffortAloneCostsTheDeviceNothing) {
   for (const auto& [name, program] : kWorkloads) {
     const double unlimited = Mean(Busy(program, nullptr, 5));
-    std::filesystem::remove(path_);
     auto limiter = Limiter(ComputePolicy::kBestEffort, 100);
     ASSERT_NE(limiter, nullptr);
     EXPECT_GE(Mean(Busy(program, limiter.get(), 5)) / unlimited, 0.995) << name;
