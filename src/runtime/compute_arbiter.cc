@@ -152,7 +152,9 @@ struct ComputeArbiter::Layout {
   std::atomic<uint32_t> generation;  // futex word: bumped whenever the lease is given up
   std::atomic<int64_t> lease_start_ns;
   std::atomic<int64_t> lease_end_ns;
-  std::atomic<int64_t> last_launch_ns;
+  // When the holder's last launch, or the work it had queued then, should end: past it by more
+  // than idle_revoke_ns, the holder is silent.
+  std::atomic<int64_t> busy_until_ns;
   std::atomic<int64_t> high_seen_ns;  // last time a high-priority slice waited or held
   std::atomic<uint64_t> high_slice_key;
   std::array<MemberRecord, kMaxComputeMembers> members;
@@ -298,7 +300,8 @@ ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timi
       layout_(layout),
       timing_(timing),
       clock_(timing.clock != nullptr ? timing.clock : &HostComputeClock()),
-      pid_(getpid()) {
+      pid_(timing.member_pid != 0 ? timing.member_pid : getpid()),
+      process_(getpid()) {
   // bench/gpu/compute_segment.py reads the segment by these offsets.
   static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 112 &&
                 offsetof(Layout, slices) == 2160);
@@ -307,7 +310,7 @@ ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timi
 
 ComputeArbiter::~ComputeArbiter() {
   if (layout_ != nullptr) {
-    if (member_ >= 0 && getpid() == pid_) {
+    if (member_ >= 0 && getpid() == process_) {
       Lock();
       if (layout_->holder.load() == member_) EndLeaseLocked(NowNs());
       layout_->members[member_] = MemberRecord{};
@@ -448,15 +451,24 @@ void ComputeArbiter::EndLeaseLocked(int64_t end_ns) {
   layout_->generation.fetch_add(1);
 }
 
+int64_t ComputeArbiter::SilenceAllowedLocked() const {
+  const int holder = layout_->holder.load();
+  if (holder < 0 || high_) return timing_.idle_revoke_ns;
+  const int slice = layout_->members[holder].slice;
+  const bool holder_high = slice >= 0 && layout_->slices[slice].high != 0;
+  return holder_high ? timing_.high_idle_revoke_ns : timing_.idle_revoke_ns;
+}
+
 void ComputeArbiter::ReclaimLocked(int64_t now) {
   const int holder = layout_->holder.load();
   if (holder < 0 || holder == member_) return;
   const MemberRecord& m = layout_->members[holder];
   const bool dead = m.pid == 0 || (kill(m.pid, 0) != 0 && errno == ESRCH);
-  const int64_t silent = now - layout_->last_launch_ns.load();
-  if (dead || silent > timing_.idle_revoke_ns) {
-    // Charged to its last launch plus the silence allowed: its queued work ran about then.
-    EndLeaseLocked(std::min(now, layout_->last_launch_ns.load() + timing_.idle_revoke_ns));
+  const int64_t silent = now - layout_->busy_until_ns.load();
+  const int64_t allowed = SilenceAllowedLocked();
+  if (dead || silent > allowed) {
+    // Charged until its queued work should have ended, plus the silence allowed.
+    EndLeaseLocked(std::min(now, layout_->busy_until_ns.load() + allowed));
     return;
   }
   // A high-priority slice takes the device from a normal one only when it may hold it: under
@@ -512,7 +524,7 @@ void ComputeArbiter::Acquire() {
         layout_->waiters.fetch_sub(1);
         layout_->lease_start_ns.store(now);
         layout_->lease_end_ns.store(now + arbiter_policy::LeaseLength(policy(), s, timing_));
-        layout_->last_launch_ns.store(now);
+        layout_->busy_until_ns.store(now);
         layout_->preempt.store(0);
         layout_->holder.store(member_);
         Unlock();
@@ -529,7 +541,7 @@ void ComputeArbiter::Acquire() {
     } else {
       // Until the holder's lease ends or it falls silent.
       const int64_t until = std::min(layout_->lease_end_ns.load(),
-                                     layout_->last_launch_ns.load() + timing_.idle_revoke_ns);
+                                     layout_->busy_until_ns.load() + SilenceAllowedLocked());
       wait_ns = std::clamp<int64_t>(until - now + 10'000, 10'000, 1'000'000);
     }
     const uint32_t seen = layout_->generation.load();
@@ -594,7 +606,7 @@ void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
     s.active_ns = now;
     layout_->lease_start_ns.store(now);
     layout_->lease_end_ns.store(now + std::max<int64_t>(end - idle_from, 0));
-    layout_->last_launch_ns.store(now);
+    layout_->busy_until_ns.store(now);
   }
   Unlock();
 }
@@ -613,8 +625,8 @@ bool ComputeArbiter::HighPriorityMayTakeOver(int64_t now, int64_t within_ns) con
   return false;
 }
 
-void ComputeArbiter::NoteLaunch(int64_t now) {
-  layout_->last_launch_ns.store(now, std::memory_order_relaxed);
+void ComputeArbiter::NoteLaunch(int64_t now, int64_t drained_ns) {
+  layout_->busy_until_ns.store(std::max(now, drained_ns), std::memory_order_relaxed);
   if (high_) layout_->high_seen_ns.store(now, std::memory_order_relaxed);
 }
 

@@ -59,7 +59,11 @@ struct ArbiterTiming {
   // Each lease costs the holder a drain and a cold first launch (~60 us on an H100 after a wait),
   // a loss that 2 ms leases at 10 % made 5 % of the share.
   int64_t min_lease_ns = 4'000'000;
-  int64_t idle_revoke_ns = 1'000'000;    // a holder silent this long loses the lease to a waiter
+  int64_t idle_revoke_ns = 1'000'000;  // a holder silent this long loses the lease to a waiter
+  // A high-priority holder silent this long loses it to a normal waiter: it takes the device back
+  // within one of the waiter's launches when it next needs it, so holding it through the gaps
+  // between its requests would only waste the time it leaves.
+  int64_t high_idle_revoke_ns = 200'000;
   int64_t dead_waiter_ns = 100'000'000;  // a waiter unseen this long is gone
   // How a waiter waits for its turn: sleeping on the segment's futex (kBlock: a wake-up takes tens
   // of microseconds), polling the segment with sched_yield (kYield: it takes a freed device at
@@ -70,6 +74,9 @@ struct ArbiterTiming {
   // The CPUs this process may keep busy (UsableCpus()); kAuto polls only when one is spare.
   int usable_cpus = 1;
   ComputeClock* clock = nullptr;  // null: HostComputeClock()
+  // The process id this member is recorded under, which others check is alive; 0: getpid(). A
+  // test that simulates several processes in one gives each the id of a thread of its own.
+  pid_t member_pid = 0;
 };
 
 // The per-slice and per-process records of the segment, and the policy decisions on them. The
@@ -190,7 +197,9 @@ class ComputeArbiter {
   // within `within_ns` (under fixed, once its credit is whole): normal-priority holders then keep
   // little work queued, so that it can take over quickly.
   bool HighPriorityMayTakeOver(int64_t now, int64_t within_ns) const;
-  void NoteLaunch(int64_t now);
+  // The holder launched at `now`, and its queued work should drain at `drained_ns`: it is not
+  // silent, even while it waits that long for room to launch more (a long kernel or graph).
+  void NoteLaunch(int64_t now, int64_t drained_ns);
 
   // The time on this arbiter's clock.
   int64_t NowNs() const { return clock_->NowNs(); }
@@ -204,6 +213,8 @@ class ComputeArbiter {
   void Unlock();
   Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now,
                     std::string_view slice_name = {});
+  // How long the holder may stay silent before this waiter takes the lease.
+  int64_t SilenceAllowedLocked() const;
   // Takes the lease from a dead or silent holder; charges it for its time.
   void ReclaimLocked(int64_t now);
   void EndLeaseLocked(int64_t end_ns);
@@ -218,7 +229,8 @@ class ComputeArbiter {
   ComputeClock* clock_;
   int member_ = -1;
   int slice_ = -1;
-  pid_t pid_ = 0;
+  pid_t pid_ = 0;      // as recorded in the segment
+  pid_t process_ = 0;  // getpid() when opened: a forked child leaves the parent's record alone
   bool high_ = false;
 };
 
