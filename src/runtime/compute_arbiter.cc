@@ -451,24 +451,15 @@ void ComputeArbiter::EndLeaseLocked(int64_t end_ns) {
   layout_->generation.fetch_add(1);
 }
 
-int64_t ComputeArbiter::SilenceAllowedLocked() const {
-  const int holder = layout_->holder.load();
-  if (holder < 0 || high_) return timing_.idle_revoke_ns;
-  const int slice = layout_->members[holder].slice;
-  const bool holder_high = slice >= 0 && layout_->slices[slice].high != 0;
-  return holder_high ? timing_.high_idle_revoke_ns : timing_.idle_revoke_ns;
-}
-
 void ComputeArbiter::ReclaimLocked(int64_t now) {
   const int holder = layout_->holder.load();
   if (holder < 0 || holder == member_) return;
   const MemberRecord& m = layout_->members[holder];
   const bool dead = m.pid == 0 || (kill(m.pid, 0) != 0 && errno == ESRCH);
   const int64_t silent = now - layout_->busy_until_ns.load();
-  const int64_t allowed = SilenceAllowedLocked();
-  if (dead || silent > allowed) {
+  if (dead || silent > timing_.idle_revoke_ns) {
     // Charged until its queued work should have ended, plus the silence allowed.
-    EndLeaseLocked(std::min(now, layout_->busy_until_ns.load() + allowed));
+    EndLeaseLocked(std::min(now, layout_->busy_until_ns.load() + timing_.idle_revoke_ns));
     return;
   }
   // A high-priority slice takes the device from a normal one only when it may hold it: under
@@ -541,7 +532,7 @@ void ComputeArbiter::Acquire() {
     } else {
       // Until the holder's lease ends or it falls silent.
       const int64_t until = std::min(layout_->lease_end_ns.load(),
-                                     layout_->busy_until_ns.load() + SilenceAllowedLocked());
+                                     layout_->busy_until_ns.load() + timing_.idle_revoke_ns);
       wait_ns = std::clamp<int64_t>(until - now + 10'000, 10'000, 1'000'000);
     }
     const uint32_t seen = layout_->generation.load();

@@ -59,11 +59,7 @@ struct ArbiterTiming {
   // Each lease costs the holder a drain and a cold first launch (~60 us on an H100 after a wait),
   // a loss that 2 ms leases at 10 % made 5 % of the share.
   int64_t min_lease_ns = 4'000'000;
-  int64_t idle_revoke_ns = 1'000'000;  // a holder silent this long loses the lease to a waiter
-  // A high-priority holder silent this long loses it to a normal waiter: it takes the device back
-  // within one of the waiter's launches when it next needs it, so holding it through the gaps
-  // between its requests would only waste the time it leaves.
-  int64_t high_idle_revoke_ns = 200'000;
+  int64_t idle_revoke_ns = 1'000'000;    // a holder silent this long loses the lease to a waiter
   int64_t dead_waiter_ns = 100'000'000;  // a waiter unseen this long is gone
   // How a waiter waits for its turn: sleeping on the segment's futex (kBlock: a wake-up takes tens
   // of microseconds), polling the segment with sched_yield (kYield: it takes a freed device at
@@ -213,8 +209,6 @@ class ComputeArbiter {
   void Unlock();
   Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now,
                     std::string_view slice_name = {});
-  // How long the holder may stay silent before this waiter takes the lease.
-  int64_t SilenceAllowedLocked() const;
   // Takes the lease from a dead or silent holder; charges it for its time.
   void ReclaimLocked(int64_t now);
   void EndLeaseLocked(int64_t end_ns);

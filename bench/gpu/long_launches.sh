@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The policies between slices with launches longer than a millisecond, and priority, on this
+# runtime and, with RT_OLD set, on an older one in the same call:
+#   1. weighted 30:70 and equal thirds with CUDA-graph replays (about 1.2 ms each on an H100):
+#      before 97d7263, a holder waiting that long for room to launch looked silent, and a waiter
+#      took its lease at every replay;
+#   2. the priority set (runtime_compute.sh section 4) beside an unlimited products baseline:
+#      since 97d7263 a high-priority holder silent for 200 us leaves the training tenant the device.
+# One device-tool call:  RT_OLD=scratch/libxpool-cuda-OLD.so bash bench/gpu/long_launches.sh
+# (log $OUT/long_launches.log; the summary at its end).
+set -uo pipefail
+LOG_NAME=long_launches.log
+source "$(dirname "$0")/compute_common.sh"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+NEW_RT="$RT"
+runtimes="new"
+[ -n "${RT_OLD:-}" ] && runtimes="new old"
+rt_of() { if [ "$1" = new ]; then echo "$NEW_RT"; else realpath "$RT_OLD"; fi; }
+
+for label in $runtimes; do
+  rt=$(rt_of $label)
+  BENCH_TAG=native $PY run graph 6
+  fresh; together
+  BENCH_TAG=weighted-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run graph 8 &
+  BENCH_TAG=weighted-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PYSIDE run graph 8
+  jobs_wait
+  fresh; together
+  for k in 1 2; do BENCH_TAG=equal-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=equal $PYSIDE run graph 8 & done
+  BENCH_TAG=equal-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=equal $PYSIDE run graph 8
+  jobs_wait
+  unset BENCH_START_AT
+done
+BENCH_TAG=native $PY run graph 6
+
+BENCH_TAG=native $PY run matmul 6
+BENCH_TAG=alone $PY infer 1000 4
+for label in $runtimes; do
+  rt=$(rt_of $label)
+  fresh
+  BENCH_TAG=priority-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=best-effort $PYSIDE run matmul 12 & sleep 4
+  BENCH_TAG=priority-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
+  jobs_wait
+done
+BENCH_TAG=alone $PY infer 1000 4
+BENCH_TAG=native $PY run matmul 6
+
+python3 - "$LOG" <<'EOF'
+import json, statistics, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+rate = lambda r: statistics.mean(r["per_second"][1:])
+native = {w: statistics.mean(rate(r) for r in recs if r["mode"] == "run" and r["tag"] == "native"
+                             and r["workload"] == w) for w in ("graph", "matmul")}
+alone = [r for r in recs if r["mode"] == "infer" and r["tag"] == "alone"]
+a50 = statistics.mean(r["p50_ms"] for r in alone); a99 = statistics.mean(r["p99_ms"] for r in alone)
+print(f"unlimited: graph {native['graph']:.1f} it/s, matmul {native['matmul']:.1f} it/s; "
+      f"inference alone p50 {a50:.2f} ms, p99 {a99:.2f} ms")
+for label in ("new", "old"):
+    w = [r for r in recs if r["tag"] == f"weighted-{label}"]
+    if len(w) == 2:
+        by = {int(r["env"]["XPOOL_GPU_CORE"]): rate(r) for r in w}
+        print(f"{label}: weighted graph 30:70 ratio {by[30] / by[70]:.3f} (target 0.429), together "
+              f"{100 * (by[30] + by[70]) / native['graph']:.1f} % of unlimited")
+    e = [100 * rate(r) / native["graph"] for r in recs if r["tag"] == f"equal-{label}"]
+    if e:
+        print(f"{label}: equal graph thirds " + " / ".join(f"{x:.1f}" for x in e) + " % of unlimited")
+    p = {r["mode"]: r for r in recs if r["tag"] == f"priority-{label}"}
+    if len(p) == 2:
+        print(f"{label}: high-priority inference p50 {p['infer']['p50_ms']:.2f} ms "
+              f"({p['infer']['p50_ms'] / a50:.2f}x), p99 {p['infer']['p99_ms']:.2f} ms "
+              f"({p['infer']['p99_ms'] / a99:.2f}x); training {100 * rate(p['run']) / native['matmul']:.1f} "
+              f"% of unlimited")
+EOF
