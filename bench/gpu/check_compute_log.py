@@ -49,13 +49,15 @@ def main(path):
         spread = [100 * (x - mean) / target for x in steady["per_second"][1:]]
         print(f"INFO  {w} seconds 2-30 around their own mean: {min(spread):+.1f} % .. {max(spread):+.1f} % "
               f"of the target (the mean is {100 * (mean - target) / target:+.1f} % off the target)")
-    weighted = [r for r in runs if r["tag"] == "weighted"]
-    if len(weighted) == 2:
+    for tag, w in (("weighted", "matmul"), ("weighted-graph", "graph")):
+        weighted = [r for r in runs if r["tag"] == tag]
+        if len(weighted) != 2:
+            continue
         by = {int(r["env"]["XPOOL_GPU_CORE"]): rate(r) for r in weighted}
         ratio = by[30] / by[70]
-        report("weighted 30:70", abs(ratio / (30 / 70) - 1) <= 0.05,
+        report(f"weighted 30:70, {w}", abs(ratio / (30 / 70) - 1) <= 0.05,
                f"{by[30]:.1f} vs {by[70]:.1f} it/s, ratio {ratio:.3f} (30:70 = 0.429), "
-               f"together {100 * (by[30] + by[70]) / native['matmul']:.1f} % of unlimited")
+               f"together {100 * (by[30] + by[70]) / native[w]:.1f} % of unlimited")
     equal = [100 * rate(r) / native["matmul"] for r in runs if r["tag"] == "equal"]
     if equal:
         report("equal, three processes", all(abs(e - 100 / 3) <= 3 for e in equal),

@@ -3,6 +3,7 @@
 # (RT_OLD) in interleaved rounds, with the inference alone between them; and weighted 30:70 on
 # CUDA-graph replays, repeated, with each run's seconds shown (a start-up transient, if any).
 # One device-tool call:  RT_OLD=scratch/libxpool-cuda-OLD.so bash bench/gpu/priority_rounds.sh [ROUNDS]
+# (WEIGHTED_ROUNDS=0 leaves the weighted runs out.)
 set -uo pipefail
 LOG_NAME=priority_rounds.log
 source "$(dirname "$0")/compute_common.sh"
@@ -21,21 +22,21 @@ for round in $(seq "${1:-3}"); do
 done
 BENCH_TAG=alone $PY infer 1000 4
 BENCH_TAG=native $PY run matmul 6
-BENCH_TAG=native $PY run graph 6
-for round in $(seq "${1:-3}"); do
+[ "${WEIGHTED_ROUNDS:-1}" != 0 ] && BENCH_TAG=native $PY run graph 6
+for round in $(seq "${WEIGHTED_ROUNDS:-${1:-3}}"); do
   fresh; together
   BENCH_TAG=weighted LD_PRELOAD="$NEW_RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run graph 8 &
   BENCH_TAG=weighted LD_PRELOAD="$NEW_RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PYSIDE run graph 8
   jobs_wait
   unset BENCH_START_AT
 done
-BENCH_TAG=native $PY run graph 6
+[ "${WEIGHTED_ROUNDS:-1}" != 0 ] && BENCH_TAG=native $PY run graph 6
 python3 - "$LOG" <<'PYEOF'
 import json, statistics, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 rate = lambda r: statistics.mean(r["per_second"][1:])
-native = {w: statistics.mean(rate(r) for r in recs if r["mode"] == "run" and r["tag"] == "native"
-                             and r["workload"] == w) for w in ("graph", "matmul")}
+native = {w: statistics.mean([rate(r) for r in recs if r["mode"] == "run" and r["tag"] == "native"
+                              and r["workload"] == w] or [float("nan")]) for w in ("graph", "matmul")}
 alone = [r for r in recs if r["mode"] == "infer" and r["tag"] == "alone"]
 print("alone p50 " + " ".join(f"{r['p50_ms']:.2f}" for r in alone) + " ms; p99 " +
       " ".join(f"{r['p99_ms']:.2f}" for r in alone) + " ms")

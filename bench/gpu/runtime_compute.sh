@@ -37,6 +37,11 @@ fresh; together
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run matmul 10 &
 BENCH_TAG=weighted LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PYSIDE run matmul 10
 jobs_wait
+# Graph replays (about 1.2 ms each): launches longer than the 1 ms a holder may stay silent.
+fresh; together
+BENCH_TAG=weighted-graph LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run graph 8 &
+BENCH_TAG=weighted-graph LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PYSIDE run graph 8
+jobs_wait
 unset BENCH_START_AT
 equal_three
 for w in matmul small; do
