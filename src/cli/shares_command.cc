@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,8 +114,21 @@ void PrintJson(const std::vector<ComputeDeviceUse>& devices, const std::optional
   std::cout << out.dump(2) << "\n";
 }
 
+// Reads every segment in `dir`; a segment that cannot be read is reported once on stderr, not
+// in the way of the others.
+Result<std::vector<ComputeDeviceUse>> ReadSegments(const std::string& dir,
+                                                   std::set<std::string>& reported) {
+  std::vector<Status> unreadable;
+  auto devices = ComputeArbiter::ReadAll(dir, &unreadable);
+  for (const Status& s : unreadable) {
+    if (reported.insert(s.message()).second) std::cerr << "xpool shares: " << s.message() << "\n";
+  }
+  return devices;
+}
+
 int RunShares(const SharesOptions& opts) {
-  auto first = ComputeArbiter::ReadAll(opts.dir);
+  std::set<std::string> unreadable;
+  auto first = ReadSegments(opts.dir, unreadable);
   if (!first.ok()) {
     std::cerr << "xpool shares: " << first.status().message() << "\n";
     return 1;
@@ -123,7 +137,7 @@ int RunShares(const SharesOptions& opts) {
   std::optional<UseNow> now;
   if (opts.interval_s > 0 && !devices.empty()) {
     std::this_thread::sleep_for(std::chrono::duration<double>(opts.interval_s));
-    auto second = ComputeArbiter::ReadAll(opts.dir);
+    auto second = ReadSegments(opts.dir, unreadable);
     if (!second.ok()) {
       std::cerr << "xpool shares: " << second.status().message() << "\n";
       return 1;
@@ -143,7 +157,7 @@ int RunShares(const SharesOptions& opts) {
                  hidden, hidden == 1 ? "" : "s", opts.hide_after_s);
     }
   }
-  return 0;
+  return unreadable.empty() ? 0 : 1;
 }
 
 }  // namespace

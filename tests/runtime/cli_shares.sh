@@ -53,10 +53,14 @@ shown=$("$XPOOL" shares --interval 0 --hide-after 0.5 --all --json)
 python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert len(d[0]["slices"]) == 2, d' "$shown" ||
   fail "--all did not show the idle slices: $shown"
 
+# A segment that cannot be read is named on stderr, once, and fails the command; the readable
+# ones are still shown.
 echo junk > "$dir/xpool-compute-v3-bad"
-err=$("$XPOOL" shares 2>&1)
+table=$("$XPOOL" shares --all --interval 0.2 2>"$dir/err")
 [ $? -eq 1 ] || fail "a segment that cannot be read must exit 1"
-expect "$err" "is not an xpool compute segment"
+expect "$(cat "$dir/err")" "xpool-compute-v3-bad' is not an xpool compute segment"
+[ "$(wc -l <"$dir/err")" -eq 1 ] || fail "the unreadable segment was reported more than once: $(cat "$dir/err")"
+expect "$table" "xpool-slice-alloc-7"
 err=$("$XPOOL" shares --dir "$dir/none" 2>&1)
 [ $? -eq 1 ] || fail "a missing directory must exit 1"
 expect "$err" "read directory"
