@@ -206,5 +206,16 @@ TEST_F(ComputeLimiterSimTest, HighPriorityInferenceKeepsItsLatencyBesideTraining
   EXPECT_GE(high[0].Busy(), 1 - high[1].Busy() - silence - 0.01);
 }
 
+TEST_F(ComputeLimiterSimTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
+  // Under fixed, priority orders the leases but buys no device time: the normal slice keeps its
+  // 50 %, and the high one takes no more than its 30 %.
+  const double unlimited = Unlimited(kTraining);
+  const auto out = Run({{kTraining, Slice(ComputePolicy::kFixed, 50)},
+                        {kTraining, Slice(ComputePolicy::kFixed, 30, true)}},
+                       10);
+  EXPECT_NEAR(out[0].Busy() / unlimited, 0.50, 0.01);
+  EXPECT_NEAR(out[1].Busy() / unlimited, 0.30, 0.01);
+}
+
 }  // namespace
 }  // namespace xpool::runtime
