@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <thread>
 
@@ -131,8 +132,10 @@ void SimGpu::CountFrom(int64_t at, int seconds) {
 }
 
 std::vector<double> SimGpu::BusyPerSecond(int process) const {
-  std::vector<double> out;
-  for (int64_t ns : processes_.at(process).ran) out.push_back(static_cast<double>(ns) / kS);
+  const std::vector<int64_t>& ran = processes_.at(process).ran;
+  std::vector<double> out(ran.size());
+  std::transform(ran.begin(), ran.end(), out.begin(),
+                 [](int64_t ns) { return static_cast<double>(ns) / kS; });
   return out;
 }
 
@@ -172,9 +175,9 @@ CUresult SimGpu::ElapsedTime(float* ms, CUevent from, CUevent to) {
 }
 
 double Outcome::Busy() const {
-  double sum = 0;
-  for (double x : busy_per_second) sum += x;
-  return busy_per_second.empty() ? 0 : sum / static_cast<double>(busy_per_second.size());
+  if (busy_per_second.empty()) return 0;
+  return std::accumulate(busy_per_second.begin(), busy_per_second.end(), 0.0) /
+         static_cast<double>(busy_per_second.size());
 }
 
 std::unique_ptr<ComputeLimiter> SimLimiter(SimGpu& gpu, const std::string& segment,
