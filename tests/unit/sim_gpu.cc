@@ -227,14 +227,16 @@ void RunProgram(SimGpu& gpu, const std::string& segment, const Tenant& tenant, i
       step_start = gpu.NowNs();
     }
   }
+  gpu.Synchronize();  // as a process's exit waits for its work
 }
 
 }  // namespace
 
 std::vector<Outcome> RunTenants(SimGpu& gpu, const std::string& segment,
-                                const std::vector<Tenant>& tenants, int seconds) {
+                                const std::vector<Tenant>& tenants, int seconds,
+                                int64_t warm_up_ns) {
   std::filesystem::remove(segment);
-  const int64_t count_from = gpu.NowNs() + kS;
+  const int64_t count_from = gpu.NowNs() + warm_up_ns;
   const int64_t end = count_from + seconds * kS;
   gpu.CountFrom(count_from, seconds);
   std::vector<Outcome> outcomes(tenants.size());

@@ -136,9 +136,10 @@ std::unique_ptr<ComputeLimiter> SimLimiter(SimGpu& gpu, const std::string& segme
                                            const Arbitration& arbitration, int index);
 
 // Runs `tenants` side by side on `gpu`, each slice arbitrated in the segment at `segment` (made
-// afresh), for a warm-up second and then `seconds` counted.
+// afresh), for `warm_up_ns` and then `seconds` counted.
 std::vector<Outcome> RunTenants(SimGpu& gpu, const std::string& segment,
-                                const std::vector<Tenant>& tenants, int seconds);
+                                const std::vector<Tenant>& tenants, int seconds,
+                                int64_t warm_up_ns = kS);
 
 // The p-th percentile (0-100) of `values`.
 double Percentile(std::vector<int64_t> values, int p);
