@@ -1,7 +1,10 @@
 #include "controller/pool_state.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -16,6 +19,9 @@ namespace {
 
 const std::string kNodes = "nodes";
 const std::string kAllocations = "allocations";
+// Per tenant, the device time of its released allocations (decimal seconds): the counter
+// xpool_tenant_gpu_seconds_total goes on across restarts and outlives pruned allocations.
+const std::string kReleasedGpuSeconds = "released_gpu_seconds";
 
 // The workload the fragmentation-aware policies measure against until the pool has a history:
 // the shapes GPU clusters see most (whole 1/2/4/8-device jobs and quarter and half shares).
@@ -119,6 +125,7 @@ Status PoolState::LoadLocked(int64_t now_ms) {
   }
   auto allocations = store_->Scan(kAllocations);
   if (!allocations.ok()) return allocations.status();
+  std::map<std::string, double> released_in_store;
   for (const auto& [id, bytes] : *allocations) {
     v1::Allocation a;
     if (!a.ParseFromString(bytes))
@@ -126,9 +133,35 @@ Status PoolState::LoadLocked(int64_t now_ms) {
     allocations_[id] = a;
     if (a.state() != "released") {
       if (Status s = CommitLocked(a); !s.ok()) return s;
+    } else {
+      released_in_store[a.tenant()] += a.gpu_seconds_used();
     }
   }
+  return LoadReleasedGpuSecondsLocked(released_in_store);
+}
+
+Status PoolState::LoadReleasedGpuSecondsLocked(const std::map<std::string, double>& released) {
+  auto totals = store_->Scan(kReleasedGpuSeconds);
+  if (!totals.ok()) return totals.status();
+  for (const auto& [tenant, text] : *totals) {
+    double seconds = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc() || end != text.data() + text.size() || seconds < 0) {
+      return Status::IoError("store: device time of tenant '" + tenant + "' unreadable");
+    }
+    released_gpu_seconds_[tenant] = seconds;
+  }
+  // A store written before the totals were kept: they start from the released allocations it
+  // still holds, and are kept from now on.
+  for (const auto& [tenant, seconds] : released) {
+    if (released_gpu_seconds_.emplace(tenant, seconds).second) SaveReleasedGpuSecondsLocked(tenant);
+  }
   return Status::Ok();
+}
+
+void PoolState::SaveReleasedGpuSecondsLocked(const std::string& tenant) {
+  committer_->Submit(
+      {kReleasedGpuSeconds, tenant, fmt::format("{}", released_gpu_seconds_[tenant])});
 }
 
 Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
@@ -427,6 +460,7 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   auto live = live_.find(id);
   if (live != live_.end()) {
     released_gpu_seconds_[a.tenant()] += a.gpu_seconds_used();
+    SaveReleasedGpuSecondsLocked(a.tenant());
     sched::Scheduler::Release(pool_, live->second.demand, live->second.placement);
     live_.erase(live);
     UnindexLiveLocked(a);

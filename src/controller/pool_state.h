@@ -118,6 +118,9 @@ class PoolState {
   Result<PodClaim> ClaimPodSlicesLocked(const std::string& node, int devices, int64_t now_ms,
                                         bool peek);
   Status LoadLocked(int64_t now_ms);
+  // `released`: per tenant, the device time of the released allocations in the store.
+  Status LoadReleasedGpuSecondsLocked(const std::map<std::string, double>& released);
+  void SaveReleasedGpuSecondsLocked(const std::string& tenant);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
   Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);
   Status CommitLocked(const v1::Allocation& allocation);

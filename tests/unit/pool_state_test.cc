@@ -229,6 +229,65 @@ TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
       << page;
 }
 
+// The counter is kept in the store: a restarted controller goes on from it, also once the
+// released allocations behind it are pruned, so Prometheus never sees it fall.
+TEST_F(PoolStateTest, TheDeviceTimeCounterOutlivesARestartAndPruning) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
+  auto ask = Ask(1);
+  ask.set_tenant("team-a");
+  auto done = state_->Allocate(ask, 1);
+  auto running = state_->Allocate(ask, 1);
+  ASSERT_TRUE(done.ok() && running.ok());
+  v1::HeartbeatRequest beat;
+  beat.set_node("g");
+  auto* td = beat.add_tasks();
+  td->set_allocation_id(done->id());
+  td->set_running(false);
+  td->set_gpu_seconds_used(3);
+  auto* tr = beat.add_tasks();
+  tr->set_allocation_id(running->id());
+  tr->set_running(true);
+  tr->set_gpu_seconds_used(1.25);
+  ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
+  const std::string total = "xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.25\n";
+  ASSERT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
+  const int64_t keep = ControllerOptions().keep_released_ms;
+  ASSERT_EQ(state_->PruneReleased(keep + 10), 1u);
+  Reopen(keep + 11);
+  EXPECT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
+  Reopen(keep + 12);
+  EXPECT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
+}
+
+// A store written before the totals were kept: they start from the released allocations it holds.
+TEST_F(PoolStateTest, TheDeviceTimeCounterStartsFromAnOlderStoresReleasedAllocations) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
+  auto ask = Ask(1);
+  ask.set_tenant("team-b");
+  auto done = state_->Allocate(ask, 1);
+  ASSERT_TRUE(done.ok());
+  v1::HeartbeatRequest beat;
+  beat.set_node("g");
+  auto* task = beat.add_tasks();
+  task->set_allocation_id(done->id());
+  task->set_running(false);
+  task->set_gpu_seconds_used(2);
+  ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
+  state_.reset();
+  {
+    auto store = store::OpenSqliteStore(dir_.string());
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->Delete("released_gpu_seconds", "team-b").ok());
+  }
+  const std::string total = "xpool_tenant_gpu_seconds_total{tenant=\"team-b\"} 2\n";
+  Reopen(3);
+  EXPECT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
+  // Kept from then on: pruned and restarted, the counter holds.
+  ASSERT_EQ(state_->PruneReleased(ControllerOptions().keep_released_ms + 10), 1u);
+  Reopen(ControllerOptions().keep_released_ms + 11);
+  EXPECT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
+}
+
 TEST_F(PoolStateTest, AWatcherSeesTheLiveAllocationsThenEveryChange) {
   ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
   auto before = state_->Allocate(Ask(1), 1);
