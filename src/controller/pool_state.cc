@@ -159,6 +159,16 @@ Status PoolState::LoadReleasedGpuSecondsLocked(const std::map<std::string, doubl
   return Status::Ok();
 }
 
+void PoolState::CountLateDeviceTimeLocked(v1::Allocation& released, double reported_seconds) {
+  const double late = reported_seconds - released.gpu_seconds_used();
+  if (late <= 0) return;  // a repeat of what was counted, or a reading from a remade segment
+  released.set_gpu_seconds_used(reported_seconds);
+  // Stored without a change event: watchers saw the release already.
+  committer_->Submit({kAllocations, released.id(), released.SerializeAsString()});
+  released_gpu_seconds_[released.tenant()] += late;
+  SaveReleasedGpuSecondsLocked(released.tenant());
+}
+
 void PoolState::SaveReleasedGpuSecondsLocked(const std::string& tenant) {
   committer_->Submit(
       {kReleasedGpuSeconds, tenant, fmt::format("{}", released_gpu_seconds_[tenant])});
@@ -260,8 +270,9 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
   }
   for (const auto& task : request.tasks()) {
     auto a = allocations_.find(task.allocation_id());
-    if (a == allocations_.end() || a->second.node() != request.node() ||
-        a->second.state() == "released") {
+    if (a == allocations_.end() || a->second.node() != request.node()) continue;
+    if (a->second.state() == "released") {
+      CountLateDeviceTimeLocked(a->second, task.gpu_seconds_used());
       continue;
     }
     a->second.set_memory_used_mib(task.memory_used_mib());  // live figures, not stored

@@ -121,6 +121,10 @@ class PoolState {
   // `released`: per tenant, the device time of the released allocations in the store.
   Status LoadReleasedGpuSecondsLocked(const std::map<std::string, double>& released);
   void SaveReleasedGpuSecondsLocked(const std::string& tenant);
+  // A heartbeat's reading for an allocation released before its task's last report arrived
+  // (`xpool release`, a node that went silent): the device time since the last count is the
+  // tenant's too.
+  void CountLateDeviceTimeLocked(v1::Allocation& released, double reported_seconds);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
   Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);
   Status CommitLocked(const v1::Allocation& allocation);

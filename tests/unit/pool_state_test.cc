@@ -227,6 +227,20 @@ TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
       << page;
   EXPECT_NE(page.find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.5\n"), std::string::npos)
       << page;
+  // Released from outside (xpool release), b's task is stopped; its last report, 0.25 s later than
+  // the one counted, still counts, once.
+  beat.clear_tasks();
+  tb = beat.add_tasks();
+  tb->set_allocation_id(b->id());
+  tb->set_running(false);
+  tb->set_gpu_seconds_used(1.75);
+  ASSERT_TRUE(state_->Heartbeat(beat, 6).ok());
+  ASSERT_TRUE(state_->Heartbeat(beat, 7).ok());
+  page = state_->Metrics();
+  EXPECT_NE(page.find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.75\n"),
+            std::string::npos)
+      << page;
+  EXPECT_EQ(state_->Get(b->id())->gpu_seconds_used(), 1.75);
 }
 
 // The counter is kept in the store: a restarted controller goes on from it, also once the
