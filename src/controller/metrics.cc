@@ -136,12 +136,10 @@ std::string RenderMetrics(const PoolView& view, const LatencyHistogram& scheduli
     out += fmt::format("xpool_tenant_gpu_seconds_used{{tenant=\"{}\"}} {}\n", Escape(tenant),
                        t.gpu_seconds);
   }
-  std::map<std::string, double> total = view.released_gpu_seconds;
-  for (const auto& [tenant, t] : by_tenant) total[tenant] += t.gpu_seconds;
   Header(out, "xpool_tenant_gpu_seconds_total", "counter",
-         "Device time the compute leases of each tenant's allocations have held since the "
-         "controller started, live and released, seconds, as their agents last reported.");
-  for (const auto& [tenant, seconds] : total) {
+         "Device time the compute leases of each tenant's allocations have held, live and "
+         "released, seconds, as their agents last reported; kept across controller restarts.");
+  for (const auto& [tenant, seconds] : view.gpu_seconds_total) {
     out += fmt::format("xpool_tenant_gpu_seconds_total{{tenant=\"{}\"}} {}\n", Escape(tenant),
                        seconds);
   }

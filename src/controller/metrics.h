@@ -37,9 +37,9 @@ struct PoolView {
   std::vector<v1::Node> nodes;
   std::vector<v1::Allocation> live_allocations;
   size_t released_allocations = 0;  // still in the store
-  // Per tenant, the device time of the allocations released since the controller started, as
-  // their agents last reported it: with the live ones', a counter that never falls.
-  std::map<std::string, double> released_gpu_seconds;
+  // Per tenant, the device time of all its allocations, live and released: a counter that never
+  // falls, across controller restarts too (PoolState keeps it).
+  std::map<std::string, double> gpu_seconds_total;
 };
 
 // The whole /metrics page.

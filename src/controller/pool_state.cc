@@ -22,6 +22,23 @@ const std::string kAllocations = "allocations";
 // Per tenant, the device time of its released allocations (decimal seconds): the counter
 // xpool_tenant_gpu_seconds_total goes on across restarts and outlives pruned allocations.
 const std::string kReleasedGpuSeconds = "released_gpu_seconds";
+// Per tenant, the highest value xpool_tenant_gpu_seconds_total has shown.
+const std::string kGpuSecondsShown = "gpu_seconds_shown";
+
+Result<std::map<std::string, double>> ScanSeconds(store::Store& store, const std::string& table) {
+  auto rows = store.Scan(table);
+  if (!rows.ok()) return rows.status();
+  std::map<std::string, double> out;
+  for (const auto& [tenant, text] : *rows) {
+    double seconds = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+    if (ec != std::errc() || end != text.data() + text.size() || seconds < 0) {
+      return Status::IoError("store: " + table + " of tenant '" + tenant + "' unreadable");
+    }
+    out[tenant] = seconds;
+  }
+  return out;
+}
 
 // The workload the fragmentation-aware policies measure against until the pool has a history:
 // the shapes GPU clusters see most (whole 1/2/4/8-device jobs and quarter and half shares).
@@ -141,16 +158,12 @@ Status PoolState::LoadLocked(int64_t now_ms) {
 }
 
 Status PoolState::LoadReleasedGpuSecondsLocked(const std::map<std::string, double>& released) {
-  auto totals = store_->Scan(kReleasedGpuSeconds);
+  auto totals = ScanSeconds(*store_, kReleasedGpuSeconds);
   if (!totals.ok()) return totals.status();
-  for (const auto& [tenant, text] : *totals) {
-    double seconds = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-    if (ec != std::errc() || end != text.data() + text.size() || seconds < 0) {
-      return Status::IoError("store: device time of tenant '" + tenant + "' unreadable");
-    }
-    released_gpu_seconds_[tenant] = seconds;
-  }
+  released_gpu_seconds_ = std::move(*totals);
+  auto shown = ScanSeconds(*store_, kGpuSecondsShown);
+  if (!shown.ok()) return shown.status();
+  gpu_seconds_shown_ = std::move(*shown);
   // A store written before the totals were kept: they start from the released allocations it
   // still holds, and are kept from now on.
   for (const auto& [tenant, seconds] : released) {
@@ -674,16 +687,33 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
   return out;
 }
 
-std::string PoolState::Metrics() const {
+std::string PoolState::Metrics() {
   PoolView view;
   view.nodes = Nodes();
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, l] : live_) view.live_allocations.push_back(allocations_.at(id));
     view.released_allocations = allocations_.size() - live_.size();
-    view.released_gpu_seconds = released_gpu_seconds_;
+    view.gpu_seconds_total = GpuSecondsTotalLocked(view.live_allocations);
   }
   return RenderMetrics(view, scheduling_);
+}
+
+std::map<std::string, double> PoolState::GpuSecondsTotalLocked(
+    const std::vector<v1::Allocation>& live) {
+  std::map<std::string, double> now = released_gpu_seconds_;
+  for (const v1::Allocation& a : live) now[a.tenant()] += a.gpu_seconds_used();
+  // Prometheus takes any fall of a counter for a restart from zero, and would count it all
+  // again. The sum falls for a moment after a restart (the live allocations' readings are not
+  // stored, and come with the next heartbeats) or when a slice's arbitration segment is remade:
+  // the counter holds its highest value meanwhile.
+  for (const auto& [tenant, seconds] : now) {
+    double& shown = gpu_seconds_shown_[tenant];
+    if (seconds <= shown) continue;
+    shown = seconds;
+    committer_->Submit({kGpuSecondsShown, tenant, fmt::format("{}", shown)});
+  }
+  return gpu_seconds_shown_;
 }
 
 std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {

@@ -88,7 +88,7 @@ class PoolState {
   static constexpr uint64_t kNotWatching = ~uint64_t{0};
   std::vector<v1::Allocation> Changes(uint64_t* seen, int64_t timeout_ms);
   // The /metrics page.
-  std::string Metrics() const;
+  std::string Metrics();
 
   // Releases the allocations of nodes silent for longer than the lease and takes those nodes out
   // of scheduling until they register again; returns the allocations released.
@@ -121,6 +121,8 @@ class PoolState {
   // `released`: per tenant, the device time of the released allocations in the store.
   Status LoadReleasedGpuSecondsLocked(const std::map<std::string, double>& released);
   void SaveReleasedGpuSecondsLocked(const std::string& tenant);
+  // Per tenant, released and live device time, never below what was shown before.
+  std::map<std::string, double> GpuSecondsTotalLocked(const std::vector<v1::Allocation>& live);
   // A heartbeat's reading for an allocation released before its task's last report arrived
   // (`xpool release`, a node that went silent): the device time since the last count is the
   // tenant's too.
@@ -159,6 +161,8 @@ class PoolState {
   uint64_t id_counter_ = 0;
   // Per tenant, the device time of allocations released since start (the metrics' counter).
   std::map<std::string, double> released_gpu_seconds_;
+  // Per tenant, the highest xpool_tenant_gpu_seconds_total shown (stored).
+  std::map<std::string, double> gpu_seconds_shown_;
   LatencyHistogram scheduling_;
   // The most recent allocation changes, for watchers: (sequence number, allocation).
   std::deque<std::pair<uint64_t, v1::Allocation>> changes_;

@@ -152,9 +152,9 @@ struct ComputeArbiter::Layout {
   std::atomic<uint32_t> generation;  // futex word: bumped whenever the lease is given up
   std::atomic<int64_t> lease_start_ns;
   std::atomic<int64_t> lease_end_ns;
-  // When the holder's last launch, or the work it had queued then, should end: past it by more
-  // than idle_revoke_ns, the holder is silent.
-  std::atomic<int64_t> busy_until_ns;
+  // When the holder last launched or waited on its own work: idle_revoke_ns after it, the holder
+  // is silent.
+  std::atomic<int64_t> holder_active_ns;
   std::atomic<int64_t> high_seen_ns;  // last time a high-priority slice waited or held
   std::atomic<uint64_t> high_slice_key;
   std::array<MemberRecord, kMaxComputeMembers> members;
@@ -456,10 +456,10 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
   if (holder < 0 || holder == member_) return;
   const MemberRecord& m = layout_->members[holder];
   const bool dead = m.pid == 0 || (kill(m.pid, 0) != 0 && errno == ESRCH);
-  const int64_t silent = now - layout_->busy_until_ns.load();
+  const int64_t silent = now - layout_->holder_active_ns.load();
   if (dead || silent > timing_.idle_revoke_ns) {
-    // Charged until its queued work should have ended, plus the silence allowed.
-    EndLeaseLocked(std::min(now, layout_->busy_until_ns.load() + timing_.idle_revoke_ns));
+    // Charged to its last sign of work plus the silence allowed: its queued work ran about then.
+    EndLeaseLocked(std::min(now, layout_->holder_active_ns.load() + timing_.idle_revoke_ns));
     return;
   }
   // A high-priority slice takes the device from a normal one only when it may hold it: under
@@ -515,7 +515,7 @@ void ComputeArbiter::Acquire() {
         layout_->waiters.fetch_sub(1);
         layout_->lease_start_ns.store(now);
         layout_->lease_end_ns.store(now + arbiter_policy::LeaseLength(policy(), s, timing_));
-        layout_->busy_until_ns.store(now);
+        layout_->holder_active_ns.store(now);
         layout_->preempt.store(0);
         layout_->holder.store(member_);
         Unlock();
@@ -532,7 +532,7 @@ void ComputeArbiter::Acquire() {
     } else {
       // Until the holder's lease ends or it falls silent.
       const int64_t until = std::min(layout_->lease_end_ns.load(),
-                                     layout_->busy_until_ns.load() + timing_.idle_revoke_ns);
+                                     layout_->holder_active_ns.load() + timing_.idle_revoke_ns);
       wait_ns = std::clamp<int64_t>(until - now + 10'000, 10'000, 1'000'000);
     }
     const uint32_t seen = layout_->generation.load();
@@ -597,7 +597,7 @@ void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
     s.active_ns = now;
     layout_->lease_start_ns.store(now);
     layout_->lease_end_ns.store(now + std::max<int64_t>(end - idle_from, 0));
-    layout_->busy_until_ns.store(now);
+    layout_->holder_active_ns.store(now);
   }
   Unlock();
 }
@@ -616,9 +616,13 @@ bool ComputeArbiter::HighPriorityMayTakeOver(int64_t now, int64_t within_ns) con
   return false;
 }
 
-void ComputeArbiter::NoteLaunch(int64_t now, int64_t drained_ns) {
-  layout_->busy_until_ns.store(std::max(now, drained_ns), std::memory_order_relaxed);
+void ComputeArbiter::NoteActive(int64_t now) {
+  layout_->holder_active_ns.store(now, std::memory_order_relaxed);
   if (high_) layout_->high_seen_ns.store(now, std::memory_order_relaxed);
+}
+
+void ComputeArbiter::Sleep(int64_t ns) {
+  clock_->Wait(sleep_word_, 0, ns, ComputeWait::kBlock);
 }
 
 void ComputeArbiter::Wait(uint32_t seen, int64_t timeout_ns) {

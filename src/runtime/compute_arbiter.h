@@ -193,9 +193,10 @@ class ComputeArbiter {
   // within `within_ns` (under fixed, once its credit is whole): normal-priority holders then keep
   // little work queued, so that it can take over quickly.
   bool HighPriorityMayTakeOver(int64_t now, int64_t within_ns) const;
-  // The holder launched at `now`, and its queued work should drain at `drained_ns`: it is not
-  // silent, even while it waits that long for room to launch more (a long kernel or graph).
-  void NoteLaunch(int64_t now, int64_t drained_ns);
+  // The holder launched, or is waiting on its own queued work, at `now`: it is not silent.
+  void NoteActive(int64_t now);
+  // Sleeps `ns` on this arbiter's clock.
+  void Sleep(int64_t ns);
 
   // The time on this arbiter's clock.
   int64_t NowNs() const { return clock_->NowNs(); }
@@ -226,6 +227,7 @@ class ComputeArbiter {
   pid_t pid_ = 0;      // as recorded in the segment
   pid_t process_ = 0;  // getpid() when opened: a forked child leaves the parent's record alone
   bool high_ = false;
+  std::atomic<uint32_t> sleep_word_{0};  // nobody moves it: Sleep waits out its timeout
 };
 
 }  // namespace xpool::runtime

@@ -22,6 +22,11 @@ constexpr int64_t kTimedMarkNs = 1'000'000;
 constexpr int64_t kRefreshNs = 50'000;
 // How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms).
 constexpr int64_t kNoteNs = 100'000;
+// Waiting on queued work expected to take this long or more, the holder polls it (and tells the
+// arbiter it is still at work) every kWaitPollNs instead of blocking in the driver: a waiter
+// that comes meanwhile takes a holder silent for 1 ms for gone.
+constexpr int64_t kLongWaitNs = 750'000;
+constexpr int64_t kWaitPollNs = 100'000;
 // A process that launched nothing for this long paused (slept, waited for input): the GPU time
 // across the pause is not what its launches cost, so no sample spans it.
 constexpr int64_t kPauseNs = 2'000'000;
@@ -112,7 +117,7 @@ int64_t ComputeLimiter::Admit() {
 void ComputeLimiter::AfterLaunch(int64_t now) {
   ++unmarked_;
   if (now - last_note_ns_ >= kNoteNs) {
-    arbiter_->NoteLaunch(now, now + QueuedLaunches() * per_launch_ns_);
+    arbiter_->NoteActive(now);
     last_note_ns_ = now;
   }
   if (unmarked_ * per_launch_ns_ >= kMarkNs || now - last_mark_ns_ >= kMarkNs ||
@@ -152,7 +157,7 @@ void ComputeLimiter::Mark() {
 void ComputeLimiter::Retire(bool block) {
   const auto& api = events_;
   if (block && !queued_.empty()) {
-    api.synchronize(queued_.front().event);
+    WaitForOldest();
     PopRetired();
   }
   while (!queued_.empty() && api.query(queued_.front().event) == CUDA_SUCCESS) PopRetired();
@@ -160,11 +165,28 @@ void ComputeLimiter::Retire(bool block) {
 
 void ComputeLimiter::Drain() {
   if (unmarked_ > 0) Mark();
-  const auto& api = events_;
   while (!queued_.empty()) {
-    api.synchronize(queued_.front().event);
+    WaitForOldest();
     PopRetired();
   }
+}
+
+void ComputeLimiter::WaitForOldest() {
+  const auto& api = events_;
+  const Marker& oldest = queued_.front();
+  if (!holding_ || api.query == nullptr || oldest.launches * per_launch_ns_ < kLongWaitNs) {
+    api.synchronize(oldest.event);
+    return;
+  }
+  // Work that may outlast the silence a holder is allowed (a graph replay, a long kernel): polled,
+  // telling the arbiter at each poll that the holder is still at work. A holder descheduled or
+  // stopped meanwhile falls silent, as it would anywhere else.
+  CUresult rc = CUDA_ERROR_NOT_READY;
+  while ((rc = api.query(oldest.event)) == CUDA_ERROR_NOT_READY) {
+    arbiter_->NoteActive(arbiter_->NowNs());
+    arbiter_->Sleep(kWaitPollNs);
+  }
+  if (rc != CUDA_SUCCESS) api.synchronize(oldest.event);
 }
 
 void ComputeLimiter::PopRetired() {

@@ -74,6 +74,8 @@ class ComputeLimiter {
   // Pops queued markers the GPU has passed; with `block`, waits for the oldest first.
   void Retire(bool block);
   void Drain();
+  // Waits until the oldest queued marker has passed.
+  void WaitForOldest();
   void PopRetired();
   int64_t QueueLimit(int64_t now) const;  // in launches
   int64_t QueuedLaunches() const { return queued_launches_ + unmarked_; }

@@ -263,7 +263,18 @@ TEST_F(PoolStateTest, TheDeviceTimeCounterOutlivesARestartAndPruning) {
   tr->set_running(true);
   tr->set_gpu_seconds_used(1.25);
   ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
-  const std::string total = "xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.25\n";
+  ASSERT_NE(state_->Metrics().find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.25\n"),
+            std::string::npos)
+      << state_->Metrics();
+  // The live reading grows; live readings are not stored, so a restarted controller has the
+  // older one until the next heartbeat, and the counter must not fall meanwhile.
+  beat.clear_tasks();
+  tr = beat.add_tasks();
+  tr->set_allocation_id(running->id());
+  tr->set_running(true);
+  tr->set_gpu_seconds_used(2);
+  ASSERT_TRUE(state_->Heartbeat(beat, 3).ok());
+  const std::string total = "xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 5\n";
   ASSERT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
   const int64_t keep = ControllerOptions().keep_released_ms;
   ASSERT_EQ(state_->PruneReleased(keep + 10), 1u);
