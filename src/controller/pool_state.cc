@@ -25,6 +25,11 @@ const std::string kReleasedGpuSeconds = "released_gpu_seconds";
 // Per tenant, the highest value xpool_tenant_gpu_seconds_total has shown.
 const std::string kGpuSecondsShown = "gpu_seconds_shown";
 
+// A tenant's seconds as stored in `table`, and read back by ScanSeconds.
+store::Mutation SecondsRecord(const std::string& table, const std::string& tenant, double seconds) {
+  return {table, tenant, fmt::format("{}", seconds)};
+}
+
 Result<std::map<std::string, double>> ScanSeconds(store::Store& store, const std::string& table) {
   auto rows = store.Scan(table);
   if (!rows.ok()) return rows.status();
@@ -33,7 +38,7 @@ Result<std::map<std::string, double>> ScanSeconds(store::Store& store, const std
     double seconds = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
     if (ec != std::errc() || end != text.data() + text.size() || seconds < 0) {
-      return Status::IoError("store: " + table + " of tenant '" + tenant + "' unreadable");
+      return Status::IoError(fmt::format("store: {} of tenant '{}' unreadable", table, tenant));
     }
     out[tenant] = seconds;
   }
@@ -183,8 +188,7 @@ void PoolState::CountLateDeviceTimeLocked(v1::Allocation& released, double repor
 }
 
 void PoolState::SaveReleasedGpuSecondsLocked(const std::string& tenant) {
-  committer_->Submit(
-      {kReleasedGpuSeconds, tenant, fmt::format("{}", released_gpu_seconds_[tenant])});
+  committer_->Submit(SecondsRecord(kReleasedGpuSeconds, tenant, released_gpu_seconds_[tenant]));
 }
 
 Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
@@ -711,7 +715,7 @@ std::map<std::string, double> PoolState::GpuSecondsTotalLocked(
     double& shown = gpu_seconds_shown_[tenant];
     if (seconds <= shown) continue;
     shown = seconds;
-    committer_->Submit({kGpuSecondsShown, tenant, fmt::format("{}", shown)});
+    committer_->Submit(SecondsRecord(kGpuSecondsShown, tenant, shown));
   }
   return gpu_seconds_shown_;
 }

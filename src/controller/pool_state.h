@@ -159,7 +159,7 @@ class PoolState {
   std::unordered_map<std::string, std::set<std::string>> live_on_node_;
   std::unordered_map<std::string, std::set<std::string>> live_of_pod_;
   uint64_t id_counter_ = 0;
-  // Per tenant, the device time of allocations released since start (the metrics' counter).
+  // Per tenant, the device time of its released allocations, stored (the metrics' counter).
   std::map<std::string, double> released_gpu_seconds_;
   // Per tenant, the highest xpool_tenant_gpu_seconds_total shown (stored).
   std::map<std::string, double> gpu_seconds_shown_;

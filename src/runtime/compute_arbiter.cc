@@ -165,6 +165,14 @@ std::string ComputeSegmentName(const std::string& device_name) {
   return "xpool-compute-v" + std::to_string(kVersion) + "-" + device_name;
 }
 
+Status ComputeArbiter::CheckHeader(const Layout& layout, const std::string& path) {
+  if (__atomic_load_n(&layout.magic, __ATOMIC_ACQUIRE) != kMagic || layout.version != kVersion) {
+    return Status::FailedPrecondition("'" + path +
+                                      "' is not an xpool compute segment of this version");
+  }
+  return Status::Ok();
+}
+
 std::string ComputeSliceName(std::string_view slice_path, int pid) {
   if (slice_path.empty()) return "pid " + std::to_string(pid);
   std::string_view name = slice_path.substr(slice_path.find_last_of('/') + 1);
@@ -188,10 +196,7 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   const auto unmap = [](void* p) { munmap(p, sizeof(Layout)); };
   const std::unique_ptr<void, decltype(unmap)> mapping(mem, unmap);
   const auto* layout = static_cast<const Layout*>(mem);
-  if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
-    return Status::FailedPrecondition("'" + path +
-                                      "' is not an xpool compute segment of this version");
-  }
+  if (Status s = CheckHeader(*layout, path); !s.ok()) return s;
   ComputeDeviceUse use;
   const std::string file = path.substr(path.find_last_of('/') + 1);
   const std::string prefix = ComputeSegmentName("");
@@ -357,10 +362,7 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
   }
   flock(fd, LOCK_UN);
   std::unique_ptr<ComputeArbiter> arbiter(new ComputeArbiter(fd, layout, timing));
-  if (__atomic_load_n(&layout->magic, __ATOMIC_ACQUIRE) != kMagic || layout->version != kVersion) {
-    return Status::FailedPrecondition("'" + path +
-                                      "' is not an xpool compute segment of this version");
-  }
+  if (Status s = CheckHeader(*layout, path); !s.ok()) return s;
   arbiter->Lock();
   if (!arbiter->AnyLiveMemberLocked()) {
     // Nobody uses the device: the policy is the newcomer's to choose.

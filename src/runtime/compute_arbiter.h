@@ -206,6 +206,8 @@ class ComputeArbiter {
  private:
   struct Layout;
   ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timing);
+  // Whether `layout` (mapped from `path`) is a segment of this layout version.
+  static Status CheckHeader(const Layout& layout, const std::string& path);
   void Lock();
   void Unlock();
   Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now,

@@ -115,11 +115,11 @@ int64_t ComputeLimiter::Admit() {
 }
 
 void ComputeLimiter::AfterLaunch(int64_t now) {
-  ++unmarked_;
   if (now - last_note_ns_ >= kNoteNs) {
     arbiter_->NoteActive(now);
     last_note_ns_ = now;
   }
+  ++unmarked_;
   if (unmarked_ * per_launch_ns_ >= kMarkNs || now - last_mark_ns_ >= kMarkNs ||
       QueueLimit(now) <= 1) {
     Mark();

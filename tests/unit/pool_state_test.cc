@@ -30,6 +30,16 @@ v1::AllocateRequest Ask(int devices, int milli = 0, int64_t memory = 0,
   return r;
 }
 
+// Adds to `beat` a task report of allocation `id`, with the device time its slice has used.
+v1::TaskReport* Report(v1::HeartbeatRequest& beat, const std::string& id, bool running,
+                       double gpu_seconds) {
+  v1::TaskReport* task = beat.add_tasks();
+  task->set_allocation_id(id);
+  task->set_running(running);
+  task->set_gpu_seconds_used(gpu_seconds);
+  return task;
+}
+
 class PoolStateTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -194,14 +204,8 @@ TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
   ASSERT_TRUE(a.ok() && b.ok());
   v1::HeartbeatRequest beat;
   beat.set_node("g");
-  auto* ta = beat.add_tasks();
-  ta->set_allocation_id(a->id());
-  ta->set_running(true);
-  ta->set_gpu_seconds_used(2.5);
-  auto* tb = beat.add_tasks();
-  tb->set_allocation_id(b->id());
-  tb->set_running(true);
-  tb->set_gpu_seconds_used(1);
+  auto* ta = Report(beat, a->id(), true, 2.5);
+  auto* tb = Report(beat, b->id(), true, 1);
   ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
   std::string page = state_->Metrics();
   EXPECT_NE(page.find("xpool_tenant_gpu_seconds_used{tenant=\"team-a\"} 3.5\n"), std::string::npos)
@@ -230,10 +234,7 @@ TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
   // Released from outside (xpool release), b's task is stopped; its last report, 0.25 s later than
   // the one counted, still counts, once.
   beat.clear_tasks();
-  tb = beat.add_tasks();
-  tb->set_allocation_id(b->id());
-  tb->set_running(false);
-  tb->set_gpu_seconds_used(1.75);
+  Report(beat, b->id(), false, 1.75);
   ASSERT_TRUE(state_->Heartbeat(beat, 6).ok());
   ASSERT_TRUE(state_->Heartbeat(beat, 7).ok());
   page = state_->Metrics();
@@ -254,14 +255,8 @@ TEST_F(PoolStateTest, TheDeviceTimeCounterOutlivesARestartAndPruning) {
   ASSERT_TRUE(done.ok() && running.ok());
   v1::HeartbeatRequest beat;
   beat.set_node("g");
-  auto* td = beat.add_tasks();
-  td->set_allocation_id(done->id());
-  td->set_running(false);
-  td->set_gpu_seconds_used(3);
-  auto* tr = beat.add_tasks();
-  tr->set_allocation_id(running->id());
-  tr->set_running(true);
-  tr->set_gpu_seconds_used(1.25);
+  Report(beat, done->id(), false, 3);
+  Report(beat, running->id(), true, 1.25);
   ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
   ASSERT_NE(state_->Metrics().find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.25\n"),
             std::string::npos)
@@ -269,10 +264,7 @@ TEST_F(PoolStateTest, TheDeviceTimeCounterOutlivesARestartAndPruning) {
   // The live reading grows; live readings are not stored, so a restarted controller has the
   // older one until the next heartbeat, and the counter must not fall meanwhile.
   beat.clear_tasks();
-  tr = beat.add_tasks();
-  tr->set_allocation_id(running->id());
-  tr->set_running(true);
-  tr->set_gpu_seconds_used(2);
+  Report(beat, running->id(), true, 2);
   ASSERT_TRUE(state_->Heartbeat(beat, 3).ok());
   const std::string total = "xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 5\n";
   ASSERT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
@@ -293,10 +285,7 @@ TEST_F(PoolStateTest, TheDeviceTimeCounterStartsFromAnOlderStoresReleasedAllocat
   ASSERT_TRUE(done.ok());
   v1::HeartbeatRequest beat;
   beat.set_node("g");
-  auto* task = beat.add_tasks();
-  task->set_allocation_id(done->id());
-  task->set_running(false);
-  task->set_gpu_seconds_used(2);
+  Report(beat, done->id(), false, 2);
   ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
   state_.reset();
   {
