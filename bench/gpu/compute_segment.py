@@ -1,25 +1,26 @@
-"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-v3-*): who holds
+"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-v4-*): who holds
 the device, who waits, each slice's credit and virtual time (ms, relative to now). The offsets
 mirror ComputeArbiter::Layout in src/runtime/compute_arbiter.cc, which static_asserts them."""
 import glob
 import struct
 import time
 
-for p in glob.glob("/dev/shm/xpool-compute-*"):
+for p in glob.glob("/dev/shm/xpool-compute-v4-*"):
     b = open(p, "rb").read()
-    if len(b) < 2160 + 112 * 64:
+    if len(b) < 2168 + 112 * 64:
         print(p, "is not a compute segment of this layout (an older runtime's?)")
         continue
     magic, ver, pol = struct.unpack_from("<QIi", b, 0)
     holder, preempt, waiters, gen = struct.unpack_from("<iiiI", b, 56)
-    ls, le, ll, hs, hk = struct.unpack_from("<qqqqQ", b, 72)
+    ls, le, ha, hb, hs, hk = struct.unpack_from("<qqqqqQ", b, 72)
     now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     print(p, "policy", pol, "holder", holder, "preempt", preempt, "waiters", waiters, "gen", gen,
-          "lease_start", (ls-now)/1e6, "lease_end", (le-now)/1e6, "last_launch", (ll-now)/1e6)
+          "lease_start", (ls-now)/1e6, "lease_end", (le-now)/1e6, "holder_active", (ha-now)/1e6,
+          "holder_busy_until", (hb-now)/1e6)
     for i in range(64):
-        pid, sl, seen, ws, lg = struct.unpack_from("<iiqqq", b, 112 + 32*i)
+        pid, sl, seen, ws, lg = struct.unpack_from("<iiqqq", b, 120 + 32*i)
         if pid: print(" member", i, "pid", pid, "slice", sl, "seen", (seen-now)/1e6, "waiting_since", ws and (ws-now)/1e6, "last_grant", (lg-now)/1e6)
     for i in range(64):
-        key, share, high, cr, cra, vt, act, per, used = struct.unpack_from("<QiiqqqQqq", b, 2160 + 112*i)
-        name = b[2160 + 112*i + 64:2160 + 112*(i+1)].split(b"\0")[0].decode()
+        key, share, high, cr, cra, vt, act, per, used = struct.unpack_from("<QiiqqqQqq", b, 2168 + 112*i)
+        name = b[2168 + 112*i + 64:2168 + 112*(i+1)].split(b"\0")[0].decode()
         if key: print(" slice", i, hex(key), name, "share", share, "high", high, "credit", cr/1e6, "vtime", vt/1e6, "active", (act-now)/1e6, "period", per/1e6, "used", used/1e9)

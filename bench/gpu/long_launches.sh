@@ -3,9 +3,9 @@
 # runtime and, with RT_OLD set, on an older one in the same call:
 #   1. weighted 30:70 and equal thirds with CUDA-graph replays (about 1.2 ms each on an H100):
 #      before 97d7263, a holder waiting that long for room to launch looked silent, and a waiter
-#      took its lease at every replay;
-#   2. the priority set (runtime_compute.sh section 4) beside an unlimited products baseline:
-#      since 97d7263 a high-priority holder silent for 200 us leaves the training tenant the device.
+#      took its lease at every replay; layout v4 also counts the end of its queued work;
+#   2. the priority set (runtime_compute.sh section 4) beside an unlimited products baseline: a
+#      high-priority waiter still goes by the holder's last launch alone.
 # One device-tool call:  RT_OLD=scratch/libxpool-cuda-OLD.so bash bench/gpu/long_launches.sh
 # (log $OUT/long_launches.log; the summary at its end).
 set -uo pipefail

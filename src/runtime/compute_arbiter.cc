@@ -27,7 +27,7 @@ namespace {
 
 constexpr uint64_t kMagic = 0x31555043'4c4f4f50;  // "POOLCPU1"
 // 2: SliceRecord::period_ns; 3: SliceRecord::used_ns and name.
-constexpr uint32_t kVersion = 3;
+constexpr uint32_t kVersion = 4;
 constexpr int64_t kNever = INT64_MAX / 4;
 
 int64_t Weight(ComputePolicy policy, const SliceRecord& slice) {
@@ -152,9 +152,11 @@ struct ComputeArbiter::Layout {
   std::atomic<uint32_t> generation;  // futex word: bumped whenever the lease is given up
   std::atomic<int64_t> lease_start_ns;
   std::atomic<int64_t> lease_end_ns;
-  // When the holder last launched or waited on its own work: idle_revoke_ns after it, the holder
-  // is silent.
+  // When the holder last launched or waited on its own work, and when the work it had queued
+  // then should end. idle_revoke_ns after the first, a high-priority waiter counts the holder
+  // silent; other waiters also wait out the second.
   std::atomic<int64_t> holder_active_ns;
+  std::atomic<int64_t> holder_busy_until_ns;
   std::atomic<int64_t> high_seen_ns;  // last time a high-priority slice waited or held
   std::atomic<uint64_t> high_slice_key;
   std::array<MemberRecord, kMaxComputeMembers> members;
@@ -308,8 +310,8 @@ ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timi
       pid_(timing.member_pid != 0 ? timing.member_pid : getpid()),
       process_(getpid()) {
   // bench/gpu/compute_segment.py reads the segment by these offsets.
-  static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 112 &&
-                offsetof(Layout, slices) == 2160);
+  static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 120 &&
+                offsetof(Layout, slices) == 2168);
   static_assert(sizeof(MemberRecord) == 32 && sizeof(SliceRecord) == 112);
 }
 
@@ -453,15 +455,22 @@ void ComputeArbiter::EndLeaseLocked(int64_t end_ns) {
   layout_->generation.fetch_add(1);
 }
 
+int64_t ComputeArbiter::HolderAtWorkUntilLocked() const {
+  const int64_t active = layout_->holder_active_ns.load();
+  // A high-priority waiter goes by the last sign of work alone: the end of the queued work is an
+  // estimate, which a descheduled holder inflates, and it would keep the waiter that long.
+  return high_ ? active : std::max(active, layout_->holder_busy_until_ns.load());
+}
+
 void ComputeArbiter::ReclaimLocked(int64_t now) {
   const int holder = layout_->holder.load();
   if (holder < 0 || holder == member_) return;
   const MemberRecord& m = layout_->members[holder];
   const bool dead = m.pid == 0 || (kill(m.pid, 0) != 0 && errno == ESRCH);
-  const int64_t silent = now - layout_->holder_active_ns.load();
-  if (dead || silent > timing_.idle_revoke_ns) {
+  const int64_t at_work_until = HolderAtWorkUntilLocked();
+  if (dead || now - at_work_until > timing_.idle_revoke_ns) {
     // Charged to its last sign of work plus the silence allowed: its queued work ran about then.
-    EndLeaseLocked(std::min(now, layout_->holder_active_ns.load() + timing_.idle_revoke_ns));
+    EndLeaseLocked(std::min(now, at_work_until + timing_.idle_revoke_ns));
     return;
   }
   // A high-priority slice takes the device from a normal one only when it may hold it: under
@@ -518,6 +527,7 @@ void ComputeArbiter::Acquire() {
         layout_->lease_start_ns.store(now);
         layout_->lease_end_ns.store(now + arbiter_policy::LeaseLength(policy(), s, timing_));
         layout_->holder_active_ns.store(now);
+        layout_->holder_busy_until_ns.store(now);
         layout_->preempt.store(0);
         layout_->holder.store(member_);
         Unlock();
@@ -534,7 +544,7 @@ void ComputeArbiter::Acquire() {
     } else {
       // Until the holder's lease ends or it falls silent.
       const int64_t until = std::min(layout_->lease_end_ns.load(),
-                                     layout_->holder_active_ns.load() + timing_.idle_revoke_ns);
+                                     HolderAtWorkUntilLocked() + timing_.idle_revoke_ns);
       wait_ns = std::clamp<int64_t>(until - now + 10'000, 10'000, 1'000'000);
     }
     const uint32_t seen = layout_->generation.load();
@@ -600,6 +610,7 @@ void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
     layout_->lease_start_ns.store(now);
     layout_->lease_end_ns.store(now + std::max<int64_t>(end - idle_from, 0));
     layout_->holder_active_ns.store(now);
+    layout_->holder_busy_until_ns.store(now);
   }
   Unlock();
 }
@@ -618,8 +629,9 @@ bool ComputeArbiter::HighPriorityMayTakeOver(int64_t now, int64_t within_ns) con
   return false;
 }
 
-void ComputeArbiter::NoteActive(int64_t now) {
+void ComputeArbiter::NoteActive(int64_t now, int64_t busy_until_ns) {
   layout_->holder_active_ns.store(now, std::memory_order_relaxed);
+  layout_->holder_busy_until_ns.store(std::max(now, busy_until_ns), std::memory_order_relaxed);
   if (high_) layout_->high_seen_ns.store(now, std::memory_order_relaxed);
 }
 

@@ -1,6 +1,6 @@
 // Time-slice arbitration of one physical device between the slices on it. Every process that
 // launches work under a compute share maps the device's arbitration segment (a file, by default
-// /dev/shm/xpool-compute-v3-<device>) and takes an exclusive *lease* on the device before it
+// /dev/shm/xpool-compute-v4-<device>) and takes an exclusive *lease* on the device before it
 // launches: one holder at a time, so the wall time a lease is held, from grant until the holder's
 // work has drained, is exactly the device time its slice used. Who gets the next lease, and for how
 // long, is the policy:
@@ -193,8 +193,9 @@ class ComputeArbiter {
   // within `within_ns` (under fixed, once its credit is whole): normal-priority holders then keep
   // little work queued, so that it can take over quickly.
   bool HighPriorityMayTakeOver(int64_t now, int64_t within_ns) const;
-  // The holder launched, or is waiting on its own queued work, at `now`: it is not silent.
-  void NoteActive(int64_t now);
+  // The holder launched, or is waiting on its own queued work, at `now`, and the work it has
+  // queued should end at `busy_until_ns`: it is not silent.
+  void NoteActive(int64_t now, int64_t busy_until_ns);
   // Sleeps `ns` on this arbiter's clock.
   void Sleep(int64_t ns);
 
@@ -212,6 +213,8 @@ class ComputeArbiter {
   void Unlock();
   Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now,
                     std::string_view slice_name = {});
+  // Until when, for this waiter, the holder counts as at work (it is silent idle_revoke_ns later).
+  int64_t HolderAtWorkUntilLocked() const;
   // Takes the lease from a dead or silent holder; charges it for its time.
   void ReclaimLocked(int64_t now);
   void EndLeaseLocked(int64_t end_ns);

@@ -20,13 +20,18 @@ constexpr int64_t kPollNs = 500'000;
 constexpr int64_t kTimedMarkNs = 1'000'000;
 // Before a lease ends on the queue's estimated drain, the queue is re-read if older than this.
 constexpr int64_t kRefreshNs = 50'000;
-// How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms).
+// How often the arbiter hears that the holder is still launching (its idle revoke is 1 ms), and
+// by how much the end of its queued work may move before the arbiter hears of that.
 constexpr int64_t kNoteNs = 100'000;
 // Waiting on queued work expected to take this long or more, the holder polls it (and tells the
 // arbiter it is still at work) every kWaitPollNs instead of blocking in the driver: a waiter
 // that comes meanwhile takes a holder silent for 1 ms for gone.
 constexpr int64_t kLongWaitNs = 750'000;
 constexpr int64_t kWaitPollNs = 100'000;
+// Until a launch's cost is learnt, the queued work is assumed to take this long a launch when the
+// arbiter is told when it ends: a guess too short would have a long launch, waited for by the
+// program itself, count as silence, and lose the lease before its cost could be learnt.
+constexpr int64_t kUnlearntLaunchNs = 1'000'000;
 // A process that launched nothing for this long paused (slept, waited for input): the GPU time
 // across the pause is not what its launches cost, so no sample spans it.
 constexpr int64_t kPauseNs = 2'000'000;
@@ -115,15 +120,26 @@ int64_t ComputeLimiter::Admit() {
 }
 
 void ComputeLimiter::AfterLaunch(int64_t now) {
-  if (now - last_note_ns_ >= kNoteNs) {
-    arbiter_->NoteActive(now);
-    last_note_ns_ = now;
-  }
   ++unmarked_;
+  // A long launch (a graph replay) is noted at once: until its work ends, a program that waits
+  // for it outside the runtime (a synchronize) is at work, not silent.
+  if (now - last_note_ns_ >= kNoteNs || QueuedUntil(now) - noted_busy_until_ns_ >= kNoteNs) {
+    NoteActive(now);
+  }
   if (unmarked_ * per_launch_ns_ >= kMarkNs || now - last_mark_ns_ >= kMarkNs ||
       QueueLimit(now) <= 1) {
     Mark();
   }
+}
+
+int64_t ComputeLimiter::QueuedUntil(int64_t now) const {
+  return now + QueuedLaunches() * (learnt_ ? per_launch_ns_ : kUnlearntLaunchNs);
+}
+
+void ComputeLimiter::NoteActive(int64_t now) {
+  noted_busy_until_ns_ = QueuedUntil(now);
+  arbiter_->NoteActive(now, noted_busy_until_ns_);
+  last_note_ns_ = now;
 }
 
 void ComputeLimiter::Mark() {
@@ -183,7 +199,7 @@ void ComputeLimiter::WaitForOldest() {
   // stopped meanwhile falls silent, as it would anywhere else.
   CUresult rc = CUDA_ERROR_NOT_READY;
   while ((rc = api.query(oldest.event)) == CUDA_ERROR_NOT_READY) {
-    arbiter_->NoteActive(arbiter_->NowNs());
+    NoteActive(arbiter_->NowNs());
     arbiter_->Sleep(kWaitPollNs);
   }
   if (rc != CUDA_SUCCESS) api.synchronize(oldest.event);

@@ -77,6 +77,10 @@ class ComputeLimiter {
   // Waits until the oldest queued marker has passed.
   void WaitForOldest();
   void PopRetired();
+  // When the work queued by `now` should end on the device, at the latest.
+  int64_t QueuedUntil(int64_t now) const;
+  // Tells the arbiter the holder is at work at `now`, and when its queued work should end.
+  void NoteActive(int64_t now);
   int64_t QueueLimit(int64_t now) const;  // in launches
   int64_t QueuedLaunches() const { return queued_launches_ + unmarked_; }
 
@@ -106,6 +110,7 @@ class ComputeLimiter {
   int64_t last_mark_ns_ = 0;
   int64_t last_poll_ns_ = 0;
   int64_t last_note_ns_ = 0;
+  int64_t noted_busy_until_ns_ = 0;
   int64_t last_admit_ns_ = 0;
   int64_t per_launch_ns_ = 100'000;  // device time of one launch, learnt from GPU timestamps
   bool learnt_ = false;              // per_launch_ns_ is from a sample, not the initial guess
