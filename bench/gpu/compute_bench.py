@@ -3,7 +3,8 @@
   compute_bench.py run WORKLOAD SECONDS   iterations per wall-clock second of one workload:
                                           matmul (bf16 4096^3 products), small (1024 tiny
                                           element-wise kernels per iteration), graph (the same
-                                          kernels captured in one CUDA graph)
+                                          kernels captured in one CUDA graph), graph-sync (the
+                                          graph, waited for after each replay)
   BENCH_START_AT=EPOCH_SECONDS           run: start measuring then (side-by-side runs)
   compute_bench.py infer STEPS GAP_MS     latency of an inference step (6-layer, 1024-wide
                                           encoder, batch 8 x 256, bf16, forward only), one step
@@ -39,6 +40,8 @@ def workload(name):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         small()
+    if name == "graph-sync":
+        return lambda: (graph.replay(), torch.cuda.synchronize())
     return graph.replay
 
 

@@ -3,7 +3,8 @@
 # runtime and, with RT_OLD set, on an older one in the same call:
 #   1. weighted 30:70 and equal thirds with CUDA-graph replays (about 1.2 ms each on an H100):
 #      before 97d7263, a holder waiting that long for room to launch looked silent, and a waiter
-#      took its lease at every replay; layout v4 also counts the end of its queued work;
+#      took its lease at every replay; layout v4 also counts the end of its queued work; and
+#      weighted 30:70 with each replay waited for by the program (graph-sync);
 #   2. the priority set (runtime_compute.sh section 4) beside an unlimited products baseline: a
 #      high-priority waiter still goes by the holder's last launch alone.
 # One device-tool call:  RT_OLD=scratch/libxpool-cuda-OLD.so bash bench/gpu/long_launches.sh
@@ -23,6 +24,10 @@ for label in $runtimes; do
   fresh; together
   BENCH_TAG=weighted-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run graph 8 &
   BENCH_TAG=weighted-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PYSIDE run graph 8
+  jobs_wait
+  fresh; together
+  BENCH_TAG=weighted-sync-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=30 $PYSIDE run graph-sync 8 &
+  BENCH_TAG=weighted-sync-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=weighted XPOOL_GPU_CORE=70 $PYSIDE run graph-sync 8
   jobs_wait
   fresh; together
   for k in 1 2; do BENCH_TAG=equal-$label LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=equal $PYSIDE run graph 8 & done
@@ -55,11 +60,12 @@ a50 = statistics.mean(r["p50_ms"] for r in alone); a99 = statistics.mean(r["p99_
 print(f"unlimited: graph {native['graph']:.1f} it/s, matmul {native['matmul']:.1f} it/s; "
       f"inference alone p50 {a50:.2f} ms, p99 {a99:.2f} ms")
 for label in ("new", "old"):
-    w = [r for r in recs if r["tag"] == f"weighted-{label}"]
-    if len(w) == 2:
-        by = {int(r["env"]["XPOOL_GPU_CORE"]): rate(r) for r in w}
-        print(f"{label}: weighted graph 30:70 ratio {by[30] / by[70]:.3f} (target 0.429), together "
-              f"{100 * (by[30] + by[70]) / native['graph']:.1f} % of unlimited")
+    for kind in ("", "sync-"):
+        w = [r for r in recs if r["tag"] == f"weighted-{kind}{label}"]
+        if len(w) == 2:
+            by = {int(r["env"]["XPOOL_GPU_CORE"]): rate(r) for r in w}
+            print(f"{label}: weighted {kind}graph 30:70 ratio {by[30] / by[70]:.3f} (target 0.429), "
+                  f"together {100 * (by[30] + by[70]) / native['graph']:.1f} % of the unlimited graph")
     e = [100 * rate(r) / native["graph"] for r in recs if r["tag"] == f"equal-{label}"]
     if e:
         print(f"{label}: equal graph thirds " + " / ".join(f"{x:.1f}" for x in e) + " % of unlimited")
