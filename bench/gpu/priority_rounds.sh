@@ -50,7 +50,8 @@ for label in ("new", "old"):
 w = [r for r in recs if r["tag"] == "weighted"]
 for a, b in zip(w[0::2], w[1::2]):
     by = {int(r["env"]["XPOOL_GPU_CORE"]): r for r in (a, b)}
-    print(f"weighted graph: ratio {rate(by[30]) / rate(by[70]):.3f}, seconds 3-8 "
-          f"{statistics.mean(by[30]['per_second'][2:]) / statistics.mean(by[70]['per_second'][2:]):.3f}; "
+    side = lambda r, first: statistics.mean(r["per_second"][first:-1])  # the last second may be alone
+    print(f"weighted graph: ratio {side(by[30], 1) / side(by[70], 1):.3f}, seconds 3-7 "
+          f"{side(by[30], 2) / side(by[70], 2):.3f}; "
           f"30 % {[round(x) for x in by[30]['per_second']]}, 70 % {[round(x) for x in by[70]['per_second']]}")
 PYEOF
