@@ -6,12 +6,15 @@
                                           kernels captured in one CUDA graph), graph-sync (the
                                           graph, waited for after each replay)
   BENCH_START_AT=EPOCH_SECONDS           run: start measuring then (side-by-side runs)
+  BENCH_KERNEL_TIME=1                     run: also the GPU time of every 25th step, between two
+                                          timed events (median, "step_gpu_ms")
   compute_bench.py infer STEPS GAP_MS     latency of an inference step (6-layer, 1024-wide
                                           encoder, batch 8 x 256, bf16, forward only), one step
                                           every GAP_MS
 """
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -53,19 +56,34 @@ def run(name, seconds):
     # Processes measured side by side start together, once all have warmed up.
     start_at = float(os.environ.get("BENCH_START_AT", "0"))
     time.sleep(max(0.0, start_at - time.time()))
+    timed = os.environ.get("BENCH_KERNEL_TIME") == "1"
+    pairs, step_ms = [], []
     per_second = []
     start = time.perf_counter()
     edge, count = start + 1.0, 0
     while len(per_second) < seconds:
-        step()
+        if timed and count % 25 == 0:
+            pair = (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+            pair[0].record()
+            step()
+            pair[1].record()
+            pairs.append(pair)
+        else:
+            step()
         count += 1
         if time.perf_counter() >= edge:
             torch.cuda.synchronize()
             now = time.perf_counter()
             per_second.append(count / (now - (edge - 1.0)))
             edge, count = now + 1.0, 0
-    print(json.dumps({"mode": "run", "workload": name, "tag": TAG, "env": ENV,
-                      "per_second": per_second}), flush=True)
+            # A pair that spans a wait for the lease also holds the device's idle time: the
+            # median leaves those few out.
+            step_ms += [a.elapsed_time(b) for a, b in pairs]
+            pairs = []
+    out = {"mode": "run", "workload": name, "tag": TAG, "env": ENV, "per_second": per_second}
+    if step_ms:
+        out["step_gpu_ms"] = statistics.median(step_ms)
+    print(json.dumps(out), flush=True)
 
 
 def infer(steps, gap_ms):
