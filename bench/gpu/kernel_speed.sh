@@ -31,8 +31,9 @@ fixed = [r for r in recs if r.get("tag") == "fixed"]
 held = [r for r in recs if r["mode"] == "held"]
 base_rate = statistics.mean(rate(r) for r in native)
 base_ms = statistics.mean(r["step_gpu_ms"] for r in native)
-print(f"unlimited: {base_rate:.0f} it/s ({', '.join(f'{rate(r):.0f}' for r in native)}), a product "
-      f"{base_ms * 1e3:.1f} us of GPU time ({', '.join(f'{r['step_gpu_ms'] * 1e3:.1f}' for r in native)})")
+rates = ", ".join("%.0f" % rate(r) for r in native)
+times = ", ".join("%.1f" % (r["step_gpu_ms"] * 1e3) for r in native)
+print(f"unlimited: {base_rate:.0f} it/s ({rates}), a product {base_ms * 1e3:.1f} us of GPU time ({times})")
 for r, h in zip(fixed, held):
     share = int(r["env"]["XPOOL_GPU_CORE"])
     # The seconds the workload ran: the sampler also covers its start-up and its exit.
