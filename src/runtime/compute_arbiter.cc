@@ -26,7 +26,7 @@ namespace xpool::runtime {
 namespace {
 
 constexpr uint64_t kMagic = 0x31555043'4c4f4f50;  // "POOLCPU1"
-// 2: SliceRecord::period_ns; 3: SliceRecord::used_ns and name.
+// 2: SliceRecord::period_ns; 3: SliceRecord::used_ns and name; 4: Layout::holder_busy_until_ns.
 constexpr uint32_t kVersion = 4;
 constexpr int64_t kNever = INT64_MAX / 4;
 
