@@ -135,7 +135,9 @@ int RunExec(const ExecOptions& o) {
 void AddExecCommand(CLI::App& app, int* exit_code) {
   auto opts = std::make_shared<ExecOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "exec", "Run a command on this machine's GPUs inside a slice held to a memory quota");
+      "exec",
+      "Run a command on this machine's GPUs inside a slice held to a memory quota and a compute "
+      "share");
   cmd->add_option("--gpu-memory", opts->gpu_memory,
                   "Memory quota per device, e.g. 8Gi or 512Mi (default: no quota)");
   cmd->add_option("--devices", opts->devices,
