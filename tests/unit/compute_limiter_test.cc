@@ -211,6 +211,37 @@ TEST_F(ComputeLimiterSimTest, HighPriorityInferenceKeepsItsLatencyBesideTraining
   EXPECT_GE(high[0].Busy(), 1 - high[1].Busy() - silence - 0.01);
 }
 
+TEST_F(ComputeLimiterSimTest, ASilentHolderIsWaitedOutUntilItsQueuedWorkEndsButNotByHighPriority) {
+  // The holder says its queued work ends 5 ms on, then stalls (descheduled, say) for 8 ms. A
+  // normal waiter takes the lease 1 ms after that work should have ended; a high-priority one,
+  // 1 ms after the holder's last sign of work, since a stalled holder's estimate may be inflated.
+  for (const bool high : {false, true}) {
+    std::filesystem::remove(segment_);
+    int64_t noted_at = 0;
+    int64_t granted_at = 0;
+    gpu_.Run({[&](int index) {
+                auto holder =
+                    sim::SimArbiter(gpu_, segment_, Slice(ComputePolicy::kBestEffort, 100), index);
+                ASSERT_NE(holder, nullptr);
+                holder->Acquire();
+                noted_at = gpu_.NowNs();
+                holder->NoteActive(noted_at, noted_at + 5 * kMs);
+                gpu_.Spend(8 * kMs);
+              },
+              [&](int index) {
+                gpu_.Spend(100 * kUs);
+                auto waiter = sim::SimArbiter(gpu_, segment_,
+                                              Slice(ComputePolicy::kBestEffort, 100, high), index);
+                ASSERT_NE(waiter, nullptr);
+                waiter->Acquire();
+                granted_at = gpu_.NowNs();
+              }});
+    const int64_t expected = (high ? 1 : 6) * kMs;
+    EXPECT_GE(granted_at - noted_at, expected) << (high ? "high" : "normal");
+    EXPECT_LE(granted_at - noted_at, expected + 100 * kUs) << (high ? "high" : "normal");
+  }
+}
+
 TEST_F(ComputeLimiterSimTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
   // Under fixed, priority orders the leases but buys no device time: the normal slice keeps its
   // 50 %, and the high one takes no more than its 30 %.

@@ -180,7 +180,7 @@ double Outcome::Busy() const {
          static_cast<double>(busy_per_second.size());
 }
 
-std::unique_ptr<ComputeLimiter> SimLimiter(SimGpu& gpu, const std::string& segment,
+std::unique_ptr<ComputeArbiter> SimArbiter(SimGpu& gpu, const std::string& segment,
                                            const Arbitration& arbitration, int index) {
   ArbiterTiming timing;
   timing.clock = &gpu;
@@ -191,7 +191,14 @@ std::unique_ptr<ComputeLimiter> SimLimiter(SimGpu& gpu, const std::string& segme
                                       "sim " + std::to_string(index));
   EXPECT_TRUE(arbiter.ok()) << arbiter.status().message();
   if (!arbiter.ok()) return nullptr;
-  return std::make_unique<ComputeLimiter>(std::move(*arbiter), SimGpu::Events());
+  return std::move(*arbiter);
+}
+
+std::unique_ptr<ComputeLimiter> SimLimiter(SimGpu& gpu, const std::string& segment,
+                                           const Arbitration& arbitration, int index) {
+  auto arbiter = SimArbiter(gpu, segment, arbitration, index);
+  if (arbiter == nullptr) return nullptr;
+  return std::make_unique<ComputeLimiter>(std::move(arbiter), SimGpu::Events());
 }
 
 namespace {

@@ -130,8 +130,11 @@ struct Tenant {
   Arbitration arbitration;
 };
 
-// A limiter of its own slice for simulated process `index`, arbitrated in the segment at
-// `segment`; null (and a test failure) when the segment cannot be joined.
+// The arbiter of a slice of its own for simulated process `index`, in the segment at `segment`,
+// on `gpu`'s clock; null (and a test failure) when the segment cannot be joined.
+std::unique_ptr<ComputeArbiter> SimArbiter(SimGpu& gpu, const std::string& segment,
+                                           const Arbitration& arbitration, int index);
+// A limiter over SimArbiter's arbiter and the simulated device's events.
 std::unique_ptr<ComputeLimiter> SimLimiter(SimGpu& gpu, const std::string& segment,
                                            const Arbitration& arbitration, int index);
 
