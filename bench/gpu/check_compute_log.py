@@ -69,8 +69,11 @@ def main(path):
         got = 100 * rate(r) / native[r["workload"]]
         report(f"best-effort alone, {r['workload']}", got >= 97, f"{got:.1f} % of unlimited")
     inf = {r["tag"]: r for r in recs if r["mode"] == "infer"}
-    if "alone" in inf and "priority" in inf:
-        a, p, c = inf["alone"], inf["priority"], inf.get("colocated")
+    alone = [r for r in recs if r["mode"] == "infer" and r["tag"] == "alone"]
+    if alone and "priority" in inf:
+        # The step alone, measured before and after the others: the mean of its readings.
+        a = {k: statistics.mean(r[k] for r in alone) for k in ("p50_ms", "p99_ms")}
+        p, c = inf["priority"], inf.get("colocated")
         report("high-priority inference p50 <= 1.2x alone", p["p50_ms"] <= 1.2 * a["p50_ms"],
                f"{p['p50_ms']:.2f} ms vs {a['p50_ms']:.2f} ms alone ({p['p50_ms'] / a['p50_ms']:.2f}x)")
         report("high-priority inference p99 <= 1.5x alone", p["p99_ms"] <= 1.5 * a["p99_ms"],

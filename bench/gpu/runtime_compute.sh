@@ -50,4 +50,7 @@ done
 echo "== 4. priority: an inference step next to a saturating training tenant"
 priority_set
 BENCH_TAG=priority-alone LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
+# The step alone again: its speed drifts with the host's, so the reference is the mean of the runs
+# before and after the measured ones (bench/gpu/inference_overhead.sh).
+BENCH_TAG=alone $PY infer 1000 4
 python3 bench/gpu/check_compute_log.py "$LOG"
