@@ -24,10 +24,10 @@ using sim::Outcome;
 using sim::Program;
 using sim::Tenant;
 
-// The GPU benchmark's three workloads (bench/gpu/compute_bench.py), as the device sees them: large
+// The GPU benchmarks' workloads (bench/gpu/compute_bench.py), as the device sees them: large
 // products (GPU-bound), many small kernels from an eager framework (bound by the CPU's launches),
-// and the same kernels replayed as one graph launch; and graph replays each waited for by the
-// program (a training step that reads its loss), outside the runtime's own waits.
+// the same kernels replayed as one graph launch, and graph replays each waited for by the program
+// (graph-sync: a training step that reads its loss), outside the runtime's own waits.
 const std::map<std::string, Program> kWorkloads = {
     {"products", {5 * kUs, 500 * kUs}},
     {"small eager", {7 * kUs, 1 * kUs}},
