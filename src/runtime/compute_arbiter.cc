@@ -47,6 +47,39 @@ bool Waiting(const MemberRecord& m) {
   return m.pid != 0 && m.waiting_since_ns != 0;
 }
 
+// Who is alive is told by locks, not pids: a member holds a write lock (an open file description
+// lock) on one byte of the segment, past its end, for as long as it is a member, and the kernel
+// drops the lock when the process dies. Pids cannot tell: processes in two containers, each in a
+// PID namespace of its own, may both be pid 1, and neither can signal the other.
+constexpr off_t kMemberLockBase = off_t{1} << 20;
+
+struct flock MemberLock(int member, short type) {
+  struct flock lock {};
+  lock.l_type = type;
+  lock.l_whence = SEEK_SET;
+  lock.l_start = kMemberLockBase + member;
+  lock.l_len = 1;
+  return lock;
+}
+
+bool LockMember(int fd, int member) {
+  struct flock lock = MemberLock(member, F_WRLCK);
+  return fcntl(fd, F_OFD_SETLK, &lock) == 0;
+}
+
+void UnlockMember(int fd, int member) {
+  struct flock lock = MemberLock(member, F_UNLCK);
+  (void)fcntl(fd, F_OFD_SETLK, &lock);
+}
+
+// Whether another open file description holds member `member`'s lock (so its process lives).
+// A member's own description never conflicts with itself: callers check their own record apart.
+bool MemberLockHeld(int fd, int member) {
+  struct flock lock = MemberLock(member, F_RDLCK);
+  if (fcntl(fd, F_OFD_GETLK, &lock) != 0) return true;  // cannot tell: keep it counted
+  return lock.l_type != F_UNLCK;
+}
+
 }  // namespace
 
 namespace arbiter_policy {
@@ -191,7 +224,8 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Layout))) {
     mem = mmap(nullptr, sizeof(Layout), PROT_READ, MAP_SHARED, fd, 0);
   }
-  close(fd);
+  const auto close_fd = [](const int* f) { close(*f); };
+  const std::unique_ptr<const int, decltype(close_fd)> open_fd(&fd, close_fd);
   if (mem == MAP_FAILED) {
     return Status::FailedPrecondition("'" + path + "' is not an xpool compute segment");
   }
@@ -224,7 +258,7 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   for (int i = 0; i < kMaxComputeMembers; ++i) {
     const MemberRecord& m = layout->members[i];
     if (m.pid == 0 || m.slice < 0 || m.slice >= kMaxComputeSlices || index[m.slice] < 0) continue;
-    if (kill(m.pid, 0) != 0 && errno == ESRCH) continue;  // died without leaving
+    if (!MemberLockHeld(fd, i)) continue;  // died without leaving
     ComputeSliceUse& out = use.slices[index[m.slice]];
     out.pids.push_back(m.pid);
     out.holding |= holder == i;
@@ -321,6 +355,7 @@ ComputeArbiter::~ComputeArbiter() {
       Lock();
       if (layout_->holder.load() == member_) EndLeaseLocked(NowNs());
       layout_->members[member_] = MemberRecord{};
+      UnlockMember(fd_, member_);
       Unlock();
       WakeAll();
     }
@@ -422,11 +457,13 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
   slices[slice_].high = high ? 1 : 0;
   high_ = high;
   auto& members = layout_->members;
-  member_ = -1;
-  for (int i = 0; i < kMaxComputeMembers && member_ < 0; ++i) {
-    const MemberRecord& m = members[i];
-    const bool dead = m.pid != 0 && kill(m.pid, 0) != 0 && errno == ESRCH;
-    if (m.pid == 0 || m.pid == pid_ || (dead && layout_->holder.load() != i)) member_ = i;
+  if (member_ < 0) {
+    // A record nobody holds the lock of: free, or left by a process that died. A dead holder's
+    // record stays until its lease is reclaimed.
+    for (int i = 0; i < kMaxComputeMembers && member_ < 0; ++i) {
+      if (layout_->holder.load() == i || MemberLockHeld(fd_, i)) continue;
+      if (LockMember(fd_, i)) member_ = i;
+    }
   }
   if (member_ < 0) return Status::FailedPrecondition("too many processes share this device");
   if (Waiting(members[member_])) layout_->waiters.fetch_sub(1);
@@ -435,8 +472,8 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
 }
 
 bool ComputeArbiter::AnyLiveMemberLocked() const {
-  for (const MemberRecord& m : layout_->members) {
-    if (m.pid != 0 && m.pid != pid_ && !(kill(m.pid, 0) != 0 && errno == ESRCH)) return true;
+  for (int i = 0; i < kMaxComputeMembers; ++i) {
+    if (i != member_ && layout_->members[i].pid != 0 && MemberLockHeld(fd_, i)) return true;
   }
   return false;
 }
@@ -466,7 +503,7 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
   const int holder = layout_->holder.load();
   if (holder < 0 || holder == member_) return;
   const MemberRecord& m = layout_->members[holder];
-  const bool dead = m.pid == 0 || (kill(m.pid, 0) != 0 && errno == ESRCH);
+  const bool dead = m.pid == 0 || !MemberLockHeld(fd_, holder);
   const int64_t at_work_until = HolderAtWorkUntilLocked();
   if (dead || now - at_work_until > timing_.idle_revoke_ns) {
     // Charged to its last sign of work plus the silence allowed: its queued work ran about then.
@@ -485,7 +522,7 @@ void ComputeArbiter::Acquire() {
   Lock();
   int64_t now = NowNs();
   if (layout_->members[member_].pid != pid_) {
-    // Our record was taken for a dead process's (we were silent too long); join again.
+    // Our record was cleared; nobody else can take it while we hold its lock. Fill it in again.
     const SliceRecord s = layout_->slices[slice_];
     (void)JoinLocked(s.key, s.share, high_, now);
   }

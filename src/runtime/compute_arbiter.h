@@ -91,7 +91,9 @@ struct SliceRecord {
 };
 
 struct MemberRecord {
-  int32_t pid = 0;  // 0: free
+  // 0: free. For reports only, as the process sees itself (in a container, in its own PID
+  // namespace); whether a member lives is told by a lock it holds on the segment.
+  int32_t pid = 0;
   int32_t slice = -1;
   int64_t seen_ns = 0;
   int64_t waiting_since_ns = 0;  // 0: not waiting

@@ -1,4 +1,5 @@
 // The limiters of this process, one per device it launches on, over the driver it loaded.
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <array>
@@ -32,8 +33,18 @@ const ComputeEventApi& DriverEvents() {
   return api;
 }
 
+// A process without a slice gets one of its own, under a random key: its pid would not do, since
+// processes in two containers (PID namespaces of their own) may have the same one.
+uint64_t OwnSliceKey() {
+  uint64_t key = 0;
+  if (getrandom(&key, sizeof(key), 0) != static_cast<ssize_t>(sizeof(key))) {
+    key = (static_cast<uint64_t>(getpid()) << 32) ^ static_cast<uint64_t>(ComputeArbiter::Now());
+  }
+  return key | 1;
+}
+
 uint64_t SliceKey(const std::string& slice_path) {
-  if (slice_path.empty()) return (static_cast<uint64_t>(getpid()) << 1) | 1;  // a slice of its own
+  if (slice_path.empty()) return OwnSliceKey();
   uint64_t x = 1469598103934665603ull;
   for (char c : slice_path) x = (x ^ static_cast<unsigned char>(c)) * 1099511628211ull;
   return x & ~uint64_t{1};

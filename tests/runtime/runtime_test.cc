@@ -510,6 +510,27 @@ TEST(RuntimeComputeTest, WeightedSplitsTheDeviceByShare) {
   }
 }
 
+// Two pods on one GPU: each process is PID 1 in a PID namespace of its own, and both arbitrate
+// in one host folder. Pids then say nothing about who is who, or who is alive.
+TEST(RuntimeComputeTest, ProcessesInPidNamespacesOfTheirOwnShareTheDeviceByShare) {
+  if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0) {
+    GTEST_SKIP() << "PID namespaces need root and /usr/bin/unshare";
+  }
+  const auto in_own_pid_namespace = [](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), {"/usr/bin/unshare", "--pid", "--fork", "--"});
+    return argv;
+  };
+  const auto env = [](const char* share) {
+    return Compute("pidns", {{"XPOOL_GPU_CORE", share}, {"XPOOL_COMPUTE_POLICY", "weighted"}});
+  };
+  Process a(in_own_pid_namespace(Probe({"ctx", "0", "run", "500", "3", "kernel"})), env("30"));
+  const auto rb =
+      RunProcess(in_own_pid_namespace(Probe({"ctx", "0", "run", "500", "3", "kernel"})), env("70"));
+  const auto ra = a.Wait();
+  EXPECT_NEAR(ShareOf(ra.out) / ShareOf(rb.out), 30.0 / 70.0, 0.06) << ra.out << rb.out;
+  RemoveComputeFiles("pidns");
+}
+
 TEST(RuntimeComputeTest, EqualGivesThreeProcessesAThirdEach) {
   const Env env = Compute("equal", {{"XPOOL_COMPUTE_POLICY", "equal"}});
   Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), env);

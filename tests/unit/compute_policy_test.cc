@@ -1,7 +1,11 @@
 // The arbitration policies, driven with a hand-set clock: who goes next and for how long.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <filesystem>
+#include <string>
 
 #include "runtime/compute_arbiter.h"
 #include "runtime/config.h"
@@ -209,6 +213,42 @@ const char* BadCore(const char* name) {
 TEST(ComputeConfigTest, ABadShareIsAnErrorNotUnlimited) {
   const RuntimeConfig c = LoadConfig(&BadCore);
   EXPECT_NE(c.error.find("XPOOL_GPU_CORE"), std::string::npos) << c.error;
+}
+
+}  // namespace
+}  // namespace xpool::runtime
+
+namespace xpool::runtime {
+namespace {
+
+// Processes that died without leaving (killed) hold no lock on the segment any more: their
+// records are free again, and the next process to join alone chooses the device's policy.
+TEST(ComputeArbiterTest, RecordsOfProcessesThatDiedAreFreeAgain) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("xpool-arbiter-dead-" + std::to_string(getpid())))
+          .string();
+  std::filesystem::remove(path);
+  for (int i = 0; i < kMaxComputeMembers; ++i) {
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto joined = ComputeArbiter::Open(path, ComputePolicy::kWeighted, 2 * i + 2, 50, false);
+      _exit(joined.ok() ? 0 : 1);  // no destructor: the record stays, as after a SIGKILL
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child " << i;
+  }
+  auto survivor = ComputeArbiter::Open(path, ComputePolicy::kEqual, 1, 50, false);
+  ASSERT_TRUE(survivor.ok()) << survivor.status().message();
+  EXPECT_EQ((*survivor)->policy(), ComputePolicy::kEqual);
+  auto use = ComputeArbiter::Read(path);
+  ASSERT_TRUE(use.ok()) << use.status().message();
+  size_t live = 0;
+  for (const ComputeSliceUse& s : use->slices) live += s.pids.size();
+  EXPECT_EQ(live, 1u);  // the dead are not shown
+  survivor->reset();
+  std::filesystem::remove(path);
 }
 
 }  // namespace
