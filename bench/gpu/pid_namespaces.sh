@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Two processes on one GPU, each in a PID namespace of its own (as two pods are, both pid 1),
 # under weighted 30:70 with bf16 products: this runtime, and with RT_OLD set an older one in the
-# same call. Needs root (unshare --pid); prints SKIP without it.
+# same call. Each gets a /proc of its own too, as in a pod (the driver reads /proc/self). Needs
+# root (unshare --pid --mount-proc); prints SKIP without it.
 # One device-tool call:  RT_OLD=scratch/libxpool-cuda-OLD.so bash bench/gpu/pid_namespaces.sh
 set -uo pipefail
 LOG_NAME=pid_namespaces.log
 source "$(dirname "$0")/compute_common.sh"
-if ! unshare --pid --fork --kill-child true 2>/dev/null; then echo "SKIP: unshare --pid needs root"; exit 0; fi
+if ! unshare --pid --fork --kill-child --mount-proc true 2>/dev/null; then echo "SKIP: unshare --pid needs root"; exit 0; fi
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-NS="timeout ${RUN_LIMIT_S:-90} unshare --pid --fork --kill-child python3 bench/gpu/compute_bench.py"
+NS="timeout ${RUN_LIMIT_S:-90} unshare --pid --fork --kill-child --mount-proc python3 bench/gpu/compute_bench.py"
 runtimes="new"
 [ -n "${RT_OLD:-}" ] && runtimes="new old"
 BENCH_TAG=native $PY run matmul 6
