@@ -2,8 +2,7 @@
 # Two processes on one GPU, each in a PID namespace of its own (as two pods are, both pid 1),
 # under weighted 30:70 with bf16 products: this runtime, and with RT_OLD set an older one in the
 # same call. Each gets a /proc of its own too, as in a pod (without one, CUDA fails to start: error
-# 304, "OS call failed"). Needs
-# root (unshare --pid --mount-proc); prints SKIP without it.
+# 304, "OS call failed"). Needs root (unshare --pid --mount-proc); prints SKIP without it.
 # One device-tool call:  RT_OLD=scratch/libxpool-cuda-OLD.so bash bench/gpu/pid_namespaces.sh
 set -uo pipefail
 LOG_NAME=pid_namespaces.log
