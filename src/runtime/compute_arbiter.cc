@@ -62,9 +62,10 @@ struct flock MemberLock(int member, short type) {
   return lock;
 }
 
-bool LockMember(int fd, int member) {
+// 0 when the lock is taken, else the errno: EAGAIN or EACCES when another member holds it.
+int LockMember(int fd, int member) {
   struct flock lock = MemberLock(member, F_WRLCK);
-  return fcntl(fd, F_OFD_SETLK, &lock) == 0;
+  return fcntl(fd, F_OFD_SETLK, &lock) == 0 ? 0 : errno;
 }
 
 void UnlockMember(int fd, int member) {
@@ -72,12 +73,17 @@ void UnlockMember(int fd, int member) {
   (void)fcntl(fd, F_OFD_SETLK, &lock);
 }
 
-// Whether another open file description holds member `member`'s lock (so its process lives).
-// A member's own description never conflicts with itself: callers check their own record apart.
-bool MemberLockHeld(int fd, int member) {
+// 1 when another open file description holds member `member`'s lock (so its process lives), 0
+// when none does, else -errno. A member's own description never conflicts with itself: callers
+// check their own record apart.
+int ProbeMember(int fd, int member) {
   struct flock lock = MemberLock(member, F_RDLCK);
-  if (fcntl(fd, F_OFD_GETLK, &lock) != 0) return true;  // cannot tell: keep it counted
-  return lock.l_type != F_UNLCK;
+  if (fcntl(fd, F_OFD_GETLK, &lock) != 0) return -errno;
+  return lock.l_type != F_UNLCK ? 1 : 0;
+}
+
+bool MemberLockHeld(int fd, int member) {
+  return ProbeMember(fd, member) != 0;  // an error cannot tell: the member stays counted
 }
 
 }  // namespace
@@ -461,8 +467,17 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
     // A record nobody holds the lock of: free, or left by a process that died. A dead holder's
     // record stays until its lease is reclaimed.
     for (int i = 0; i < kMaxComputeMembers && member_ < 0; ++i) {
-      if (layout_->holder.load() == i || MemberLockHeld(fd_, i)) continue;
-      if (LockMember(fd_, i)) member_ = i;
+      if (layout_->holder.load() == i) continue;
+      const int probe = ProbeMember(fd_, i);
+      if (probe > 0) continue;
+      const int error = probe < 0 ? -probe : LockMember(fd_, i);
+      if (error == 0) {
+        member_ = i;
+      } else if (error != EAGAIN && error != EACCES) {
+        return Status::FailedPrecondition(std::string("the compute segment's file system refuses "
+                                                      "the locks that tell members apart: ") +
+                                          std::strerror(error));
+      }
     }
   }
   if (member_ < 0) return Status::FailedPrecondition("too many processes share this device");
