@@ -35,11 +35,17 @@ API=https://127.0.0.1:$(sed -n 's/^listening on //p' api.log)
 kapi() { curl -sS --cacert cert.pem -H "Authorization: Bearer $TOKEN" "$@"; }
 
 start_controller() {  # extra flags
+  # The log is appended to across restarts: wait for this start's line, not an earlier one's.
+  local started
+  started=$(grep -c "binding and watching" controller.log 2>/dev/null)
   "$BIN/xpool-controller" --listen 127.0.0.1:${PORT:-0} --data data --metrics 127.0.0.1:${HTTP:-0} \
     --kube-api "$API" --kube-token-file token "$@" >>controller.log 2>&1 &
   CONTROLLER=$!
   pids+=($CONTROLLER)
-  for _ in $(seq 100); do grep -q "binding and watching" controller.log && break; sleep 0.05; done
+  for _ in $(seq 100); do
+    [ "$(grep -c "binding and watching" controller.log)" -gt "${started:-0}" ] && break
+    sleep 0.05
+  done
   PORT=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' controller.log | tail -1)
   HTTP=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' controller.log | tail -1)
   export XPOOL_CONTROLLER=127.0.0.1:$PORT
@@ -53,7 +59,7 @@ pids+=($HARNESS)
 pids+=($!)
 for _ in $(seq 100); do "$XPOOL" nodes 2>/dev/null | grep -q node-a && break; sleep 0.1; done
 
-ext() { curl -sS -o reply -w '%{http_code}' "http://127.0.0.1:$HTTP/scheduler/$1" -d "$2"; }
+ext() { rm -f reply; curl -sS -o reply -w '%{http_code}' "http://127.0.0.1:$HTTP/scheduler/$1" -d "$2"; }
 bind() { ext bind "{\"PodName\":\"$1\",\"PodNamespace\":\"ml\",\"PodUID\":\"$2\",\"Node\":\"node-a\"}"; }
 live_of() { "$XPOOL" allocs -o json | grep -c "\"$1\"" ; }
 
