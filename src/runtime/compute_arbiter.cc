@@ -82,6 +82,21 @@ int ProbeMember(int fd, int member) {
   return lock.l_type != F_UNLCK ? 1 : 0;
 }
 
+// Closes the file descriptor it owns when it goes out of scope.
+class OwnedFd {
+ public:
+  explicit OwnedFd(int fd) : fd_(fd) {}
+  ~OwnedFd() {
+    if (fd_ >= 0) close(fd_);
+  }
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 bool MemberLockHeld(int fd, int member) {
   return ProbeMember(fd, member) != 0;  // an error cannot tell: the member stays counted
 }
@@ -223,15 +238,14 @@ std::string ComputeSliceName(std::string_view slice_path, int pid) {
 }
 
 Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::IoError("open '" + path + "': " + std::strerror(errno));
+  // Kept open while the members are read: their locks tell which of them live.
+  const OwnedFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Status::IoError("open '" + path + "': " + std::strerror(errno));
   struct stat st {};
   void* mem = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Layout))) {
-    mem = mmap(nullptr, sizeof(Layout), PROT_READ, MAP_SHARED, fd, 0);
+  if (fstat(fd.get(), &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Layout))) {
+    mem = mmap(nullptr, sizeof(Layout), PROT_READ, MAP_SHARED, fd.get(), 0);
   }
-  const auto close_fd = [](const int* f) { close(*f); };
-  const std::unique_ptr<const int, decltype(close_fd)> open_fd(&fd, close_fd);
   if (mem == MAP_FAILED) {
     return Status::FailedPrecondition("'" + path + "' is not an xpool compute segment");
   }
@@ -264,7 +278,7 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
   for (int i = 0; i < kMaxComputeMembers; ++i) {
     const MemberRecord& m = layout->members[i];
     if (m.pid == 0 || m.slice < 0 || m.slice >= kMaxComputeSlices || index[m.slice] < 0) continue;
-    if (!MemberLockHeld(fd, i)) continue;  // died without leaving
+    if (!MemberLockHeld(fd.get(), i)) continue;  // died without leaving
     ComputeSliceUse& out = use.slices[index[m.slice]];
     out.pids.push_back(m.pid);
     out.holding |= holder == i;
