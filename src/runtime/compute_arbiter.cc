@@ -82,6 +82,10 @@ int ProbeMember(int fd, int member) {
   return lock.l_type != F_UNLCK ? 1 : 0;
 }
 
+bool MemberLockHeld(int fd, int member) {
+  return ProbeMember(fd, member) != 0;  // an error cannot tell: the member stays counted
+}
+
 // Closes the file descriptor it owns when it goes out of scope.
 class OwnedFd {
  public:
@@ -96,10 +100,6 @@ class OwnedFd {
  private:
   int fd_;
 };
-
-bool MemberLockHeld(int fd, int member) {
-  return ProbeMember(fd, member) != 0;  // an error cannot tell: the member stays counted
-}
 
 }  // namespace
 
@@ -477,21 +477,20 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
   slices[slice_].high = high ? 1 : 0;
   high_ = high;
   auto& members = layout_->members;
-  if (member_ < 0) {
-    // A record nobody holds the lock of: free, or left by a process that died. A dead holder's
-    // record stays until its lease is reclaimed.
-    for (int i = 0; i < kMaxComputeMembers && member_ < 0; ++i) {
-      if (layout_->holder.load() == i) continue;
-      const int probe = ProbeMember(fd_, i);
-      if (probe > 0) continue;
-      const int error = probe < 0 ? -probe : LockMember(fd_, i);
-      if (error == 0) {
-        member_ = i;
-      } else if (error != EAGAIN && error != EACCES) {
-        return Status::FailedPrecondition(std::string("the compute segment's file system refuses "
-                                                      "the locks that tell members apart: ") +
-                                          std::strerror(error));
-      }
+  // A record nobody holds the lock of: free, or left by a process that died. A dead holder's
+  // record stays until its lease is reclaimed. Ours is ours until we leave: nobody else can take
+  // it while we hold its lock.
+  for (int i = 0; i < kMaxComputeMembers && member_ < 0; ++i) {
+    if (layout_->holder.load() == i) continue;
+    const int probe = ProbeMember(fd_, i);
+    if (probe > 0) continue;
+    const int error = probe < 0 ? -probe : LockMember(fd_, i);
+    if (error == 0) {
+      member_ = i;
+    } else if (error != EAGAIN && error != EACCES) {
+      return Status::FailedPrecondition(std::string("the compute segment's file system refuses "
+                                                    "the locks that tell members apart: ") +
+                                        std::strerror(error));
     }
   }
   if (member_ < 0) return Status::FailedPrecondition("too many processes share this device");
@@ -550,11 +549,6 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
 void ComputeArbiter::Acquire() {
   Lock();
   int64_t now = NowNs();
-  if (layout_->members[member_].pid != pid_) {
-    // Our record was cleared; nobody else can take it while we hold its lock. Fill it in again.
-    const SliceRecord s = layout_->slices[slice_];
-    (void)JoinLocked(s.key, s.share, high_, now);
-  }
   MemberRecord& me = layout_->members[member_];
   if (layout_->holder.load() == member_) {
     Unlock();
@@ -650,7 +644,7 @@ void ComputeArbiter::Release(int64_t drained_ns) {
   // back in Acquire must still find it in the running, or it would take every other turn
   // whatever the policy says.
   MemberRecord& me = layout_->members[member_];
-  if (me.pid == pid_ && !Waiting(me)) {
+  if (!Waiting(me)) {
     const int64_t now = NowNs();
     me.waiting_since_ns = now;
     me.seen_ns = now;

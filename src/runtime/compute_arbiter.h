@@ -214,7 +214,7 @@ class ComputeArbiter {
   void Lock();
   void Unlock();
   Status JoinLocked(uint64_t slice_key, int share_percent, bool high, int64_t now,
-                    std::string_view slice_name = {});
+                    std::string_view slice_name);
   // Until when, for this waiter, the holder counts as at work (it is silent idle_revoke_ns later).
   int64_t HolderAtWorkUntilLocked() const;
   // Takes the lease from a dead or silent holder; charges it for its time.
