@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "agent/inventory.h"
 
@@ -64,6 +66,22 @@ class PoolStateTest : public ::testing::Test {
     ASSERT_TRUE(state.ok()) << state.status().message();
     state_ = std::move(*state);
   }
+  // Registers node g, with one device per allocation, and allocates `count` one-device
+  // allocations of `tenant` on it (fewer if one fails); `beat` becomes a heartbeat from g.
+  std::vector<v1::Allocation> AllocateForTenant(const std::string& tenant, int count,
+                                                v1::HeartbeatRequest* beat) {
+    std::vector<v1::Allocation> out;
+    if (!state_->Register(MakeNode("g", "H100-SXM", "gpu", count), 0).ok()) return out;
+    auto ask = Ask(1);
+    ask.set_tenant(tenant);
+    for (int i = 0; i < count; ++i) {
+      auto a = state_->Allocate(ask, 1);
+      if (a.ok()) out.push_back(*a);
+    }
+    beat->set_node("g");
+    return out;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<PoolState> state_;
 };
@@ -196,16 +214,13 @@ TEST_F(PoolStateTest, AnEndedTaskReleasesItsAllocation) {
 // The device time agents report is a gauge of the live allocations per tenant, and a counter
 // (live and released) that does not fall when an allocation ends.
 TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
-  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
-  auto ask = Ask(1);
-  ask.set_tenant("team-a");
-  auto a = state_->Allocate(ask, 1);
-  auto b = state_->Allocate(ask, 1);
-  ASSERT_TRUE(a.ok() && b.ok());
   v1::HeartbeatRequest beat;
-  beat.set_node("g");
-  auto* ta = Report(beat, a->id(), true, 2.5);
-  auto* tb = Report(beat, b->id(), true, 1);
+  const auto allocations = AllocateForTenant("team-a", 2, &beat);
+  ASSERT_EQ(allocations.size(), 2u);
+  const v1::Allocation& a = allocations[0];
+  const v1::Allocation& b = allocations[1];
+  auto* ta = Report(beat, a.id(), true, 2.5);
+  auto* tb = Report(beat, b.id(), true, 1);
   ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
   std::string page = state_->Metrics();
   EXPECT_NE(page.find("xpool_tenant_gpu_seconds_used{tenant=\"team-a\"} 3.5\n"), std::string::npos)
@@ -217,7 +232,7 @@ TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
   ta->set_gpu_seconds_used(3);
   tb->set_gpu_seconds_used(1.5);
   ASSERT_TRUE(state_->Heartbeat(beat, 3).ok());
-  ASSERT_EQ(state_->Get(a->id())->state(), "released");
+  ASSERT_EQ(state_->Get(a.id())->state(), "released");
   page = state_->Metrics();
   EXPECT_NE(page.find("xpool_tenant_gpu_seconds_used{tenant=\"team-a\"} 1.5\n"), std::string::npos)
       << page;
@@ -225,7 +240,7 @@ TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
       << page;
   // A heartbeat that still names the released allocation counts nothing twice.
   ASSERT_TRUE(state_->Heartbeat(beat, 4).ok());
-  ASSERT_TRUE(state_->Release(b->id(), "done", 5).ok());
+  ASSERT_TRUE(state_->Release(b.id(), "done", 5).ok());
   page = state_->Metrics();
   EXPECT_EQ(page.find("xpool_tenant_gpu_seconds_used{tenant=\"team-a\"}"), std::string::npos)
       << page;
@@ -234,29 +249,26 @@ TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
   // Released from outside (xpool release), b's task is stopped; its last report, 0.25 s later than
   // the one counted, still counts, once.
   beat.clear_tasks();
-  Report(beat, b->id(), false, 1.75);
+  Report(beat, b.id(), false, 1.75);
   ASSERT_TRUE(state_->Heartbeat(beat, 6).ok());
   ASSERT_TRUE(state_->Heartbeat(beat, 7).ok());
   page = state_->Metrics();
   EXPECT_NE(page.find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.75\n"),
             std::string::npos)
       << page;
-  EXPECT_EQ(state_->Get(b->id())->gpu_seconds_used(), 1.75);
+  EXPECT_EQ(state_->Get(b.id())->gpu_seconds_used(), 1.75);
 }
 
 // The counter is kept in the store: a restarted controller goes on from it, also once the
 // released allocations behind it are pruned, so Prometheus never sees it fall.
 TEST_F(PoolStateTest, TheDeviceTimeCounterOutlivesARestartAndPruning) {
-  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
-  auto ask = Ask(1);
-  ask.set_tenant("team-a");
-  auto done = state_->Allocate(ask, 1);
-  auto running = state_->Allocate(ask, 1);
-  ASSERT_TRUE(done.ok() && running.ok());
   v1::HeartbeatRequest beat;
-  beat.set_node("g");
-  Report(beat, done->id(), false, 3);
-  Report(beat, running->id(), true, 1.25);
+  const auto allocations = AllocateForTenant("team-a", 2, &beat);
+  ASSERT_EQ(allocations.size(), 2u);
+  const v1::Allocation& done = allocations[0];
+  const v1::Allocation& running = allocations[1];
+  Report(beat, done.id(), false, 3);
+  Report(beat, running.id(), true, 1.25);
   ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
   ASSERT_NE(state_->Metrics().find("xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 4.25\n"),
             std::string::npos)
@@ -264,7 +276,7 @@ TEST_F(PoolStateTest, TheDeviceTimeCounterOutlivesARestartAndPruning) {
   // The live reading grows; live readings are not stored, so a restarted controller has the
   // older one until the next heartbeat, and the counter must not fall meanwhile.
   beat.clear_tasks();
-  Report(beat, running->id(), true, 2);
+  Report(beat, running.id(), true, 2);
   ASSERT_TRUE(state_->Heartbeat(beat, 3).ok());
   const std::string total = "xpool_tenant_gpu_seconds_total{tenant=\"team-a\"} 5\n";
   ASSERT_NE(state_->Metrics().find(total), std::string::npos) << state_->Metrics();
@@ -278,14 +290,11 @@ TEST_F(PoolStateTest, TheDeviceTimeCounterOutlivesARestartAndPruning) {
 
 // A store written before the totals were kept: they start from the released allocations it holds.
 TEST_F(PoolStateTest, TheDeviceTimeCounterStartsFromAnOlderStoresReleasedAllocations) {
-  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
-  auto ask = Ask(1);
-  ask.set_tenant("team-b");
-  auto done = state_->Allocate(ask, 1);
-  ASSERT_TRUE(done.ok());
   v1::HeartbeatRequest beat;
-  beat.set_node("g");
-  Report(beat, done->id(), false, 2);
+  const auto allocations = AllocateForTenant("team-b", 1, &beat);
+  ASSERT_EQ(allocations.size(), 1u);
+  const v1::Allocation& done = allocations[0];
+  Report(beat, done.id(), false, 2);
   ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
   state_.reset();
   {
