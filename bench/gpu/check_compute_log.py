@@ -1,25 +1,20 @@
 """Reads the log of bench/gpu/runtime_compute.sh and states each compute-share criterion as
 PASS/FAIL (exit status 1 if any fails).   python3 bench/gpu/check_compute_log.py LOG
 """
-import json
 import statistics
 import sys
 
+from records import load, rate, side_rate, weighted_pair
+
 
 def main(path):
-    recs = [json.loads(l) for l in open(path) if l.startswith("{")]
+    recs = load(path)
     ok = True
 
     def report(name, passed, detail):
         nonlocal ok
         ok &= passed
         print(f"{'PASS' if passed else 'FAIL'}  {name}: {detail}")
-
-    def rate(r):  # iterations per second, the first second (start-up) left out
-        return statistics.mean(r["per_second"][1:])
-
-    def side_rate(r):  # the same for a run beside others, whose last second may be alone
-        return statistics.mean(r["per_second"][1:-1])
 
     runs = [r for r in recs if r["mode"] == "run"]
     native = {}
@@ -53,14 +48,14 @@ def main(path):
         print(f"INFO  {w} seconds 2-30 around their own mean: {min(spread):+.1f} % .. {max(spread):+.1f} % "
               f"of the target (the mean is {100 * (mean - target) / target:+.1f} % off the target)")
     for tag, w in (("weighted", "matmul"), ("weighted-graph", "graph")):
-        weighted = [r for r in runs if r["tag"] == tag]
-        if len(weighted) != 2:
+        pair = weighted_pair([r for r in runs if r["tag"] == tag])
+        if pair is None:
             continue
-        by = {int(r["env"]["XPOOL_GPU_CORE"]): side_rate(r) for r in weighted}
-        ratio = by[30] / by[70]
+        low, high = pair
+        ratio = low / high
         report(f"weighted 30:70, {w}", abs(ratio / (30 / 70) - 1) <= 0.05,
-               f"{by[30]:.1f} vs {by[70]:.1f} it/s, ratio {ratio:.3f} (30:70 = 0.429), "
-               f"together {100 * (by[30] + by[70]) / native[w]:.1f} % of unlimited")
+               f"{low:.1f} vs {high:.1f} it/s, ratio {ratio:.3f} (30:70 = 0.429), "
+               f"together {100 * (low + high) / native[w]:.1f} % of unlimited")
     equal = [100 * side_rate(r) / native["matmul"] for r in runs if r["tag"] == "equal"]
     if equal:
         report("equal, three processes", all(abs(e - 100 / 3) <= 3 for e in equal),

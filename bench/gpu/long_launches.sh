@@ -50,10 +50,10 @@ BENCH_TAG=alone $PY infer 1000 4
 BENCH_TAG=native $PY run matmul 6
 
 python3 - "$LOG" <<'EOF'
-import json, statistics, sys
-recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-# Neither the first second nor the last: side-by-side processes do not end together.
-rate = lambda r: statistics.mean(r["per_second"][1:-1])
+import statistics, sys
+sys.path.insert(0, "bench/gpu")
+from records import load, side_rate as rate, weighted_pair
+recs = load(sys.argv[1])  # every run read without its first and last seconds
 native = {w: statistics.mean(rate(r) for r in recs if r["mode"] == "run" and r["tag"] == "native"
                              and r["workload"] == w) for w in ("graph", "matmul")}
 alone = [r for r in recs if r["mode"] == "infer" and r["tag"] == "alone"]
@@ -62,11 +62,10 @@ print(f"unlimited: graph {native['graph']:.1f} it/s, matmul {native['matmul']:.1
       f"inference alone p50 {a50:.2f} ms, p99 {a99:.2f} ms")
 for label in ("new", "old"):
     for kind in ("", "sync-"):
-        w = [r for r in recs if r["tag"] == f"weighted-{kind}{label}"]
-        if len(w) == 2:
-            by = {int(r["env"]["XPOOL_GPU_CORE"]): rate(r) for r in w}
-            print(f"{label}: weighted {kind}graph 30:70 ratio {by[30] / by[70]:.3f} (target 0.429), "
-                  f"together {100 * (by[30] + by[70]) / native['graph']:.1f} % of the unlimited graph")
+        pair = weighted_pair([r for r in recs if r["tag"] == f"weighted-{kind}{label}"])
+        if pair:
+            print(f"{label}: weighted {kind}graph 30:70 ratio {pair[0] / pair[1]:.3f} (target 0.429), "
+                  f"together {100 * sum(pair) / native['graph']:.1f} % of the unlimited graph")
     e = [100 * rate(r) / native["graph"] for r in recs if r["tag"] == f"equal-{label}"]
     if e:
         print(f"{label}: equal graph thirds " + " / ".join(f"{x:.1f}" for x in e) + " % of unlimited")

@@ -22,14 +22,14 @@ for label in $runtimes; do
   unset BENCH_START_AT
 done
 python3 - "$LOG" <<'PYEOF'
-import json, statistics, sys
-recs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-native = statistics.mean(statistics.mean(r["per_second"][1:]) for r in recs if r["tag"] == "native")
-side = lambda r: statistics.mean(r["per_second"][1:-1])  # the last second may be alone
+import statistics, sys
+sys.path.insert(0, "bench/gpu")
+from records import load, rate, weighted_pair
+recs = load(sys.argv[1])
+native = statistics.mean(rate(r) for r in recs if r["tag"] == "native")
 for label in ("new", "old"):
-    w = [r for r in recs if r["tag"] == f"pidns-{label}"]
-    if len(w) == 2:
-        by = {int(r["env"]["XPOOL_GPU_CORE"]): side(r) for r in w}
-        print(f"{label}: weighted 30:70 in two PID namespaces, ratio {by[30] / by[70]:.3f} (target "
-              f"0.429), together {100 * (by[30] + by[70]) / native:.1f} % of unlimited")
+    pair = weighted_pair([r for r in recs if r["tag"] == f"pidns-{label}"])
+    if pair:
+        print(f"{label}: weighted 30:70 in two PID namespaces, ratio {pair[0] / pair[1]:.3f} (target "
+              f"0.429), together {100 * sum(pair) / native:.1f} % of unlimited")
 PYEOF
