@@ -53,6 +53,30 @@ bool Waiting(const MemberRecord& m) {
 // PID namespace of its own, may both be pid 1, and neither can signal the other.
 constexpr off_t kMemberLockBase = off_t{1} << 20;
 
+// The arbiters open in this process, for the fork handler. A fixed table: the handler runs in the
+// child with no lock to take. Tests open many arbiters at once; a process has one per device.
+constexpr int kMaxOpenArbiters = 256;
+std::array<std::atomic<ComputeArbiter*>, kMaxOpenArbiters> g_open_arbiters{};
+std::atomic<bool> g_forked_from_member{false};
+
+void RegisterOpen(ComputeArbiter* arbiter) {
+  for (auto& slot : g_open_arbiters) {
+    ComputeArbiter* expected = nullptr;
+    if (slot.compare_exchange_strong(expected, arbiter)) return;
+  }
+  // Full (a test's hundreds of arbiters): this one's child would keep the member lock while it
+  // lives, as every child did before the table.
+}
+
+void UnregisterOpen(const ComputeArbiter* arbiter) {
+  for (auto& slot : g_open_arbiters) {
+    if (slot.load(std::memory_order_relaxed) == arbiter) {
+      slot.store(nullptr);
+      return;
+    }
+  }
+}
+
 struct flock MemberLock(int member, short type) {
   struct flock lock {};
   lock.l_type = type;
@@ -363,6 +387,11 @@ ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timi
       clock_(timing.clock != nullptr ? timing.clock : &HostComputeClock()),
       pid_(timing.member_pid != 0 ? timing.member_pid : getpid()),
       process_(getpid()) {
+  static const bool fork_handler = [] {
+    return pthread_atfork(nullptr, nullptr, &ComputeArbiter::LetGoAfterFork) == 0;
+  }();
+  (void)fork_handler;
+  RegisterOpen(this);
   // bench/gpu/compute_segment.py reads the segment by these offsets.
   static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 120 &&
                 offsetof(Layout, slices) == 2168);
@@ -370,6 +399,7 @@ ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timi
 }
 
 ComputeArbiter::~ComputeArbiter() {
+  UnregisterOpen(this);
   if (layout_ != nullptr) {
     if (member_ >= 0 && getpid() == process_) {
       Lock();
@@ -382,6 +412,24 @@ ComputeArbiter::~ComputeArbiter() {
     munmap(layout_, sizeof(Layout));
   }
   if (fd_ >= 0) close(fd_);
+}
+
+void ComputeArbiter::LetGoAfterFork() {
+  for (auto& slot : g_open_arbiters) {
+    ComputeArbiter* arbiter = slot.load(std::memory_order_relaxed);
+    if (arbiter == nullptr || arbiter->layout_ == nullptr) continue;
+    g_forked_from_member.store(true, std::memory_order_relaxed);
+    // The mapping refers to the open file description too, and keeps its locks as the
+    // descriptor does.
+    munmap(arbiter->layout_, sizeof(Layout));
+    arbiter->layout_ = nullptr;
+    close(arbiter->fd_);
+    arbiter->fd_ = -1;
+  }
+}
+
+bool ComputeArbiter::ForkedFromMember() {
+  return g_forked_from_member.load(std::memory_order_relaxed);
 }
 
 Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& path,

@@ -205,6 +205,10 @@ class ComputeArbiter {
   int64_t NowNs() const { return clock_->NowNs(); }
   // The host's monotonic clock.
   static int64_t Now();
+  // Whether this process was forked from one that was a member of a segment (and did not exec):
+  // it inherited the parent's mappings and records but not its membership, so it must not
+  // arbitrate through the arbiters it inherited.
+  static bool ForkedFromMember();
 
  private:
   struct Layout;
@@ -224,6 +228,9 @@ class ComputeArbiter {
   // Sleeps until the lease changes hands (the generation moves past `seen`) or the timeout.
   void Wait(uint32_t seen, int64_t timeout_ns);
   void WakeAll();
+  // In a forked child: unmaps and closes every inherited arbiter's segment, whose open file
+  // description would otherwise keep the parent's member lock held after the parent died.
+  static void LetGoAfterFork();
 
   int fd_ = -1;
   Layout* layout_ = nullptr;

@@ -66,7 +66,8 @@ bool ComputeLimiter::Enabled() {
 }
 
 ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
-  if (!Enabled()) return nullptr;
+  // A forked child cannot use its parent's CUDA contexts, nor its membership.
+  if (!Enabled() || ComputeArbiter::ForkedFromMember()) return nullptr;
   static std::mutex mu;
   // Set once per device, then only read: every launch looks here, without the mutex.
   static std::array<std::atomic<ComputeLimiter*>, kMaxSliceDevices> limiters{};

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <csignal>
 #include <filesystem>
 #include <string>
 
@@ -248,6 +249,56 @@ TEST(ComputeArbiterTest, RecordsOfProcessesThatDiedAreFreeAgain) {
   for (const ComputeSliceUse& s : use->slices) live += s.pids.size();
   EXPECT_EQ(live, 1u);  // the dead are not shown
   survivor->reset();
+  std::filesystem::remove(path);
+}
+
+// A member's forked child (a data-loader worker: no exec) does not keep the member's lock: once the
+// member dies, its record is free although the child lives on.
+TEST(ComputeArbiterTest, AForkedChildDoesNotKeepADeadMembersRecordAlive) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("xpool-arbiter-fork-" + std::to_string(getpid())))
+          .string();
+  std::filesystem::remove(path);
+  struct Report {
+    pid_t worker;
+    bool left_alone;  // ComputeArbiter::ForkedFromMember() in the worker
+  };
+  int to_test[2];
+  ASSERT_EQ(pipe(to_test), 0);
+  const pid_t member = fork();
+  ASSERT_GE(member, 0);
+  if (member == 0) {
+    auto joined = ComputeArbiter::Open(path, ComputePolicy::kWeighted, 2, 50, false);
+    if (!joined.ok()) _exit(1);
+    if (fork() == 0) {
+      const Report report{getpid(), ComputeArbiter::ForkedFromMember()};
+      (void)!write(to_test[1], &report, sizeof(report));
+      pause();  // outlives the member; killed by the test
+      _exit(0);
+    }
+    // No destructor: the record stays, as after a SIGKILL.
+    _exit(ComputeArbiter::ForkedFromMember() ? 1 : 0);
+  }
+  close(to_test[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(member, &status, 0), member);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  Report report{};
+  ASSERT_EQ(read(to_test[0], &report, sizeof(report)), static_cast<ssize_t>(sizeof(report)));
+  close(to_test[0]);
+  ASSERT_EQ(kill(report.worker, 0), 0);  // the worker lives on
+  EXPECT_TRUE(report.left_alone);
+
+  auto use = ComputeArbiter::Read(path);
+  ASSERT_TRUE(use.ok()) << use.status().message();
+  size_t live = 0;
+  for (const ComputeSliceUse& s : use->slices) live += s.pids.size();
+  EXPECT_EQ(live, 0u);
+  auto next = ComputeArbiter::Open(path, ComputePolicy::kEqual, 4, 50, false);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_EQ((*next)->policy(), ComputePolicy::kEqual);  // alone, it chooses
+  next->reset();
+  kill(report.worker, SIGKILL);  // not our child: init reaps it
   std::filesystem::remove(path);
 }
 
