@@ -4,7 +4,9 @@
                                           matmul (bf16 4096^3 products), small (1024 tiny
                                           element-wise kernels per iteration), graph (the same
                                           kernels captured in one CUDA graph), graph-sync (the
-                                          graph, waited for after each replay)
+                                          graph, waited for after each replay), stream (1024
+                                          element-wise kernels per iteration on 8 Mi floats,
+                                          ~20 us each: launches that keep the GPU busy)
   BENCH_START_AT=EPOCH_SECONDS           run: start measuring then (side-by-side runs)
   BENCH_KERNEL_TIME=1                     run: also the GPU time of every 25th step, between two
                                           timed events (median, "step_gpu_ms")
@@ -30,13 +32,13 @@ def workload(name):
         a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
         b = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
         return lambda: torch.mm(a, b)
-    x = torch.randn(1 << 16, device="cuda")
+    x = torch.randn(1 << 23 if name == "stream" else 1 << 16, device="cuda")
 
     def small():
         for _ in range(1024):
             x.mul_(1.0000001)
 
-    if name == "small":
+    if name in ("small", "stream"):
         return small
     small()  # warm up before capture
     torch.cuda.synchronize()
