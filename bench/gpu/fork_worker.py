@@ -1,6 +1,8 @@
-"""A training process under a compute share that forks data-loader workers (fork, no exec), for
-bench/gpu/fork_worker.sh: once it has launched work and its workers run, it prints its pid and
-theirs as one JSON line, then keeps launching until killed."""
+"""A training process under a compute share that forks data-loader workers and one helper that
+only sleeps for 30 s (fork, no exec), for bench/gpu/fork_worker.sh: once it has launched work
+and its children run, it prints its pid and theirs as one JSON line, then keeps launching until
+killed. The data-loader workers notice their parent's death within about 5 s; the helper does
+not."""
 import glob
 import json
 import os
@@ -14,6 +16,9 @@ loader = torch.utils.data.DataLoader(range(1000), num_workers=2, persistent_work
                                      multiprocessing_context="fork")
 batches = iter(loader)
 next(batches)
+if os.fork() == 0:
+    time.sleep(30)
+    os._exit(0)
 workers = []
 for children in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
     workers += [int(p) for p in open(children).read().split()]

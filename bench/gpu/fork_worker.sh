@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# A process under a compute share forks two PyTorch data-loader workers (fork, no exec) and is
-# killed; its workers live on for a few seconds. Does its record in the arbitration file die with
+# A process under a compute share forks two PyTorch data-loader workers and a sleeping helper
+# (fork, no exec) and is killed; its children live on. Does its record in the arbitration file die with
 # it? Read by the record's lock (compute_segment.py: live / dead), and by a newcomer asking for
 # policy equal, which it gets only when no member lives. With RT_OLD=path, the same for an older
 # runtime. One device-tool call:   RT_OLD=scratch/libxpool-cuda-2f8051c.so bash bench/gpu/fork_worker.sh
 set -uo pipefail
 LOG_NAME=fork_worker.log
 source "$(dirname "$0")/compute_common.sh"
+# Which processes refer to the segment: a descriptor or a mapping keeps its locks.
+holders() {
+  for p in /proc/[0-9]*; do
+    ls -l "$p/fd" 2>/dev/null | grep -q xpool-compute && echo "descriptor open in ${p#/proc/}"
+    grep -q xpool-compute "$p/maps" 2>/dev/null && echo "mapped in ${p#/proc/}"
+  done
+}
 for rt in "$RT" ${RT_OLD:+"$PWD/$RT_OLD"}; do
   echo "== runtime $rt"
   fresh
@@ -17,9 +24,15 @@ for rt in "$RT" ${RT_OLD:+"$PWD/$RT_OLD"}; do
   parent=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['parent'])" "$line")
   workers=$(python3 -c "import json,sys; print(*json.loads(sys.argv[1])['workers'])" "$line")
   echo "-- before the kill"; python3 bench/gpu/compute_segment.py | grep -E "policy|member"
-  kill -9 "$parent"; sleep 0.3
-  for w in $workers; do kill -0 "$w" 2>/dev/null && echo "worker $w alive" || echo "worker $w gone"; done
+  holders
+  # The killed process keeps its files until the driver has torn its CUDA context down: its record
+  # is read once the shell has reaped it.
+  t0=$(date +%s.%N); kill -9 "$parent"; wait "$parent"
+  echo "reaped $(python3 -c "print(round($(date +%s.%N) - $t0, 2))") s after the kill"
+  for w in $workers; do kill -0 "$w" 2>/dev/null && echo "child $w alive" || echo "child $w gone"; done
   echo "-- after the kill"; python3 bench/gpu/compute_segment.py | grep -E "member"
+  holders
+  grep -c OFDLCK /proc/locks | sed 's/^/open file description locks on the machine: /'
   LD_PRELOAD="$rt" XPOOL_COMPUTE_POLICY=equal python3 -c \
     "import torch; a = torch.randn(64, 64, device='cuda'); (a @ a).sum().item()" 2>&1 | grep -i xpool
   python3 bench/gpu/compute_segment.py | grep -oE "policy [0-9]+" | head -1 |

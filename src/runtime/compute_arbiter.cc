@@ -380,8 +380,8 @@ int64_t ComputeArbiter::Now() {
   return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
-ComputeArbiter::ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timing)
-    : fd_(fd),
+ComputeArbiter::ComputeArbiter(int lock_fd, Layout* layout, const ArbiterTiming& timing)
+    : lock_fd_(lock_fd),
       layout_(layout),
       timing_(timing),
       clock_(timing.clock != nullptr ? timing.clock : &HostComputeClock()),
@@ -405,13 +405,13 @@ ComputeArbiter::~ComputeArbiter() {
       Lock();
       if (layout_->holder.load() == member_) EndLeaseLocked(NowNs());
       layout_->members[member_] = MemberRecord{};
-      UnlockMember(fd_, member_);
+      UnlockMember(lock_fd_, member_);
       Unlock();
       WakeAll();
     }
     munmap(layout_, sizeof(Layout));
   }
-  if (fd_ >= 0) close(fd_);
+  if (lock_fd_ >= 0) close(lock_fd_);
 }
 
 void ComputeArbiter::LetGoAfterFork() {
@@ -419,12 +419,10 @@ void ComputeArbiter::LetGoAfterFork() {
     ComputeArbiter* arbiter = slot.load(std::memory_order_relaxed);
     if (arbiter == nullptr || arbiter->layout_ == nullptr) continue;
     g_forked_from_member.store(true, std::memory_order_relaxed);
-    // The mapping refers to the open file description too, and keeps its locks as the
-    // descriptor does.
     munmap(arbiter->layout_, sizeof(Layout));
     arbiter->layout_ = nullptr;
-    close(arbiter->fd_);
-    arbiter->fd_ = -1;
+    close(arbiter->lock_fd_);  // the inherited copy shares the parent's description, and its lock
+    arbiter->lock_fd_ = -1;
   }
 }
 
@@ -466,7 +464,21 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
     __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
   }
   flock(fd, LOCK_UN);
-  std::unique_ptr<ComputeArbiter> arbiter(new ComputeArbiter(fd, layout, timing));
+  // The member lock is taken on a description of its own, never mapped. A mapping refers to its
+  // description, and may outlive the process: a child forked by a CUDA program holds the NVIDIA
+  // driver's files, which keep the dead parent's address space, and so its mappings. A lock on
+  // the mapped description would then keep a dead member alive (seen on an H100).
+  const int lock_fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  struct stat lock_st {};
+  const bool same_file = lock_fd >= 0 && fstat(lock_fd, &lock_st) == 0 &&
+                         lock_st.st_dev == st.st_dev && lock_st.st_ino == st.st_ino;
+  close(fd);
+  if (!same_file) {
+    if (lock_fd >= 0) close(lock_fd);
+    munmap(mem, sizeof(Layout));
+    return Status::IoError("compute segment '" + path + "' was replaced while it was opened");
+  }
+  std::unique_ptr<ComputeArbiter> arbiter(new ComputeArbiter(lock_fd, layout, timing));
   if (Status s = CheckHeader(*layout, path); !s.ok()) return s;
   arbiter->Lock();
   if (!arbiter->AnyLiveMemberLocked()) {
@@ -530,9 +542,9 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
   // it while we hold its lock.
   for (int i = 0; i < kMaxComputeMembers && member_ < 0; ++i) {
     if (layout_->holder.load() == i) continue;
-    const int probe = ProbeMember(fd_, i);
+    const int probe = ProbeMember(lock_fd_, i);
     if (probe > 0) continue;
-    const int error = probe < 0 ? -probe : LockMember(fd_, i);
+    const int error = probe < 0 ? -probe : LockMember(lock_fd_, i);
     if (error == 0) {
       member_ = i;
     } else if (error != EAGAIN && error != EACCES) {
@@ -549,7 +561,7 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
 
 bool ComputeArbiter::AnyLiveMemberLocked() const {
   for (int i = 0; i < kMaxComputeMembers; ++i) {
-    if (i != member_ && layout_->members[i].pid != 0 && MemberLockHeld(fd_, i)) return true;
+    if (i != member_ && layout_->members[i].pid != 0 && MemberLockHeld(lock_fd_, i)) return true;
   }
   return false;
 }
@@ -579,7 +591,7 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
   const int holder = layout_->holder.load();
   if (holder < 0 || holder == member_) return;
   const MemberRecord& m = layout_->members[holder];
-  const bool dead = m.pid == 0 || !MemberLockHeld(fd_, holder);
+  const bool dead = m.pid == 0 || !MemberLockHeld(lock_fd_, holder);
   const int64_t at_work_until = HolderAtWorkUntilLocked();
   if (dead || now - at_work_until > timing_.idle_revoke_ns) {
     // Charged to its last sign of work plus the silence allowed: its queued work ran about then.

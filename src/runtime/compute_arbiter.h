@@ -212,7 +212,7 @@ class ComputeArbiter {
 
  private:
   struct Layout;
-  ComputeArbiter(int fd, Layout* layout, const ArbiterTiming& timing);
+  ComputeArbiter(int lock_fd, Layout* layout, const ArbiterTiming& timing);
   // Whether `layout` (mapped from `path`) is a segment of this layout version.
   static Status CheckHeader(const Layout& layout, const std::string& path);
   void Lock();
@@ -228,11 +228,12 @@ class ComputeArbiter {
   // Sleeps until the lease changes hands (the generation moves past `seen`) or the timeout.
   void Wait(uint32_t seen, int64_t timeout_ns);
   void WakeAll();
-  // In a forked child: unmaps and closes every inherited arbiter's segment, whose open file
-  // description would otherwise keep the parent's member lock held after the parent died.
+  // In a forked child: unmaps every inherited arbiter's segment and closes its lock descriptor,
+  // whose open file description would otherwise keep the parent's member lock held after the
+  // parent died.
   static void LetGoAfterFork();
 
-  int fd_ = -1;
+  int lock_fd_ = -1;  // the member lock's description (the segment's mapping has its own)
   Layout* layout_ = nullptr;
   ArbiterTiming timing_;
   ComputeClock* clock_;

@@ -19,6 +19,7 @@
 //   steps US K N GAP_US         N steps of K launches of US microseconds, each waited for, GAP_US
 //                               apart; reports the median and 99th percentile step latency
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -486,6 +487,18 @@ int main(int argc, char** argv) {
                     static_cast<double>(per_step) * n * micros * 1e-6 / wall);
         i += 4;
       }
+    } else if (step == "fork-child") {  // a child that only waits to be killed (no exec)
+      const pid_t child = fork();
+      if (child == 0) {
+        // Off the output pipes, so that whoever reads them sees their end when the parent dies.
+        const int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        pause();
+        _exit(0);
+      }
+      std::printf("child %d\n", static_cast<int>(child));
+      std::fflush(stdout);
     } else if (step == "hold") {
       pause();
     } else {

@@ -1,5 +1,6 @@
 #include "process.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,7 +13,9 @@ namespace xpool::testing {
 Process::Process(const std::vector<std::string>& argv, const Env& env) {
   int out[2];
   int err[2];
-  if (pipe(out) != 0 || pipe(err) != 0) std::abort();
+  // Close-on-exec: the program gets them as its stdout and stderr only, so that the ends reach
+  // neither other programs started meanwhile nor a child the program forks and leaves running.
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) std::abort();
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], STDOUT_FILENO);

@@ -531,6 +531,29 @@ TEST(RuntimeComputeTest, ProcessesInPidNamespacesOfTheirOwnShareTheDeviceByShare
   RemoveComputeFiles("pidns");
 }
 
+// A process killed while a child it forked without exec (a data-loader worker) lives on leaves
+// the device: the next process alone there chooses its policy.
+TEST(RuntimeComputeTest, AKilledProcessWhoseForkedChildLivesOnLeavesTheDevice) {
+  const std::string ready = SlicePath("forked.ready");
+  std::filesystem::remove(ready);
+  Process a(
+      Probe({"ctx", "0", "run", "500", "0.2", "kernel", "fork-child", "ready", ready, "hold"}),
+      Compute("forked", {{"XPOOL_GPU_CORE", "50"}}));
+  while (!std::filesystem::exists(ready)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  a.Kill(SIGKILL);
+  const auto ra = a.Wait();
+  const size_t at = ra.out.find("child ");
+  ASSERT_NE(at, std::string::npos) << ra.out << ra.err;
+  const pid_t child = std::stoi(ra.out.substr(at + 6));
+  ASSERT_EQ(kill(child, 0), 0);  // lives on
+  const auto rb = RunProcess(Probe({"ctx", "0", "run", "500", "0.2", "kernel"}),
+                             Compute("forked", {{"XPOOL_COMPUTE_POLICY", "equal"}}));
+  EXPECT_EQ(rb.err.find("arbitrated under policy"), std::string::npos) << rb.err;
+  kill(child, SIGKILL);  // not our child: init reaps it
+  std::filesystem::remove(ready);
+  RemoveComputeFiles("forked");
+}
+
 TEST(RuntimeComputeTest, EqualGivesThreeProcessesAThirdEach) {
   const Env env = Compute("equal", {{"XPOOL_COMPUTE_POLICY", "equal"}});
   Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), env);

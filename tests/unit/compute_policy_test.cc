@@ -1,5 +1,6 @@
 // The arbitration policies, driven with a hand-set clock: who goes next and for how long.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -299,6 +300,52 @@ TEST(ComputeArbiterTest, AForkedChildDoesNotKeepADeadMembersRecordAlive) {
   EXPECT_EQ((*next)->policy(), ComputePolicy::kEqual);  // alone, it chooses
   next->reset();
   kill(report.worker, SIGKILL);  // not our child: init reaps it
+  std::filesystem::remove(path);
+}
+
+// Shares the address space of the process that made it, without its descriptors (it closes its
+// copies), and waits: as the NVIDIA driver's files, held by a child a CUDA program forked, keep
+// the program's address space, and so its mappings, after it died.
+int KeepAddressSpace(void*) {
+  for (int fd = 3; fd < 1024; ++fd) close(fd);
+  pause();
+  return 0;
+}
+
+// A member whose mappings outlive it (above) is still seen dead: its mapping holds no lock.
+TEST(ComputeArbiterTest, AMemberWhoseMappingOutlivesItIsSeenDead) {
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("xpool-arbiter-mm-" + std::to_string(getpid())))
+          .string();
+  std::filesystem::remove(path);
+  int to_test[2];
+  ASSERT_EQ(pipe(to_test), 0);
+  const pid_t member = fork();
+  ASSERT_GE(member, 0);
+  if (member == 0) {
+    auto joined = ComputeArbiter::Open(path, ComputePolicy::kWeighted, 2, 50, false);
+    if (!joined.ok()) _exit(1);
+    static std::array<char, 64 * 1024> stack;
+    const pid_t keeper =
+        clone(KeepAddressSpace, stack.data() + stack.size(), CLONE_VM | SIGCHLD, nullptr);
+    (void)!write(to_test[1], &keeper, sizeof(keeper));
+    _exit(keeper > 0 ? 0 : 1);  // no destructor: the record stays, as after a SIGKILL
+  }
+  close(to_test[1]);
+  pid_t keeper = -1;
+  ASSERT_EQ(read(to_test[0], &keeper, sizeof(keeper)), static_cast<ssize_t>(sizeof(keeper)));
+  close(to_test[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(member, &status, 0), member);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_GT(keeper, 0);
+  ASSERT_EQ(kill(keeper, 0), 0);  // the address space lives on
+
+  auto next = ComputeArbiter::Open(path, ComputePolicy::kEqual, 4, 50, false);
+  ASSERT_TRUE(next.ok()) << next.status().message();
+  EXPECT_EQ((*next)->policy(), ComputePolicy::kEqual);  // alone, it chooses
+  next->reset();
+  kill(keeper, SIGKILL);  // not our child: init reaps it
   std::filesystem::remove(path);
 }
 
