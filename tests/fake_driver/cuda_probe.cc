@@ -5,7 +5,8 @@
 //   ctx DEV | alloc MIB | alloc-until-oom STEP_MIB | free-all | managed MIB | pitch W H |
 //   async MIB | vmm MIB | array W H | array3d W H D | mipmap W H | destroy-arrays | meminfo |
 //   totalmem DEV | nvml-meminfo INDEX | ready FILE | wait-for FILE | unknown-symbol |
-//   passthrough | rtld-next |
+//   passthrough | rtld-next | sleep MS | hold (until killed) |
+//   fork-child                  fork a child that, without exec, waits until killed; print its pid
 //   vmm-export MIB SOCKET       create VMM memory, export it as a file descriptor and hand it
 //                               (with its size) to the first process that connects to SOCKET
 //   vmm-export-only MIB         create VMM memory and export it as a descriptor kept to itself
