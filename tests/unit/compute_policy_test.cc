@@ -7,6 +7,7 @@
 #include <array>
 #include <csignal>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "runtime/compute_arbiter.h"
@@ -253,43 +254,48 @@ TEST(ComputeArbiterTest, RecordsOfProcessesThatDiedAreFreeAgain) {
   std::filesystem::remove(path);
 }
 
-// A member's forked child (a data-loader worker: no exec) does not keep the member's lock: once the
-// member dies, its record is free although the child lives on.
-TEST(ComputeArbiterTest, AForkedChildDoesNotKeepADeadMembersRecordAlive) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("xpool-arbiter-fork-" + std::to_string(getpid())))
-          .string();
-  std::filesystem::remove(path);
-  struct Report {
-    pid_t worker;
-    bool left_alone;  // ComputeArbiter::ForkedFromMember() in the worker
-  };
+// What the process a dead member left behind tells the test.
+struct LeftBehind {
+  pid_t pid = -1;
+  bool forked_from_member = false;  // ComputeArbiter::ForkedFromMember() in it
+};
+
+// Forks a member of the segment at `path` that runs `leave_behind(report_fd)`, which starts a
+// process that outlives the member and writes its LeftBehind to report_fd, then dies without
+// leaving (no destructor: the record stays, as after a SIGKILL). Returns, once the member died,
+// what that process reported.
+template <typename LeaveBehind>
+std::optional<LeftBehind> MemberDiesLeaving(const std::string& path, LeaveBehind leave_behind) {
   int to_test[2];
-  ASSERT_EQ(pipe(to_test), 0);
+  if (pipe(to_test) != 0) return std::nullopt;
   const pid_t member = fork();
-  ASSERT_GE(member, 0);
+  if (member < 0) return std::nullopt;
   if (member == 0) {
     auto joined = ComputeArbiter::Open(path, ComputePolicy::kWeighted, 2, 50, false);
     if (!joined.ok()) _exit(1);
-    if (fork() == 0) {
-      const Report report{getpid(), ComputeArbiter::ForkedFromMember()};
-      (void)!write(to_test[1], &report, sizeof(report));
-      pause();  // outlives the member; killed by the test
-      _exit(0);
-    }
-    // No destructor: the record stays, as after a SIGKILL.
+    leave_behind(to_test[1]);
     _exit(ComputeArbiter::ForkedFromMember() ? 1 : 0);
   }
   close(to_test[1]);
   int status = 0;
-  ASSERT_EQ(waitpid(member, &status, 0), member);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  Report report{};
-  ASSERT_EQ(read(to_test[0], &report, sizeof(report)), static_cast<ssize_t>(sizeof(report)));
+  LeftBehind report;
+  const bool died =
+      waitpid(member, &status, 0) == member && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  const bool read_all =
+      read(to_test[0], &report, sizeof(report)) == static_cast<ssize_t>(sizeof(report));
   close(to_test[0]);
-  ASSERT_EQ(kill(report.worker, 0), 0);  // the worker lives on
-  EXPECT_TRUE(report.left_alone);
+  if (!died || !read_all) return std::nullopt;
+  return report;
+}
 
+std::string SegmentPath(const std::string& tag) {
+  return (std::filesystem::temp_directory_path() /
+          ("xpool-arbiter-" + tag + "-" + std::to_string(getpid())))
+      .string();
+}
+
+// No live member is left: a newcomer alone chooses the device's policy.
+void ExpectNoLiveMember(const std::string& path) {
   auto use = ComputeArbiter::Read(path);
   ASSERT_TRUE(use.ok()) << use.status().message();
   size_t live = 0;
@@ -297,55 +303,59 @@ TEST(ComputeArbiterTest, AForkedChildDoesNotKeepADeadMembersRecordAlive) {
   EXPECT_EQ(live, 0u);
   auto next = ComputeArbiter::Open(path, ComputePolicy::kEqual, 4, 50, false);
   ASSERT_TRUE(next.ok()) << next.status().message();
-  EXPECT_EQ((*next)->policy(), ComputePolicy::kEqual);  // alone, it chooses
-  next->reset();
-  kill(report.worker, SIGKILL);  // not our child: init reaps it
+  EXPECT_EQ((*next)->policy(), ComputePolicy::kEqual);
+}
+
+// A member's forked child (a data-loader worker: no exec) does not keep the member's lock: once the
+// member dies, its record is free although the child lives on.
+TEST(ComputeArbiterTest, AForkedChildDoesNotKeepADeadMembersRecordAlive) {
+  const std::string path = SegmentPath("fork");
+  std::filesystem::remove(path);
+  const auto child = MemberDiesLeaving(path, [](int report_fd) {
+    if (fork() == 0) {
+      const LeftBehind report{getpid(), ComputeArbiter::ForkedFromMember()};
+      (void)!write(report_fd, &report, sizeof(report));
+      pause();  // outlives the member; killed by the test
+      _exit(0);
+    }
+  });
+  ASSERT_TRUE(child.has_value());
+  ASSERT_EQ(kill(child->pid, 0), 0);  // lives on
+  EXPECT_TRUE(child->forked_from_member);
+  ExpectNoLiveMember(path);
+  kill(child->pid, SIGKILL);  // not our child: init reaps it
   std::filesystem::remove(path);
 }
 
 // Shares the address space of the process that made it, without its descriptors (it closes its
-// copies), and waits: as the NVIDIA driver's files, held by a child a CUDA program forked, keep
-// the program's address space, and so its mappings, after it died.
-int KeepAddressSpace(void*) {
-  for (int fd = 3; fd < 1024; ++fd) close(fd);
+// copies, then reports to the test through `report_fd`), and waits: as the NVIDIA driver's files,
+// held by a child a CUDA program forked, keep the program's address space, and so its mappings,
+// after it died.
+int KeepAddressSpace(void* report_fd) {
+  const int report = static_cast<int>(reinterpret_cast<intptr_t>(report_fd));
+  for (int fd = 3; fd < 1024; ++fd) {
+    if (fd != report) close(fd);
+  }
+  const LeftBehind me{getpid(), false};
+  (void)!write(report, &me, sizeof(me));
+  close(report);
   pause();
   return 0;
 }
 
 // A member whose mappings outlive it (above) is still seen dead: its mapping holds no lock.
 TEST(ComputeArbiterTest, AMemberWhoseMappingOutlivesItIsSeenDead) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / ("xpool-arbiter-mm-" + std::to_string(getpid())))
-          .string();
+  const std::string path = SegmentPath("mm");
   std::filesystem::remove(path);
-  int to_test[2];
-  ASSERT_EQ(pipe(to_test), 0);
-  const pid_t member = fork();
-  ASSERT_GE(member, 0);
-  if (member == 0) {
-    auto joined = ComputeArbiter::Open(path, ComputePolicy::kWeighted, 2, 50, false);
-    if (!joined.ok()) _exit(1);
+  const auto keeper = MemberDiesLeaving(path, [](int report_fd) {
     static std::array<char, 64 * 1024> stack;
-    const pid_t keeper =
-        clone(KeepAddressSpace, stack.data() + stack.size(), CLONE_VM | SIGCHLD, nullptr);
-    (void)!write(to_test[1], &keeper, sizeof(keeper));
-    _exit(keeper > 0 ? 0 : 1);  // no destructor: the record stays, as after a SIGKILL
-  }
-  close(to_test[1]);
-  pid_t keeper = -1;
-  ASSERT_EQ(read(to_test[0], &keeper, sizeof(keeper)), static_cast<ssize_t>(sizeof(keeper)));
-  close(to_test[0]);
-  int status = 0;
-  ASSERT_EQ(waitpid(member, &status, 0), member);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  ASSERT_GT(keeper, 0);
-  ASSERT_EQ(kill(keeper, 0), 0);  // the address space lives on
-
-  auto next = ComputeArbiter::Open(path, ComputePolicy::kEqual, 4, 50, false);
-  ASSERT_TRUE(next.ok()) << next.status().message();
-  EXPECT_EQ((*next)->policy(), ComputePolicy::kEqual);  // alone, it chooses
-  next->reset();
-  kill(keeper, SIGKILL);  // not our child: init reaps it
+    clone(KeepAddressSpace, stack.data() + stack.size(), CLONE_VM | SIGCHLD,
+          reinterpret_cast<void*>(static_cast<intptr_t>(report_fd)));
+  });
+  ASSERT_TRUE(keeper.has_value());
+  ASSERT_EQ(kill(keeper->pid, 0), 0);  // the address space lives on
+  ExpectNoLiveMember(path);
+  kill(keeper->pid, SIGKILL);  // not our child: init reaps it
   std::filesystem::remove(path);
 }
 
