@@ -64,8 +64,8 @@ void RegisterOpen(ComputeArbiter* arbiter) {
     ComputeArbiter* expected = nullptr;
     if (slot.compare_exchange_strong(expected, arbiter)) return;
   }
-  // Full (a test's hundreds of arbiters): this one's child would keep the member lock while it
-  // lives, as every child did before the table.
+  // Full (only a test opens this many): children forked from here keep this arbiter's member
+  // lock while they live.
 }
 
 void UnregisterOpen(const ComputeArbiter* arbiter) {
