@@ -17,6 +17,7 @@
 #include <climits>
 #include <csignal>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -468,15 +469,16 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
   // description, and may outlive the process: a child forked by a CUDA program holds the NVIDIA
   // driver's files, which keep the dead parent's address space, and so its mappings. A lock on
   // the mapped description would then keep a dead member alive (seen on an H100).
-  const int lock_fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  struct stat lock_st {};
-  const bool same_file = lock_fd >= 0 && fstat(lock_fd, &lock_st) == 0 &&
-                         lock_st.st_dev == st.st_dev && lock_st.st_ino == st.st_ino;
+  // Reopened through /proc, not by its path: the very file mapped, even if the path was replaced.
+  char fd_path[64];  // NOLINT(modernize-avoid-c-arrays): C string buffer
+  std::snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
+  const int lock_fd = open(fd_path, O_RDWR | O_CLOEXEC);
+  const int reopen_errno = errno;
   close(fd);
-  if (!same_file) {
-    if (lock_fd >= 0) close(lock_fd);
+  if (lock_fd < 0) {
     munmap(mem, sizeof(Layout));
-    return Status::IoError("compute segment '" + path + "' was replaced while it was opened");
+    return Status::IoError("reopen compute segment '" + path + "' through " + fd_path + ": " +
+                           std::strerror(reopen_errno));
   }
   std::unique_ptr<ComputeArbiter> arbiter(new ComputeArbiter(lock_fd, layout, timing));
   if (Status s = CheckHeader(*layout, path); !s.ok()) return s;
