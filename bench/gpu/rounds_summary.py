@@ -3,18 +3,16 @@ divided by the mean of the unlimited runs of the same workload just before and j
     python3 bench/gpu/rounds_summary.py LOG
 """
 import collections
-import json
+import os
 import statistics
 import sys
 
-
-def rate(r):  # iterations per second, the first second (start-up) left out
-    return statistics.mean(r["per_second"][1:])
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from records import load, rate  # noqa: E402
 
 
 def main(path):
-    runs = [json.loads(l) for l in open(path) if l.startswith("{")]
-    runs = [r for r in runs if r.get("mode") == "run"]
+    runs = [r for r in load(path) if r.get("mode") == "run"]
     by_tag = collections.defaultdict(list)
     for i, r in enumerate(runs):
         if r["tag"] == "native":
