@@ -10,11 +10,17 @@
 #    with it: together they keep the device saturated, so its clocks stay at their saturated level
 #    as in the unlimited run. The X % process's rate, all but its first and last second, against
 #    the unlimited runs before and after the pair.
+# 3. steadiness on a busy device: bf16 products at fixed 30 % for 30 s beside a fixed 70 % filler;
+#    each second against 30 % of the unlimited runs before and after.
+# PARTS picks among "stream filled steady" (default: all three).
 set -uo pipefail
 LOG_NAME=busy_device.log
 source "$(dirname "$0")/compute_common.sh"
 S=${SECONDS_PER_RUN:-4}
 nproc; uptime; nvidia-smi --query-gpu=name,power.limit,clocks.max.sm --format=csv,noheader
+PARTS=${PARTS:-stream filled steady}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+if part stream; then
 BENCH_KERNEL_TIME=1 BENCH_TAG=native $PY run stream $S
 for round in $(seq "${1:-2}"); do
   for share in 10 25 50 75; do
@@ -25,6 +31,8 @@ for round in $(seq "${1:-2}"); do
   BENCH_TAG=native $PY run stream $S
 done
 python3 bench/gpu/rounds_summary.py "$LOG"
+fi
+if part filled; then
 echo "== bf16 products at X % beside (100 - X) %"
 BENCH_TAG=native $PY run matmul $S
 for share in 10 25 50 75; do
@@ -50,3 +58,27 @@ for i, r in enumerate(runs):
           f"{100 * records.side_rate(r) / base:.1f} % of unlimited ({base:.0f} it/s); the filler "
           f"{100 * records.side_rate(filler) / base:.1f} %")
 PY
+fi
+if part steady; then
+echo "== bf16 products at 30 % for 30 s beside a 70 % filler"
+BENCH_TAG=native $PY run matmul $S
+fresh; together
+BENCH_TAG=filler LD_PRELOAD="$RT" XPOOL_GPU_CORE=70 $PYSIDE run matmul 33 &
+BENCH_TAG=steady-filled LD_PRELOAD="$RT" XPOOL_GPU_CORE=30 $PYSIDE run matmul 31
+jobs_wait; unset BENCH_START_AT
+BENCH_TAG=native $PY run matmul $S
+python3 - "$LOG" <<'PY'
+import statistics, sys
+sys.path.insert(0, "bench/gpu")
+import records
+runs = [r for r in records.load(sys.argv[1]) if r.get("workload") == "matmul"]
+i = max(k for k, r in enumerate(runs) if r["tag"] == "steady-filled")
+before = next(records.rate(n) for n in reversed(runs[:i]) if n["tag"] == "native")
+after = next(records.rate(n) for n in runs[i + 1:] if n["tag"] == "native")
+target = 0.3 * statistics.mean([before, after])
+dev = [100 * (x - target) / target for x in runs[i]["per_second"]]
+print(f"matmul fixed 30 % beside 70 %, 31 s: first second {dev[0]:+.1f} %, seconds "
+      f"{min(dev):+.1f} .. {max(dev):+.1f} % of the target ({target:.0f} it/s), mean "
+      f"{statistics.mean(dev):+.1f} %")
+PY
+fi
