@@ -266,8 +266,8 @@ struct LeftBehind {
 // what that process reported.
 template <typename LeaveBehind>
 std::optional<LeftBehind> MemberDiesLeaving(const std::string& path, LeaveBehind leave_behind) {
-  int to_test[2];
-  if (pipe(to_test) != 0) return std::nullopt;
+  std::array<int, 2> to_test{};
+  if (pipe(to_test.data()) != 0) return std::nullopt;
   const pid_t member = fork();
   if (member < 0) return std::nullopt;
   if (member == 0) {
@@ -332,7 +332,7 @@ TEST(ComputeArbiterTest, AForkedChildDoesNotKeepADeadMembersRecordAlive) {
 // held by a child a CUDA program forked, keep the program's address space, and so its mappings,
 // after it died.
 int KeepAddressSpace(void* report_fd) {
-  const int report = static_cast<int>(reinterpret_cast<intptr_t>(report_fd));
+  const int report = *static_cast<const int*>(report_fd);
   for (int fd = 3; fd < 1024; ++fd) {
     if (fd != report) close(fd);
   }
@@ -348,9 +348,10 @@ TEST(ComputeArbiterTest, AMemberWhoseMappingOutlivesItIsSeenDead) {
   const std::string path = SegmentPath("mm");
   std::filesystem::remove(path);
   const auto keeper = MemberDiesLeaving(path, [](int report_fd) {
-    static std::array<char, 64 * 1024> stack;
-    clone(KeepAddressSpace, stack.data() + stack.size(), CLONE_VM | SIGCHLD,
-          reinterpret_cast<void*>(static_cast<intptr_t>(report_fd)));
+    static std::array<char, size_t{64} * 1024> stack;
+    static int keeper_report_fd = -1;  // in the address space the keeper shares
+    keeper_report_fd = report_fd;
+    clone(KeepAddressSpace, stack.data() + stack.size(), CLONE_VM | SIGCHLD, &keeper_report_fd);
   });
   ASSERT_TRUE(keeper.has_value());
   ASSERT_EQ(kill(keeper->pid, 0), 0);  // the address space lives on
