@@ -254,10 +254,14 @@ Status ComputeArbiter::CheckHeader(const Layout& layout, const std::string& path
   return Status::Ok();
 }
 
-std::string ComputeSliceName(std::string_view slice_path, int pid) {
-  if (slice_path.empty()) return "pid " + std::to_string(pid);
-  std::string_view name = slice_path.substr(slice_path.find_last_of('/') + 1);
+std::string ComputeSliceName(std::string_view slice_path, int pid, std::string_view host) {
   constexpr size_t kMax = sizeof(SliceRecord::name) - 1;
+  if (slice_path.empty()) {
+    std::string name = "pid " + std::to_string(pid);
+    if (!host.empty()) name += " on " + std::string(host);
+    return name.substr(0, kMax);
+  }
+  std::string_view name = slice_path.substr(slice_path.find_last_of('/') + 1);
   if (name.size() > kMax) name.remove_prefix(name.size() - kMax);
   return std::string(name);
 }

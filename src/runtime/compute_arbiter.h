@@ -148,8 +148,10 @@ struct ComputeDeviceUse {
 // versions on one node (a rolling upgrade) never map each other's segments.
 std::string ComputeSegmentName(const std::string& device_name);
 // The name reports give the slice of `slice_path` (XPOOL_SLICE): its file name, or its last 47
-// characters when longer (allocation ids end it); "pid N" for a process without a slice.
-std::string ComputeSliceName(std::string_view slice_path, int pid);
+// characters when longer (allocation ids end it). A process without a slice: "pid N on HOST",
+// with `host` its host name (a pod's name, in Kubernetes: the pid alone is often 1 there), cut to
+// 47 characters; "pid N" without one.
+std::string ComputeSliceName(std::string_view slice_path, int pid, std::string_view host = {});
 
 class ComputeArbiter {
  public:

@@ -50,6 +50,12 @@ uint64_t SliceKey(const std::string& slice_path) {
   return x & ~uint64_t{1};
 }
 
+std::string HostName() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) return {};
+  return host.data();
+}
+
 }  // namespace
 
 bool ComputeLimiter::Enabled() {
@@ -87,7 +93,7 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   const std::string& slice_path = a.config().slice_path;
   auto arbiter =
       ComputeArbiter::Open(path, c.policy, SliceKey(slice_path), c.share_percent, c.high_priority,
-                           timing, ComputeSliceName(slice_path, getpid()));
+                           timing, ComputeSliceName(slice_path, getpid(), HostName()));
   if (!arbiter.ok()) {
     // Launching unarbitrated would break the share silently; say so once, loudly.
     Log(LogLevel::kError, "compute share not enforced on device %d: %s", physical,

@@ -254,6 +254,18 @@ TEST(ComputeArbiterTest, RecordsOfProcessesThatDiedAreFreeAgain) {
   std::filesystem::remove(path);
 }
 
+// Reports name a process without a slice by its pid and host (in a pod, the pod's name: the pid
+// alone is often 1), within the 47 characters a slice record holds.
+TEST(ComputeSliceNameTest, NamesSlicesByFileAndLoneProcessesByPidAndHost) {
+  EXPECT_EQ(ComputeSliceName("/dev/shm/xpool-slice-alloc-7", 0), "xpool-slice-alloc-7");
+  EXPECT_EQ(ComputeSliceName("", 1, "trainer-7f9c6"), "pid 1 on trainer-7f9c6");
+  EXPECT_EQ(ComputeSliceName("", 4242), "pid 4242");
+  const std::string long_host(80, 'h');
+  const std::string name = ComputeSliceName("", 1, long_host);
+  EXPECT_EQ(name.size(), 47u);
+  EXPECT_TRUE(name.starts_with("pid 1 on hhh")) << name;
+}
+
 // What the process a dead member left behind tells the test.
 struct LeftBehind {
   pid_t pid = -1;
