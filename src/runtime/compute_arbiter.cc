@@ -17,10 +17,10 @@
 #include <climits>
 #include <csignal>
 #include <cstddef>
-#include <cstdio>
 #include <cstring>
 #include <ctime>
 
+#include "runtime/own_description.h"
 #include "runtime/robust_mutex.h"
 
 namespace xpool::runtime {
@@ -440,23 +440,21 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
                                                              uint64_t slice_key, int share_percent,
                                                              bool high, const ArbiterTiming& timing,
                                                              std::string_view slice_name) {
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) {
+  const OwnedFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666));
+  if (fd.get() < 0) {
     return Status::IoError("open compute segment '" + path + "': " + std::strerror(errno));
   }
-  fchmod(fd, 0666);  // slices of different users share the device
-  flock(fd, LOCK_EX);
+  fchmod(fd.get(), 0666);  // slices of different users share the device
+  flock(fd.get(), LOCK_EX);
   struct stat st {};
-  fstat(fd, &st);
+  fstat(fd.get(), &st);
   const bool fresh = st.st_size == 0;
-  if ((fresh && ftruncate(fd, sizeof(Layout)) != 0) ||
+  if ((fresh && ftruncate(fd.get(), sizeof(Layout)) != 0) ||
       (!fresh && st.st_size < static_cast<off_t>(sizeof(Layout)))) {
-    close(fd);
     return Status::FailedPrecondition("compute segment '" + path + "' cannot be sized");
   }
-  void* mem = mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* mem = mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (mem == MAP_FAILED) {
-    close(fd);
     return Status::IoError("map compute segment '" + path + "': " + std::strerror(errno));
   }
   auto* layout = static_cast<Layout*>(mem);
@@ -468,21 +466,15 @@ Result<std::unique_ptr<ComputeArbiter>> ComputeArbiter::Open(const std::string& 
     layout->policy = static_cast<int32_t>(policy);
     __atomic_store_n(&layout->magic, kMagic, __ATOMIC_RELEASE);
   }
-  flock(fd, LOCK_UN);
-  // The member lock is taken on a description of its own, never mapped. A mapping refers to its
-  // description, and may outlive the process: a child forked by a CUDA program holds the NVIDIA
-  // driver's files, which keep the dead parent's address space, and so its mappings. A lock on
-  // the mapped description would then keep a dead member alive (seen on an H100).
-  // Reopened through /proc, not by its path: the very file mapped, even if the path was replaced.
-  char fd_path[64];  // NOLINT(modernize-avoid-c-arrays): C string buffer
-  std::snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd);
-  const int lock_fd = open(fd_path, O_RDWR | O_CLOEXEC);
-  const int reopen_errno = errno;
-  close(fd);
+  flock(fd.get(), LOCK_UN);
+  // The member lock is taken on a description of its own, never mapped (ReopenOwnDescription):
+  // a lock on the mapped description would keep a dead member alive for as long as a child it
+  // forked lives (seen on an H100).
+  const int lock_fd = ReopenOwnDescription(fd.get());
   if (lock_fd < 0) {
+    const int error = errno;
     munmap(mem, sizeof(Layout));
-    return Status::IoError("reopen compute segment '" + path + "' through " + fd_path + ": " +
-                           std::strerror(reopen_errno));
+    return Status::IoError("reopen compute segment '" + path + "': " + std::strerror(error));
   }
   std::unique_ptr<ComputeArbiter> arbiter(new ComputeArbiter(lock_fd, layout, timing));
   if (Status s = CheckHeader(*layout, path); !s.ok()) return s;

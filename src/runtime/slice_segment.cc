@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "runtime/own_description.h"
 #include "runtime/robust_mutex.h"
 
 namespace xpool::runtime {
@@ -146,10 +147,7 @@ Result<std::unique_ptr<SliceSegment>> SliceSegment::OpenReadOnlyObserver(const s
 
 Status SliceSegment::Register() {
   pid_ = getpid();
-  // A private description of the file: its lock is ours alone, and dies with this process.
-  char fd_path[64];  // NOLINT(modernize-avoid-c-arrays): C string buffer
-  std::snprintf(fd_path, sizeof(fd_path), "/proc/self/fd/%d", fd_);
-  lock_fd_ = open(fd_path, O_RDWR | O_CLOEXEC);
+  lock_fd_ = ReopenOwnDescription(fd_);
   if (lock_fd_ < 0) return Errno("reopen slice segment");
   LockTable();
   ReapLocked();
