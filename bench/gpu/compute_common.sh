@@ -6,6 +6,7 @@
 #   together    side-by-side runs start measuring together, 15 s from now
 #   equal_three three matmul processes under equal, started together
 #   priority_set  inference alone, beside a training tenant, and beside it at high priority
+#   holders     the processes that hold a compute segment open or mapped (either keeps its locks)
 OUT="${OUT:-/tmp/xpool-gpu}"
 mkdir -p "$OUT"
 LOG="$OUT/$LOG_NAME"
@@ -39,4 +40,10 @@ priority_set() {
   BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort $PYSIDE run matmul 12 & sleep 4
   BENCH_TAG=priority LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
   jobs_wait
+}
+holders() {
+  for p in /proc/[0-9]*; do
+    ls -l "$p/fd" 2>/dev/null | grep -q xpool-compute && echo "descriptor open in ${p#/proc/} ($(cat "$p/comm"))"
+    grep -q xpool-compute "$p/maps" 2>/dev/null && echo "mapped in ${p#/proc/} ($(cat "$p/comm"))"
+  done
 }

@@ -7,13 +7,6 @@
 set -uo pipefail
 LOG_NAME=fork_worker.log
 source "$(dirname "$0")/compute_common.sh"
-# Which processes refer to the segment: a descriptor or a mapping keeps its locks.
-holders() {
-  for p in /proc/[0-9]*; do
-    ls -l "$p/fd" 2>/dev/null | grep -q xpool-compute && echo "descriptor open in ${p#/proc/}"
-    grep -q xpool-compute "$p/maps" 2>/dev/null && echo "mapped in ${p#/proc/}"
-  done
-}
 for rt in "$RT" ${RT_OLD:+"$PWD/$RT_OLD"}; do
   echo "== runtime $rt"
   fresh
