@@ -43,17 +43,15 @@ for share in 10 25 50 75; do
   BENCH_TAG=native $PY run matmul $S
 done
 python3 - "$LOG" <<'PY'
-import statistics, sys
+import sys
 sys.path.insert(0, "bench/gpu")
 import records
 runs = [r for r in records.load(sys.argv[1]) if r.get("workload") == "matmul"]
 for i, r in enumerate(runs):
     if not r["tag"].startswith("filled-"):
         continue
-    before = next(records.rate(n) for n in reversed(runs[:i]) if n["tag"] == "native")
-    after = next(records.rate(n) for n in runs[i + 1:] if n["tag"] == "native")
     filler = next(f for f in runs[i - 1:i + 2] if f["tag"] == "filler")
-    base = statistics.mean([before, after])
+    base = records.around(runs, i)
     print(f"matmul fixed {r['tag'][7:]} % beside {filler['env']['XPOOL_GPU_CORE']} %: "
           f"{100 * records.side_rate(r) / base:.1f} % of unlimited ({base:.0f} it/s); the filler "
           f"{100 * records.side_rate(filler) / base:.1f} %")
@@ -73,10 +71,8 @@ sys.path.insert(0, "bench/gpu")
 import records
 runs = [r for r in records.load(sys.argv[1]) if r.get("workload") == "matmul"]
 i = max(k for k, r in enumerate(runs) if r["tag"] == "steady-filled")
-before = next(records.rate(n) for n in reversed(runs[:i]) if n["tag"] == "native")
-after = next(records.rate(n) for n in runs[i + 1:] if n["tag"] == "native")
-target = 0.3 * statistics.mean([before, after])
-dev = [100 * (x - target) / target for x in runs[i]["per_second"]]
+target = 0.3 * records.around(runs, i)
+dev = records.deviations(runs[i], target)
 print(f"matmul fixed 30 % beside 70 %, 31 s: first second {dev[0]:+.1f} %, seconds "
       f"{min(dev):+.1f} .. {max(dev):+.1f} % of the target ({target:.0f} it/s), mean "
       f"{statistics.mean(dev):+.1f} %")

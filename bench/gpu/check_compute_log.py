@@ -4,7 +4,7 @@ PASS/FAIL (exit status 1 if any fails).   python3 bench/gpu/check_compute_log.py
 import statistics
 import sys
 
-from records import load, rate, side_rate, weighted_pair
+from records import deviations, load, rate, side_rate, weighted_pair
 
 
 def main(path):
@@ -36,7 +36,7 @@ def main(path):
     for steady in (r for r in runs if r["tag"] == "steady" and r["workload"] in native):
         w = steady["workload"]
         target = 0.30 * native[w]
-        dev = [100 * (x - target) / target for x in steady["per_second"]]
+        dev = deviations(steady, target)
         period = steady["env"].get("XPOOL_COMPUTE_PERIOD_MS")
         print(f"INFO  steady {w} run: period {period or 'default'} ms")
         report(f"{w} fixed 30 % reached within 1 s", abs(dev[0]) <= 5,

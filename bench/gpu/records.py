@@ -28,3 +28,19 @@ def weighted_pair(runs):
         return None
     by = {int(r["env"]["XPOOL_GPU_CORE"]): side_rate(r) for r in runs}
     return by[30], by[70]
+
+
+def around(runs, i):
+    """The mean rate of the unlimited ("native") runs of run i's workload just before and just
+    after it in `runs` (one when there is no other), or None when there is neither."""
+    def unlimited(n):
+        return n["tag"] == "native" and n["workload"] == runs[i]["workload"]
+
+    before = [rate(n) for n in reversed(runs[:i]) if unlimited(n)][:1]
+    after = [rate(n) for n in runs[i + 1:] if unlimited(n)][:1]
+    return statistics.mean(before + after) if before + after else None
+
+
+def deviations(record, target):
+    """Each second's rate of `record` against `target`, in % of the target."""
+    return [100 * (x - target) / target for x in record["per_second"]]

@@ -8,7 +8,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from records import load, rate  # noqa: E402
+from records import around, deviations, load, rate  # noqa: E402
 
 
 def main(path):
@@ -17,18 +17,14 @@ def main(path):
     for i, r in enumerate(runs):
         if r["tag"] == "native":
             continue
-        around = [rate(n) for n in reversed(runs[:i])
-                  if n["tag"] == "native" and n["workload"] == r["workload"]][:1]
-        around += [rate(n) for n in runs[i + 1:]
-                   if n["tag"] == "native" and n["workload"] == r["workload"]][:1]
-        if not around:
+        base = around(runs, i)
+        if base is None:
             continue
-        base = statistics.mean(around)
         by_tag[(r["workload"], r["tag"])].append(100 * rate(r) / base)
         if len(r["per_second"]) >= 10:  # a steadiness run: each second against its share
             share = int(r["env"]["XPOOL_GPU_CORE"] or 100)
             target = base * share / 100
-            dev = [100 * (x - target) / target for x in r["per_second"]]
+            dev = deviations(r, target)
             print(f"{r['workload']} {r['tag']}: first second {dev[0]:+.1f} %, seconds "
                   f"{min(dev):+.1f} .. {max(dev):+.1f} % of the target ({share} % of {base:.1f} it/s)")
     natives = collections.defaultdict(list)
