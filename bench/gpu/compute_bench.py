@@ -60,8 +60,8 @@ def run(name, seconds):
     time.sleep(max(0.0, start_at - time.time()))
     timed = os.environ.get("BENCH_KERNEL_TIME") == "1"
     pairs, step_ms = [], []
-    per_second = []
-    start = time.perf_counter()
+    per_second, cpu_per_second = [], []
+    start, cpu_start = time.perf_counter(), time.process_time()
     edge, count = start + 1.0, 0
     while len(per_second) < seconds:
         if timed and count % 25 == 0:
@@ -77,12 +77,15 @@ def run(name, seconds):
             torch.cuda.synchronize()
             now = time.perf_counter()
             per_second.append(count / (now - (edge - 1.0)))
-            edge, count = now + 1.0, 0
+            cpu = time.process_time()
+            cpu_per_second.append((cpu - cpu_start) / (now - (edge - 1.0)))
+            edge, count, cpu_start = now + 1.0, 0, cpu
             # A pair that spans a wait for the lease also holds the device's idle time: the
             # median leaves those few out.
             step_ms += [a.elapsed_time(b) for a, b in pairs]
             pairs = []
-    out = {"mode": "run", "workload": name, "tag": TAG, "env": ENV, "per_second": per_second}
+    out = {"mode": "run", "workload": name, "tag": TAG, "env": ENV, "per_second": per_second,
+           "cpu_per_second": cpu_per_second}
     if step_ms:
         out["step_gpu_ms"] = statistics.median(step_ms)
     print(json.dumps(out), flush=True)
