@@ -135,15 +135,21 @@ int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing) {
   return std::max(timing.min_lease_ns, period * slice.share / 100);
 }
 
-void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing) {
+void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, int64_t wanted_since) {
   const int64_t cap = FullCredit(slice, timing);
   if (slice.credit_at_ns == 0) {
     slice.credit_ns = cap;  // a new slice may start at once
   } else if (now > slice.credit_at_ns) {
-    slice.credit_ns += (now - slice.credit_at_ns) * slice.share / 100;
+    const int64_t wanted_from = std::clamp(wanted_since, slice.credit_at_ns, now);
+    const int64_t idle_ns = wanted_from - slice.credit_at_ns;
+    if (idle_ns > 0) {
+      slice.credit_ns = std::min(slice.credit_ns + idle_ns * slice.share / 100, cap);
+    }
+    slice.credit_ns = std::min(slice.credit_ns + (now - wanted_from) * slice.share / 100, 2 * cap);
+  } else {
+    slice.credit_ns = std::min(slice.credit_ns, 2 * cap);
   }
-  slice.credit_ns = std::min(slice.credit_ns, cap);
-  slice.credit_at_ns = now;
+  slice.credit_at_ns = std::max(slice.credit_at_ns, now);
 }
 
 void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns) {
@@ -153,10 +159,10 @@ void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns) {
   slice.used_ns += ns;
 }
 
-bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now,
-                const ArbiterTiming& timing) {
+bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const ArbiterTiming& timing,
+                int64_t wanted_since) {
   if (policy != ComputePolicy::kFixed || slice.share >= 100) return true;
-  Refill(slice, now, timing);
+  Refill(slice, now, timing, wanted_since);
   // A fixed slice waits until a whole period's credit is back, so that its leases are few and
   // long rather than many and short.
   return slice.credit_ns >= FullCredit(slice, timing);
@@ -169,7 +175,7 @@ int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices,
     const MemberRecord& m = members[i];
     if (!Waiting(m) || m.slice < 0) continue;
     SliceRecord& s = slices[m.slice];
-    if (!MayHoldNow(policy, s, now, timing)) continue;
+    if (!MayHoldNow(policy, s, now, timing, m.waiting_since_ns)) continue;
     if (best < 0) {
       best = i;
       continue;
@@ -571,6 +577,11 @@ void ComputeArbiter::EndLeaseLocked(int64_t end_ns) {
   if (m.slice >= 0) {
     SliceRecord& s = layout_->slices[m.slice];
     arbiter_policy::Charge(policy(), s, end_ns - layout_->lease_start_ns.load());
+    // What a fixed slice earned while it held the device is its own, beyond the cap of an idle
+    // slice's credit.
+    if (policy() == ComputePolicy::kFixed) {
+      arbiter_policy::Refill(s, end_ns, timing_, s.credit_at_ns);
+    }
     s.active_ns = end_ns;
   }
   layout_->holder.store(-1);
@@ -599,7 +610,8 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
   // A high-priority slice takes the device from a normal one only when it may hold it: under
   // fixed, one still earning its credit back would otherwise end the other's leases for nothing.
   if (high_ && layout_->slices[m.slice].high == 0 &&
-      arbiter_policy::MayHoldNow(policy(), layout_->slices[slice_], now, timing_)) {
+      arbiter_policy::MayHoldNow(policy(), layout_->slices[slice_], now, timing_,
+                                 layout_->members[member_].waiting_since_ns)) {
     layout_->preempt.store(1);
   }
 }

@@ -6,7 +6,8 @@
 // long, is the policy:
 //
 //   fixed        a slice earns its share of wall time as credit and may hold the device only
-//                while it has credit, even when the device is otherwise idle (a hard cap);
+//                while it has credit, even when the device is otherwise idle (a hard cap); what
+//                it earns while kept waiting by another slice's lease is not lost;
 //   weighted     the waiting slice with the least device time per unit of share goes next
 //                (idle time is redistributed: a lone slice keeps the device);
 //   equal        the same with equal weights;
@@ -103,12 +104,18 @@ struct MemberRecord {
 namespace arbiter_policy {
 // Credit a fixed slice holds the device for at a time: share × period, at least the shortest lease.
 int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing);
-// Credit a fixed slice has earned by `now` (capped at one period's worth).
-void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing);
+// Credit a fixed slice has earned by `now`. What it earned while it did not want the device is
+// capped at one lease, so that a pause buys no burst after it. From `wanted_since` on (waiting for
+// the device, or holding it) it keeps what it earns, up to a second lease: a slice kept waiting by
+// another slice's lease would otherwise lose that part of its share to the cap.
+void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing,
+            int64_t wanted_since = INT64_MAX);
 // Device time used by a slice.
 void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns);
-// Whether `slice` may be granted the device now: under fixed, once its credit is whole again.
-bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const ArbiterTiming& timing);
+// Whether `slice` may be granted the device now: under fixed, once its credit is whole again
+// (refilled as Refill says, wanting the device since `wanted_since`).
+bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const ArbiterTiming& timing,
+                int64_t wanted_since = INT64_MAX);
 // The member to grant the device to next, or -1 when no waiter may hold it now.
 int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
                const ArbiterTiming& timing);

@@ -157,6 +157,25 @@ TEST(ComputePolicyTest, ChargesAddUpToTheDeviceTimeUsed) {
   }
 }
 
+// Under fixed, what a slice earns while it wants the device (waits for it, or holds it) is kept up
+// to a second lease; what it earns idle only refills the first.
+TEST(ComputePolicyTest, AFixedSliceKeepsWhatItEarnsWaitingButNotWhatItEarnsIdle) {
+  ArbiterTiming timing;
+  SliceRecord s;
+  s.share = 50;  // 10 ms of each 20 ms
+  arbiter_policy::Refill(s, 1000 * kMs, timing);
+  EXPECT_EQ(s.credit_ns, 10 * kMs);  // a new slice starts with one lease
+  arbiter_policy::Refill(s, 1008 * kMs, timing, /*wanted_since=*/1000 * kMs);
+  EXPECT_EQ(s.credit_ns, 14 * kMs);  // kept waiting 8 ms behind another slice's lease
+  arbiter_policy::Refill(s, 1100 * kMs, timing, /*wanted_since=*/1100 * kMs);
+  EXPECT_EQ(s.credit_ns, 10 * kMs);  // idle: back to one lease
+  arbiter_policy::Refill(s, 1150 * kMs, timing, /*wanted_since=*/1120 * kMs);
+  EXPECT_EQ(s.credit_ns, 20 * kMs);  // idle 20 ms, then waiting 30 ms: at most two leases
+  arbiter_policy::Charge(ComputePolicy::kFixed, s, 20 * kMs);
+  arbiter_policy::Refill(s, 1160 * kMs, timing);  // idle 10 ms after spending it all
+  EXPECT_EQ(s.credit_ns, 5 * kMs);
+}
+
 // A high-priority slice under fixed may take the device over only once its credit is whole.
 TEST(ComputePolicyTest, UnderFixedASliceMayHoldTheDeviceOnlyWithItsWholeCredit) {
   ArbiterTiming timing;

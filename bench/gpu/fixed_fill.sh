@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Fixed slices whose shares add up to the whole device, all busy at once: does each get its share,
+# and is the device kept full? One device-tool call (about 5 min with the defaults):
+#   RT_OLD=path/to/an/older/libxpool-cuda.so bash bench/gpu/fixed_fill.sh [ROUNDS]
+# (log $OUT/fixed_fill.log; RT_OLD optional: without it only this tree's runtime is measured).
+# Each round, for each runtime: four processes of CUDA-graph replays at fixed 10 / 20 / 30 / 40 %,
+# started together, then an unlimited graph run; two processes of bf16 products at fixed 10 and
+# 90 %, then an unlimited products run. Each process's rate, all but its first and last second,
+# is divided by the mean of the unlimited runs of its workload just before and after.
+set -uo pipefail
+LOG_NAME=fixed_fill.log
+source "$(dirname "$0")/compute_common.sh"
+S=${SECONDS_PER_RUN:-6}
+RUNTIMES="new=$RT"
+[[ -n "${RT_OLD:-}" ]] && RUNTIMES="old=$(realpath "$RT_OLD") $RUNTIMES"
+nvidia-smi --query-gpu=name,power.limit --format=csv,noheader
+side_by_side() {  # RUNTIME TAG WORKLOAD SHARE...
+  local rt=$1 tag=$2 workload=$3; shift 3
+  fresh; together
+  for share in "$@"; do
+    BENCH_TAG=$tag LD_PRELOAD="$rt" XPOOL_GPU_CORE=$share $PYSIDE run "$workload" $((S + 2)) &
+  done
+  jobs_wait; unset BENCH_START_AT
+}
+BENCH_TAG=native $PY run graph "$S"
+BENCH_TAG=native $PY run matmul "$S"
+for round in $(seq "${1:-2}"); do
+  for named in $RUNTIMES; do
+    side_by_side "${named#*=}" "${named%%=*}" graph 10 20 30 40
+    BENCH_TAG=native $PY run graph "$S"
+    side_by_side "${named#*=}" "${named%%=*}" matmul 10 90
+    BENCH_TAG=native $PY run matmul "$S"
+  done
+done
+python3 - "$LOG" <<'PY'
+import sys
+sys.path.insert(0, "bench/gpu")
+import records
+for workload in ("graph", "matmul"):
+    runs = [r for r in records.load(sys.argv[1]) if r.get("workload") == workload]
+    i = 0
+    while i < len(runs):
+        if runs[i]["tag"] == "native":
+            i += 1
+            continue
+        group = [k for k in range(i, len(runs)) if runs[k]["tag"] == runs[i]["tag"]]
+        group = group[:next((n for n, k in enumerate(group) if k != i + n), len(group))]
+        base = records.around(runs, group[-1])
+        shares = {int(runs[k]["env"]["XPOOL_GPU_CORE"]): 100 * records.side_rate(runs[k]) / base
+                  for k in group}
+        cells = " / ".join(f"{s} %: {v:.1f}" for s, v in sorted(shares.items()))
+        print(f"{workload} {runs[i]['tag']}: {cells}; the device {sum(shares.values()):.1f} % "
+              f"(unlimited {base:.0f} it/s)")
+        i = group[-1] + 1
+PY
