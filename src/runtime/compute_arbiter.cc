@@ -135,19 +135,34 @@ int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing) {
   return std::max(timing.min_lease_ns, period * slice.share / 100);
 }
 
-void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, int64_t wanted_since) {
+int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming& timing) {
+  constexpr int64_t kLatelyNs = 1'000'000'000;
+  int64_t longest = 0;
+  for (int i = 0; i < kMaxComputeSlices; ++i) {
+    const SliceRecord& s = slices[i];
+    if (s.key == 0) continue;
+    const int64_t full = FullCredit(s, timing);
+    // A holder's record is not touched during its lease, which may last two full credits.
+    if (now - s.active_ns <= 2 * full + kLatelyNs) longest = std::max(longest, full);
+  }
+  return longest;
+}
+
+void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, Wanting wanting) {
   const int64_t cap = FullCredit(slice, timing);
+  const int64_t kept_cap =
+      std::max(2 * cap, cap + 2 * wanting.longest_lease_ns * slice.share / 100);
   if (slice.credit_at_ns == 0) {
     slice.credit_ns = cap;  // a new slice may start at once
   } else if (now > slice.credit_at_ns) {
-    const int64_t wanted_from = std::clamp(wanted_since, slice.credit_at_ns, now);
+    const int64_t wanted_from = std::clamp(wanting.since, slice.credit_at_ns, now);
     const int64_t idle_ns = wanted_from - slice.credit_at_ns;
     if (idle_ns > 0) {
       slice.credit_ns = std::min(slice.credit_ns + idle_ns * slice.share / 100, cap);
     }
-    slice.credit_ns = std::min(slice.credit_ns + (now - wanted_from) * slice.share / 100, 2 * cap);
+    slice.credit_ns = std::min(slice.credit_ns + (now - wanted_from) * slice.share / 100, kept_cap);
   } else {
-    slice.credit_ns = std::min(slice.credit_ns, 2 * cap);
+    slice.credit_ns = std::min(slice.credit_ns, kept_cap);
   }
   slice.credit_at_ns = std::max(slice.credit_at_ns, now);
 }
@@ -160,9 +175,9 @@ void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns) {
 }
 
 bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const ArbiterTiming& timing,
-                int64_t wanted_since) {
+                Wanting wanting) {
   if (policy != ComputePolicy::kFixed || slice.share >= 100) return true;
-  Refill(slice, now, timing, wanted_since);
+  Refill(slice, now, timing, wanting);
   // A fixed slice waits until a whole period's credit is back, so that its leases are few and
   // long rather than many and short.
   return slice.credit_ns >= FullCredit(slice, timing);
@@ -170,12 +185,13 @@ bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const Arb
 
 int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
                const ArbiterTiming& timing) {
+  const int64_t longest = policy == ComputePolicy::kFixed ? LongestLease(slices, now, timing) : 0;
   int best = -1;
   for (int i = 0; i < kMaxComputeMembers; ++i) {
     const MemberRecord& m = members[i];
     if (!Waiting(m) || m.slice < 0) continue;
     SliceRecord& s = slices[m.slice];
-    if (!MayHoldNow(policy, s, now, timing, m.waiting_since_ns)) continue;
+    if (!MayHoldNow(policy, s, now, timing, {m.waiting_since_ns, longest})) continue;
     if (best < 0) {
       best = i;
       continue;
@@ -580,7 +596,8 @@ void ComputeArbiter::EndLeaseLocked(int64_t end_ns) {
     // What a fixed slice earned while it held the device is its own, beyond the cap of an idle
     // slice's credit.
     if (policy() == ComputePolicy::kFixed) {
-      arbiter_policy::Refill(s, end_ns, timing_, s.credit_at_ns);
+      const int64_t longest = arbiter_policy::LongestLease(layout_->slices.data(), end_ns, timing_);
+      arbiter_policy::Refill(s, end_ns, timing_, {s.credit_at_ns, longest});
     }
     s.active_ns = end_ns;
   }
@@ -610,8 +627,10 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
   // A high-priority slice takes the device from a normal one only when it may hold it: under
   // fixed, one still earning its credit back would otherwise end the other's leases for nothing.
   if (high_ && layout_->slices[m.slice].high == 0 &&
-      arbiter_policy::MayHoldNow(policy(), layout_->slices[slice_], now, timing_,
-                                 layout_->members[member_].waiting_since_ns)) {
+      arbiter_policy::MayHoldNow(
+          policy(), layout_->slices[slice_], now, timing_,
+          {layout_->members[member_].waiting_since_ns,
+           arbiter_policy::LongestLease(layout_->slices.data(), now, timing_)})) {
     layout_->preempt.store(1);
   }
 }

@@ -104,18 +104,26 @@ struct MemberRecord {
 namespace arbiter_policy {
 // Credit a fixed slice holds the device for at a time: share × period, at least the shortest lease.
 int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing);
+// Since when, and beside how long leases, a fixed slice has wanted the device (for Refill).
+struct Wanting {
+  int64_t since = INT64_MAX;     // waiting for the device or holding it since; INT64_MAX: not
+  int64_t longest_lease_ns = 0;  // the longest full credit of a slice using the device
+};
+// The longest full credit among the slices that used the device lately (LongestLease).
+int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming& timing);
 // Credit a fixed slice has earned by `now`. What it earned while it did not want the device is
-// capped at one lease, so that a pause buys no burst after it. From `wanted_since` on (waiting for
-// the device, or holding it) it keeps what it earns, up to a second lease: a slice kept waiting by
-// another slice's lease would otherwise lose that part of its share to the cap.
-void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing,
-            int64_t wanted_since = INT64_MAX);
+// capped at one lease, so that a pause buys no burst after it. From `wanting.since` on (waiting for
+// the device, or holding it) it keeps what it earns, up to a second lease, or up to what it earns
+// behind two of the longest leases on the device where another slice's are longer (a longer
+// XPOOL_COMPUTE_PERIOD_MS): a slice kept waiting by another slice's lease would otherwise lose
+// that part of its share to the cap.
+void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, Wanting wanting = {});
 // Device time used by a slice.
 void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns);
 // Whether `slice` may be granted the device now: under fixed, once its credit is whole again
-// (refilled as Refill says, wanting the device since `wanted_since`).
+// (refilled as Refill says).
 bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const ArbiterTiming& timing,
-                int64_t wanted_since = INT64_MAX);
+                Wanting wanting = {});
 // The member to grant the device to next, or -1 when no waiter may hold it now.
 int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
                const ArbiterTiming& timing);

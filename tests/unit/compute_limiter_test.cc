@@ -199,6 +199,26 @@ TEST_F(ComputeLimiterSimTest, FixedSlicesThatFillTheDeviceEachGetTheirShare) {
   }
 }
 
+// A slice of the default period (20 ms) beside one of a long period (XPOOL_COMPUTE_PERIOD_MS=500,
+// which bf16 products are run with to keep their clocks down) keeps what it earns behind the long
+// leases. (When it kept no more than two leases of its own, a 30 % slice beside a 70 % one with
+// 500 ms got 10.7 %.)
+TEST_F(ComputeLimiterSimTest, FixedSlicesOfDifferentPeriodsEachGetTheirShare) {
+  for (const char* name : {"products", "graph"}) {
+    const Program& program = kWorkloads.at(name);
+    const double unlimited = Unlimited(program);
+    for (int long_share : {30, 50, 70}) {
+      Arbitration long_period = Slice(ComputePolicy::kFixed, long_share);
+      long_period.period_ns = 500 * kMs;
+      const auto out = Run(
+          {{program, long_period}, {program, Slice(ComputePolicy::kFixed, 100 - long_share)}}, 5);
+      EXPECT_NEAR(out[0].Busy() / unlimited, long_share / 100.0, 0.01) << name << long_share;
+      EXPECT_NEAR(out[1].Busy() / unlimited, (100 - long_share) / 100.0, 0.01)
+          << name << long_share;
+    }
+  }
+}
+
 // The GPU benchmark's priority case: an inference step of a few milliseconds (56 kernels of 25 us,
 // each after 8 us of the framework's CPU time, waited for, then 4 ms until the next request) beside
 // a training tenant launching 500 us products back to back.

@@ -158,22 +158,29 @@ TEST(ComputePolicyTest, ChargesAddUpToTheDeviceTimeUsed) {
 }
 
 // Under fixed, what a slice earns while it wants the device (waits for it, or holds it) is kept up
-// to a second lease; what it earns idle only refills the first.
+// to a second lease, or beside longer leases up to what it earns behind two of them; what it
+// earns idle only refills the first.
 TEST(ComputePolicyTest, AFixedSliceKeepsWhatItEarnsWaitingButNotWhatItEarnsIdle) {
   ArbiterTiming timing;
   SliceRecord s;
   s.share = 50;  // 10 ms of each 20 ms
   arbiter_policy::Refill(s, 1000 * kMs, timing);
   EXPECT_EQ(s.credit_ns, 10 * kMs);  // a new slice starts with one lease
-  arbiter_policy::Refill(s, 1008 * kMs, timing, /*wanted_since=*/1000 * kMs);
+  arbiter_policy::Refill(s, 1008 * kMs, timing, {1000 * kMs});
   EXPECT_EQ(s.credit_ns, 14 * kMs);  // kept waiting 8 ms behind another slice's lease
-  arbiter_policy::Refill(s, 1100 * kMs, timing, /*wanted_since=*/1100 * kMs);
+  arbiter_policy::Refill(s, 1100 * kMs, timing, {1100 * kMs});
   EXPECT_EQ(s.credit_ns, 10 * kMs);  // idle: back to one lease
-  arbiter_policy::Refill(s, 1150 * kMs, timing, /*wanted_since=*/1120 * kMs);
+  arbiter_policy::Refill(s, 1150 * kMs, timing, {1120 * kMs});
   EXPECT_EQ(s.credit_ns, 20 * kMs);  // idle 20 ms, then waiting 30 ms: at most two leases
   arbiter_policy::Charge(ComputePolicy::kFixed, s, 20 * kMs);
   arbiter_policy::Refill(s, 1160 * kMs, timing);  // idle 10 ms after spending it all
   EXPECT_EQ(s.credit_ns, 5 * kMs);
+  // Kept waiting 300 ms behind a slice whose leases last 250 ms (50 % of 500 ms): it keeps what it
+  // earned, up to 10 ms + 2 × 250 ms × 50 %.
+  arbiter_policy::Refill(s, 1460 * kMs, timing, {1160 * kMs, 250 * kMs});
+  EXPECT_EQ(s.credit_ns, 155 * kMs);
+  arbiter_policy::Refill(s, 1960 * kMs, timing, {1160 * kMs, 250 * kMs});
+  EXPECT_EQ(s.credit_ns, 260 * kMs);
 }
 
 // A high-priority slice under fixed may take the device over only once its credit is whole.

@@ -186,6 +186,7 @@ std::unique_ptr<ComputeArbiter> SimArbiter(SimGpu& gpu, const std::string& segme
   timing.clock = &gpu;
   timing.wait = ComputeWait::kSpin;
   timing.member_pid = gettid();  // alive, and its own, as the others see it
+  if (arbitration.period_ns > 0) timing.fixed_period_ns = arbitration.period_ns;
   auto arbiter = ComputeArbiter::Open(segment, arbitration.policy, static_cast<uint64_t>(index) + 1,
                                       arbitration.share, arbitration.high, timing,
                                       "sim " + std::to_string(index));

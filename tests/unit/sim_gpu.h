@@ -117,6 +117,7 @@ struct Arbitration {
   ComputePolicy policy = ComputePolicy::kFixed;
   int share = 100;
   bool high = false;
+  int64_t period_ns = 0;  // fixed: the slice's period (XPOOL_COMPUTE_PERIOD_MS); 0: the default
 };
 
 struct Outcome {
