@@ -155,10 +155,14 @@ void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, Wantin
   if (slice.credit_at_ns == 0) {
     slice.credit_ns = cap;  // a new slice may start at once
   } else if (now > slice.credit_at_ns) {
-    const int64_t wanted_from = std::clamp(wanting.since, slice.credit_at_ns, now);
+    int64_t wanted_from = std::clamp(wanting.since, slice.credit_at_ns, now);
     const int64_t idle_ns = wanted_from - slice.credit_at_ns;
-    if (idle_ns > 0) {
+    if (idle_ns > std::max(timing.idle_revoke_ns, cap)) {
       slice.credit_ns = std::min(slice.credit_ns + idle_ns * slice.share / 100, cap);
+    } else {
+      // A gap no longer than one of its leases is not idleness: the microseconds between giving
+      // a lease up and asking again, or a holder descheduled long enough to lose its lease.
+      wanted_from = slice.credit_at_ns;
     }
     slice.credit_ns = std::min(slice.credit_ns + (now - wanted_from) * slice.share / 100, kept_cap);
   } else {

@@ -111,12 +111,12 @@ struct Wanting {
 };
 // The longest full credit among the slices that used the device lately (LongestLease).
 int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming& timing);
-// Credit a fixed slice has earned by `now`. What it earned while it did not want the device is
-// capped at one lease, so that a pause buys no burst after it. From `wanting.since` on (waiting for
-// the device, or holding it) it keeps what it earns, up to a second lease, or up to what it earns
-// behind two of the longest leases on the device where another slice's are longer (a longer
-// XPOOL_COMPUTE_PERIOD_MS): a slice kept waiting by another slice's lease would otherwise lose
-// that part of its share to the cap.
+// Credit a fixed slice has earned by `now`. What it earned while it did not want the device for
+// longer than one of its leases is capped at one lease, so that a pause buys no burst after it.
+// From `wanting.since` on (waiting for the device, or holding it) it keeps what it earns, up to a
+// second lease, or up to what it earns behind two of the longest leases on the device where another
+// slice's are longer (a longer XPOOL_COMPUTE_PERIOD_MS): a slice kept waiting by another slice's
+// lease would otherwise lose that part of its share to the cap.
 void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, Wanting wanting = {});
 // Device time used by a slice.
 void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns);

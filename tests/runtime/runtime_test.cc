@@ -595,6 +595,24 @@ TEST(RuntimeComputeTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
   RemoveComputeFiles("fixed-high");
 }
 
+// Under fixed, a slice of the default period beside one of 500 ms keeps what it earns behind the
+// other's long leases. (It got 9-10 % of the device at 30 % when it kept no more than one lease of
+// its own.) In these 3 s it gets about 25 %: it joins while the other holds its first 350 ms lease,
+// and a new slice starts with one lease, not with what it earned before it first asked.
+TEST(RuntimeComputeTest, AFixedSliceBesideOneOfALongerPeriodGetsItsShare) {
+  const Env long_period =
+      Compute("periods", {{"XPOOL_GPU_CORE", "70"}, {"XPOOL_COMPUTE_PERIOD_MS", "500"}});
+  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), long_period);
+  const auto rb = RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}),
+                             Compute("periods", {{"XPOOL_GPU_CORE", "30"}}));
+  const auto ra = a.Wait();
+  EXPECT_GE(ShareOf(rb.out), 0.2) << ra.out << rb.out;
+  EXPECT_LE(ShareOf(rb.out), 0.34) << ra.out << rb.out;
+  EXPECT_GE(ShareOf(ra.out), 0.62) << ra.out << rb.out;
+  EXPECT_LE(ShareOf(ra.out), 0.76) << ra.out << rb.out;
+  RemoveComputeFiles("periods");
+}
+
 TEST(RuntimeComputeTest, ABadShareIsRefusedWithOneLine) {
   const auto r =
       RunProcess(Probe({"ctx", "0", "alloc", "1"}), Compute("bad", {{"XPOOL_GPU_CORE", "150"}}));

@@ -181,6 +181,10 @@ TEST(ComputePolicyTest, AFixedSliceKeepsWhatItEarnsWaitingButNotWhatItEarnsIdle)
   EXPECT_EQ(s.credit_ns, 155 * kMs);
   arbiter_policy::Refill(s, 1960 * kMs, timing, {1160 * kMs, 250 * kMs});
   EXPECT_EQ(s.credit_ns, 260 * kMs);
+  // Giving a lease up and asking again a few microseconds later is not idleness: nothing is lost.
+  arbiter_policy::Charge(ComputePolicy::kFixed, s, 100 * kMs);
+  arbiter_policy::Refill(s, 1960 * kMs + 20'000, timing, {1960 * kMs + 10'000, 250 * kMs});
+  EXPECT_EQ(s.credit_ns, 160 * kMs + 10'000);
 }
 
 // A high-priority slice under fixed may take the device over only once its credit is whole.
