@@ -582,17 +582,26 @@ TEST(RuntimeComputeTest, HighPriorityStepsBarelyWaitForANormalTenant) {
 
 // Under fixed, a high-priority slice that is earning its credit back does not end a normal
 // slice's leases: each keeps its share. (It did: the normal 30 % got 13 % beside a high 50 %.)
-TEST(RuntimeComputeTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
-  const Env normal = Compute("fixed-high", {{"XPOOL_GPU_CORE", "30"}});
-  Env high = Compute("fixed-high", {{"XPOOL_GPU_CORE", "50"}, {"XPOOL_PRIORITY", "high"}});
-  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), normal);
-  const auto rb = RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}), high);
+// Two processes launching 500 us kernels for 3 s on device `tag`, the second started right after
+// the first, each under its own settings: what each prints.
+std::pair<std::string, std::string> SideBySide(const std::string& tag,
+                                               std::map<std::string, std::string> first,
+                                               std::map<std::string, std::string> second) {
+  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), Compute(tag, std::move(first)));
+  const auto rb =
+      RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}), Compute(tag, std::move(second)));
   const auto ra = a.Wait();
-  EXPECT_GE(ShareOf(ra.out), 0.27) << ra.out << rb.out;
-  EXPECT_LE(ShareOf(ra.out), 0.33) << ra.out << rb.out;
-  EXPECT_GE(ShareOf(rb.out), 0.45) << ra.out << rb.out;
-  EXPECT_LE(ShareOf(rb.out), 0.53) << ra.out << rb.out;
-  RemoveComputeFiles("fixed-high");
+  RemoveComputeFiles(tag);
+  return {ra.out, rb.out};
+}
+
+TEST(RuntimeComputeTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
+  const auto [normal, high] = SideBySide("fixed-high", {{"XPOOL_GPU_CORE", "30"}},
+                                         {{"XPOOL_GPU_CORE", "50"}, {"XPOOL_PRIORITY", "high"}});
+  EXPECT_GE(ShareOf(normal), 0.27) << normal << high;
+  EXPECT_LE(ShareOf(normal), 0.33) << normal << high;
+  EXPECT_GE(ShareOf(high), 0.45) << normal << high;
+  EXPECT_LE(ShareOf(high), 0.53) << normal << high;
 }
 
 // Under fixed, a slice of the default period beside one of 500 ms keeps what it earns behind the
@@ -600,17 +609,13 @@ TEST(RuntimeComputeTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
 // its own.) In these 3 s it gets about 25 %: it joins while the other holds its first 350 ms lease,
 // and a new slice starts with one lease, not with what it earned before it first asked.
 TEST(RuntimeComputeTest, AFixedSliceBesideOneOfALongerPeriodGetsItsShare) {
-  const Env long_period =
-      Compute("periods", {{"XPOOL_GPU_CORE", "70"}, {"XPOOL_COMPUTE_PERIOD_MS", "500"}});
-  Process a(Probe({"ctx", "0", "run", "500", "3", "kernel"}), long_period);
-  const auto rb = RunProcess(Probe({"ctx", "0", "run", "500", "3", "kernel"}),
-                             Compute("periods", {{"XPOOL_GPU_CORE", "30"}}));
-  const auto ra = a.Wait();
-  EXPECT_GE(ShareOf(rb.out), 0.2) << ra.out << rb.out;
-  EXPECT_LE(ShareOf(rb.out), 0.34) << ra.out << rb.out;
-  EXPECT_GE(ShareOf(ra.out), 0.62) << ra.out << rb.out;
-  EXPECT_LE(ShareOf(ra.out), 0.76) << ra.out << rb.out;
-  RemoveComputeFiles("periods");
+  const auto [long_period, short_period] =
+      SideBySide("periods", {{"XPOOL_GPU_CORE", "70"}, {"XPOOL_COMPUTE_PERIOD_MS", "500"}},
+                 {{"XPOOL_GPU_CORE", "30"}});
+  EXPECT_GE(ShareOf(short_period), 0.2) << long_period << short_period;
+  EXPECT_LE(ShareOf(short_period), 0.34) << long_period << short_period;
+  EXPECT_GE(ShareOf(long_period), 0.62) << long_period << short_period;
+  EXPECT_LE(ShareOf(long_period), 0.76) << long_period << short_period;
 }
 
 TEST(RuntimeComputeTest, ABadShareIsRefusedWithOneLine) {
