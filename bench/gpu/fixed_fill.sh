@@ -40,18 +40,16 @@ for round in $(seq "${1:-2}"); do
   done
 done
 python3 - "$LOG" <<'PY'
-import sys
+import itertools, sys
 sys.path.insert(0, "bench/gpu")
 import records
 for workload in ("graph", "matmul"):
     runs = [r for r in records.load(sys.argv[1]) if r.get("workload") == workload]
-    i = 0
-    while i < len(runs):
-        if runs[i]["tag"] == "native":
-            i += 1
+    # The processes of one side-by-side setting are consecutive runs with one tag.
+    for tag, same in itertools.groupby(range(len(runs)), key=lambda k: runs[k]["tag"]):
+        if tag == "native":
             continue
-        group = [k for k in range(i, len(runs)) if runs[k]["tag"] == runs[i]["tag"]]
-        group = group[:next((n for n, k in enumerate(group) if k != i + n), len(group))]
+        group = list(same)
         base = records.around(runs, group[-1])
         shares = {}
         for k in group:
@@ -61,7 +59,6 @@ for workload in ("graph", "matmul"):
                 label += f" ({env['XPOOL_COMPUTE_PERIOD_MS']} ms)"
             shares[label] = 100 * records.side_rate(runs[k]) / base
         cells = " / ".join(f"{s}: {v:.1f}" for s, v in shares.items())
-        print(f"{workload} {runs[i]['tag']}: {cells}; the device {sum(shares.values()):.1f} % "
+        print(f"{workload} {tag}: {cells}; the device {sum(shares.values()):.1f} % "
               f"(unlimited {base:.0f} it/s)")
-        i = group[-1] + 1
 PY

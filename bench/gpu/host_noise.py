@@ -32,11 +32,10 @@ def main(path):
         rate, host = r["per_second"][1:], r["host"]
         share = per_host = ""
         if r["tag"] != "native":
-            before = [n for n in reversed(runs[:i]) if n["tag"] == "native"][:1]
-            after = [n for n in runs[i + 1:] if n["tag"] == "native"][:1]
-            around = before + after
-            share = f"{100 * statistics.mean(rate) / statistics.mean(statistics.mean(n['per_second'][1:]) for n in around):.1f}"
-            per_host = f"{100 * statistics.mean(r['speed']) / statistics.mean(statistics.mean(n['speed']) for n in around):.1f}"
+            share = f"{100 * records.rate(r) / records.around(runs, i):.1f}"
+            near_speed = statistics.mean(statistics.mean(n["speed"])
+                                         for n in records.neighbours(runs, i))
+            per_host = f"{100 * statistics.mean(r['speed']) / near_speed:.1f}"
         print(f"{r['tag']:<12} {statistics.mean(rate):9.1f} {cv(rate):5.1f} {cv(host):9.1f} "
               f"{statistics.correlation(rate, host):5.2f} {cv(r['speed']):13.1f} "
               f"{statistics.mean(r['cpu_per_second'][1:]):7.2f} {share:>8} {per_host:>10}")

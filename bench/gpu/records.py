@@ -30,15 +30,21 @@ def weighted_pair(runs):
     return by[30], by[70]
 
 
-def around(runs, i):
-    """The mean rate of the unlimited ("native") runs of run i's workload just before and just
-    after it in `runs` (one when there is no other), or None when there is neither."""
+def neighbours(runs, i):
+    """The unlimited ("native") runs of run i's workload just before and just after it in `runs`:
+    two, one when there is no other, or none."""
     def unlimited(n):
         return n["tag"] == "native" and n["workload"] == runs[i]["workload"]
 
-    before = [rate(n) for n in reversed(runs[:i]) if unlimited(n)][:1]
-    after = [rate(n) for n in runs[i + 1:] if unlimited(n)][:1]
-    return statistics.mean(before + after) if before + after else None
+    before = [n for n in reversed(runs[:i]) if unlimited(n)][:1]
+    after = [n for n in runs[i + 1:] if unlimited(n)][:1]
+    return before + after
+
+
+def around(runs, i):
+    """The mean rate of run i's neighbours, or None when it has none."""
+    near = neighbours(runs, i)
+    return statistics.mean(rate(n) for n in near) if near else None
 
 
 def deviations(record, target):
