@@ -580,8 +580,6 @@ TEST(RuntimeComputeTest, HighPriorityStepsBarelyWaitForANormalTenant) {
   RemoveComputeFiles("priority");
 }
 
-// Under fixed, a high-priority slice that is earning its credit back does not end a normal
-// slice's leases: each keeps its share. (It did: the normal 30 % got 13 % beside a high 50 %.)
 // Two processes launching 500 us kernels for 3 s on device `tag`, the second started right after
 // the first, each under its own settings: what each prints.
 std::pair<std::string, std::string> SideBySide(const std::string& tag,
@@ -595,6 +593,8 @@ std::pair<std::string, std::string> SideBySide(const std::string& tag,
   return {ra.out, rb.out};
 }
 
+// Under fixed, a high-priority slice that is earning its credit back does not end a normal
+// slice's leases: each keeps its share. (It did: the normal 30 % got 13 % beside a high 50 %.)
 TEST(RuntimeComputeTest, AHighPrioritySliceUnderFixedLeavesANormalOneItsShare) {
   const auto [normal, high] = SideBySide("fixed-high", {{"XPOOL_GPU_CORE", "30"}},
                                          {{"XPOOL_GPU_CORE", "50"}, {"XPOOL_PRIORITY", "high"}});
