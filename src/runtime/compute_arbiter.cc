@@ -135,12 +135,13 @@ int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing) {
   return std::max(timing.min_lease_ns, period * slice.share / 100);
 }
 
-int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming& timing) {
+int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming& timing,
+                     int except_slice) {
   constexpr int64_t kLatelyNs = 1'000'000'000;
   int64_t longest = 0;
   for (int i = 0; i < kMaxComputeSlices; ++i) {
     const SliceRecord& s = slices[i];
-    if (s.key == 0) continue;
+    if (s.key == 0 || i == except_slice) continue;
     const int64_t full = FullCredit(s, timing);
     // A holder's record is not touched during its lease, which may last two full credits.
     if (now - s.active_ns <= 2 * full + kLatelyNs) longest = std::max(longest, full);
@@ -150,8 +151,12 @@ int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming
 
 void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, Wanting wanting) {
   const int64_t cap = FullCredit(slice, timing);
+  // Alone, a slice only ever waits for its own credit, so it has nothing to keep beyond a lease;
+  // keeping more would let the pauses of a program starting up buy a burst.
   const int64_t kept_cap =
-      std::max(2 * cap, cap + 2 * wanting.longest_lease_ns * slice.share / 100);
+      wanting.longest_lease_ns > 0
+          ? std::max(2 * cap, cap + 2 * wanting.longest_lease_ns * slice.share / 100)
+          : cap;
   if (slice.credit_at_ns == 0) {
     slice.credit_ns = cap;  // a new slice may start at once
   } else if (now > slice.credit_at_ns) {
@@ -189,12 +194,13 @@ bool MayHoldNow(ComputePolicy policy, SliceRecord& slice, int64_t now, const Arb
 
 int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices, int64_t now,
                const ArbiterTiming& timing) {
-  const int64_t longest = policy == ComputePolicy::kFixed ? LongestLease(slices, now, timing) : 0;
   int best = -1;
   for (int i = 0; i < kMaxComputeMembers; ++i) {
     const MemberRecord& m = members[i];
     if (!Waiting(m) || m.slice < 0) continue;
     SliceRecord& s = slices[m.slice];
+    const int64_t longest =
+        policy == ComputePolicy::kFixed ? LongestLease(slices, now, timing, m.slice) : 0;
     if (!MayHoldNow(policy, s, now, timing, {m.waiting_since_ns, longest})) continue;
     if (best < 0) {
       best = i;
@@ -600,7 +606,8 @@ void ComputeArbiter::EndLeaseLocked(int64_t end_ns) {
     // What a fixed slice earned while it held the device is its own, beyond the cap of an idle
     // slice's credit.
     if (policy() == ComputePolicy::kFixed) {
-      const int64_t longest = arbiter_policy::LongestLease(layout_->slices.data(), end_ns, timing_);
+      const int64_t longest =
+          arbiter_policy::LongestLease(layout_->slices.data(), end_ns, timing_, m.slice);
       arbiter_policy::Refill(s, end_ns, timing_, {s.credit_at_ns, longest});
     }
     s.active_ns = end_ns;
@@ -634,7 +641,7 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
       arbiter_policy::MayHoldNow(
           policy(), layout_->slices[slice_], now, timing_,
           {layout_->members[member_].waiting_since_ns,
-           arbiter_policy::LongestLease(layout_->slices.data(), now, timing_)})) {
+           arbiter_policy::LongestLease(layout_->slices.data(), now, timing_, slice_)})) {
     layout_->preempt.store(1);
   }
 }
@@ -755,13 +762,18 @@ void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
     idle_from = std::clamp(idle_from, start, now);
     SliceRecord& s = layout_->slices[slice_];
     arbiter_policy::Charge(policy(), s, idle_from - start);
-    // A fixed slice earns its share through the pause too, but its credit is capped at one
-    // lease, and the lease it holds still has what it had left: what it earns beyond the cap now
-    // is lost, or a long pause would buy it a second lease right after this one.
-    if (policy() == ComputePolicy::kFixed) arbiter_policy::Refill(s, now, timing_);
     s.active_ns = now;
     layout_->lease_start_ns.store(now);
-    layout_->lease_end_ns.store(now + std::max<int64_t>(end - idle_from, 0));
+    if (policy() == ComputePolicy::kFixed && s.share < 100) {
+      // A fixed slice earns its share through the pause too, up to the cap Refill sets, and the
+      // lease goes on for the credit it has now (none when the work before the pause overran it).
+      // Going on for what the lease had left instead, on top of that credit, gave a lone slice
+      // that paused now and then (a program starting up) a short lease and a full one soon after.
+      arbiter_policy::Refill(s, now, timing_);
+      layout_->lease_end_ns.store(now + std::max<int64_t>(s.credit_ns, 0));
+    } else {
+      layout_->lease_end_ns.store(now + std::max<int64_t>(end - idle_from, 0));
+    }
     layout_->holder_active_ns.store(now);
     layout_->holder_busy_until_ns.store(now);
   }

@@ -107,16 +107,20 @@ int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing);
 // Since when, and beside how long leases, a fixed slice has wanted the device (for Refill).
 struct Wanting {
   int64_t since = INT64_MAX;     // waiting for the device or holding it since; INT64_MAX: not
-  int64_t longest_lease_ns = 0;  // the longest full credit of a slice using the device
+  int64_t longest_lease_ns = 0;  // the longest full credit of another slice using the device
 };
-// The longest full credit among the slices that used the device lately (LongestLease).
-int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming& timing);
+// The longest full credit among the slices other than `except_slice` that used the device lately;
+// 0 when none did.
+int64_t LongestLease(const SliceRecord* slices, int64_t now, const ArbiterTiming& timing,
+                     int except_slice);
 // Credit a fixed slice has earned by `now`. What it earned while it did not want the device for
 // longer than one of its leases is capped at one lease, so that a pause buys no burst after it.
 // From `wanting.since` on (waiting for the device, or holding it) it keeps what it earns, up to a
 // second lease, or up to what it earns behind two of the longest leases on the device where another
 // slice's are longer (a longer XPOOL_COMPUTE_PERIOD_MS): a slice kept waiting by another slice's
-// lease would otherwise lose that part of its share to the cap.
+// lease would otherwise lose that part of its share to the cap. With no other slice using the
+// device (`wanting.longest_lease_ns` 0) nothing keeps it waiting but its own credit, and it keeps
+// one lease at most.
 void Refill(SliceRecord& slice, int64_t now, const ArbiterTiming& timing, Wanting wanting = {});
 // Device time used by a slice.
 void Charge(ComputePolicy policy, SliceRecord& slice, int64_t ns);

@@ -157,20 +157,21 @@ TEST(ComputePolicyTest, ChargesAddUpToTheDeviceTimeUsed) {
   }
 }
 
-// Under fixed, what a slice earns while it wants the device (waits for it, or holds it) is kept up
-// to a second lease, or beside longer leases up to what it earns behind two of them; what it
-// earns idle only refills the first.
+// Under fixed, what a slice earns while it wants the device (waits for it, or holds it) beside
+// another slice using it is kept up to a second lease, or beside longer leases up to what it earns
+// behind two of them; what it earns idle only refills the first.
 TEST(ComputePolicyTest, AFixedSliceKeepsWhatItEarnsWaitingButNotWhatItEarnsIdle) {
   ArbiterTiming timing;
   SliceRecord s;
-  s.share = 50;  // 10 ms of each 20 ms
+  s.share = 50;                               // 10 ms of each 20 ms
+  constexpr int64_t kOthersLease = 10 * kMs;  // another slice's, of the default period
   arbiter_policy::Refill(s, 1000 * kMs, timing);
   EXPECT_EQ(s.credit_ns, 10 * kMs);  // a new slice starts with one lease
-  arbiter_policy::Refill(s, 1008 * kMs, timing, {1000 * kMs});
+  arbiter_policy::Refill(s, 1008 * kMs, timing, {1000 * kMs, kOthersLease});
   EXPECT_EQ(s.credit_ns, 14 * kMs);  // kept waiting 8 ms behind another slice's lease
-  arbiter_policy::Refill(s, 1100 * kMs, timing, {1100 * kMs});
+  arbiter_policy::Refill(s, 1100 * kMs, timing, {1100 * kMs, kOthersLease});
   EXPECT_EQ(s.credit_ns, 10 * kMs);  // idle: back to one lease
-  arbiter_policy::Refill(s, 1150 * kMs, timing, {1120 * kMs});
+  arbiter_policy::Refill(s, 1150 * kMs, timing, {1120 * kMs, kOthersLease});
   EXPECT_EQ(s.credit_ns, 20 * kMs);  // idle 20 ms, then waiting 30 ms: at most two leases
   arbiter_policy::Charge(ComputePolicy::kFixed, s, 20 * kMs);
   arbiter_policy::Refill(s, 1160 * kMs, timing);  // idle 10 ms after spending it all
@@ -185,6 +186,24 @@ TEST(ComputePolicyTest, AFixedSliceKeepsWhatItEarnsWaitingButNotWhatItEarnsIdle)
   arbiter_policy::Charge(ComputePolicy::kFixed, s, 100 * kMs);
   arbiter_policy::Refill(s, 1960 * kMs + 20'000, timing, {1960 * kMs + 10'000, 250 * kMs});
   EXPECT_EQ(s.credit_ns, 160 * kMs + 10'000);
+}
+
+// Alone on the device, a fixed slice only ever waits for its own credit: whether it waited or
+// paused briefly (a program starting up), it keeps one lease at most, so no burst follows.
+TEST(ComputePolicyTest, AFixedSliceAloneKeepsOneLeaseAtMost) {
+  ArbiterTiming timing;
+  SliceRecord s;
+  s.share = 30;
+  s.period_ns = 500 * kMs;  // leases of 150 ms
+  arbiter_policy::Refill(s, 1000 * kMs, timing);
+  EXPECT_EQ(s.credit_ns, 150 * kMs);
+  arbiter_policy::Charge(ComputePolicy::kFixed, s, 30 * kMs);
+  arbiter_policy::Refill(s, 1100 * kMs, timing);  // a pause of 100 ms, shorter than a lease
+  EXPECT_EQ(s.credit_ns, 150 * kMs);
+  arbiter_policy::Refill(s, 1900 * kMs, timing, {1100 * kMs, 0});  // waiting, no other slice
+  EXPECT_EQ(s.credit_ns, 150 * kMs);
+  arbiter_policy::Refill(s, 1950 * kMs, timing, {1100 * kMs, 100 * kMs});  // another slice came
+  EXPECT_EQ(s.credit_ns, 165 * kMs);
 }
 
 // A high-priority slice under fixed may take the device over only once its credit is whole.

@@ -129,6 +129,7 @@ void SimGpu::Synchronize() {
 void SimGpu::CountFrom(int64_t at, int seconds) {
   count_from_ = at;
   counted_seconds_ = seconds;
+  for (Process& p : processes_) p.ran.assign(seconds, 0);
 }
 
 std::vector<double> SimGpu::BusyPerSecond(int process) const {

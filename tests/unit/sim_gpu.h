@@ -54,7 +54,8 @@ class SimGpu final : public ComputeClock {
   void Synchronize();
 
   // From `at` on, the device time of each process is counted per second, for `seconds`; a
-  // kernel counts in the second it ends in.
+  // kernel counts in the second it ends in. Called by a process during a Run, it starts the count
+  // over for every process.
   void CountFrom(int64_t at, int seconds);
   // The fraction of each counted second the device ran the kernels of `process`.
   std::vector<double> BusyPerSecond(int process) const;
