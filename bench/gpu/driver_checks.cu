@@ -9,25 +9,24 @@
 // Run it with and without the runtime preloaded; it links libcuda directly, so it reaches the
 // runtime through exported symbols rather than dlsym.
 #include <cuda.h>
-
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <thread>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
-#define CHECK(call)                                                         \
-  do {                                                                      \
-    CUresult rc_ = (call);                                                  \
-    if (rc_ != CUDA_SUCCESS) {                                              \
+#define CHECK(call)                                                             \
+  do {                                                                          \
+    CUresult rc_ = (call);                                                      \
+    if (rc_ != CUDA_SUCCESS) {                                                  \
       std::fprintf(stderr, "%s failed: %d at line %d\n", #call, rc_, __LINE__); \
-      std::exit(1);                                                         \
-    }                                                                       \
+      std::exit(1);                                                             \
+    }                                                                           \
   } while (0)
 
 constexpr size_t kMiB = 1024 * 1024;
@@ -116,7 +115,8 @@ static int Managed() {
 }
 
 static double NsPer(std::chrono::steady_clock::time_point t0, int n) {
-  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() /
+         n;
 }
 
 static void Overhead() {
@@ -134,11 +134,15 @@ static void Overhead() {
   }
   const double pair_ns = NsPer(t0, pairs);
   CUfunction fn;
-  CHECK(cudaGetFuncBySymbol(&fn, reinterpret_cast<const void*>(Empty)) == cudaSuccess ? CUDA_SUCCESS : CUDA_ERROR_UNKNOWN);
-  for (int i = 0; i < 10000; ++i) CHECK(cuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
+  CHECK(cudaGetFuncBySymbol(&fn, reinterpret_cast<const void*>(Empty)) == cudaSuccess
+            ? CUDA_SUCCESS
+            : CUDA_ERROR_UNKNOWN);
+  for (int i = 0; i < 10000; ++i)
+    CHECK(cuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
   CHECK(cuCtxSynchronize());
   t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < launches; ++i) CHECK(cuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
+  for (int i = 0; i < launches; ++i)
+    CHECK(cuLaunchKernel(fn, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
   const double launch_ns = NsPer(t0, launches);
   CHECK(cuCtxSynchronize());
   // The same through the CUDA runtime, which reaches the driver through dlsym.
@@ -152,9 +156,10 @@ static void Overhead() {
   for (int i = 0; i < launches; ++i) Empty<<<1, 32>>>();
   const double rt_launch_ns = NsPer(t0, launches);
   if (cudaDeviceSynchronize() != cudaSuccess) std::exit(1);
-  std::printf("overhead preloaded=%d driver: alloc_free_pair_ns=%.0f launch_ns=%.1f  runtime: "
-              "alloc_free_pair_ns=%.0f launch_ns=%.1f\n",
-              std::getenv("LD_PRELOAD") != nullptr, pair_ns, launch_ns, rt_pair_ns, rt_launch_ns);
+  std::printf(
+      "overhead preloaded=%d driver: alloc_free_pair_ns=%.0f launch_ns=%.1f  runtime: "
+      "alloc_free_pair_ns=%.0f launch_ns=%.1f\n",
+      std::getenv("LD_PRELOAD") != nullptr, pair_ns, launch_ns, rt_pair_ns, rt_launch_ns);
 }
 
 static sockaddr_un Address(const char* path) {
@@ -170,7 +175,8 @@ static void Transfer(const char* path, int* fd, size_t* bytes, bool send) {
   int s = socket(AF_UNIX, SOCK_STREAM, 0), c = -1;
   if (send) {
     unlink(path);
-    if (bind(s, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0 || listen(s, 1) != 0) std::exit(1);
+    if (bind(s, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0 || listen(s, 1) != 0)
+      std::exit(1);
     c = accept(s, nullptr, nullptr);
   } else {
     while (connect(s, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0)
@@ -192,7 +198,8 @@ static void Transfer(const char* path, int* fd, size_t* bytes, bool send) {
     std::memcpy(CMSG_DATA(cm), fd, sizeof(int));
     if (sendmsg(c, &msg, 0) != sizeof(*bytes)) std::exit(1);
   } else {
-    if (recvmsg(c, &msg, MSG_WAITALL) != sizeof(*bytes) || CMSG_FIRSTHDR(&msg) == nullptr) std::exit(1);
+    if (recvmsg(c, &msg, MSG_WAITALL) != sizeof(*bytes) || CMSG_FIRSTHDR(&msg) == nullptr)
+      std::exit(1);
     std::memcpy(fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
   }
   close(c);

@@ -2,12 +2,14 @@
 //   launch_cost CYCLES [N]   N launches (200000) of a kernel spinning CYCLES GPU cycles (0: empty)
 // bench/gpu/launch_cost.sh runs it with and without the runtime.
 #include <cuda_runtime.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 __global__ void spin(long long cycles) {
   long long t = clock64();
-  while (clock64() - t < cycles) {}
+  while (clock64() - t < cycles) {
+  }
 }
 int main(int argc, char** argv) {
   const long long cycles = argc > 1 ? atoll(argv[1]) : 0;
@@ -18,6 +20,8 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < n; ++i) spin<<<1, 32>>>(cycles);
   cudaDeviceSynchronize();
-  double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
-  printf("cycles=%lld ns_per_launch=%.0f env=%s\n", cycles, ns, getenv("XPOOL_COMPUTE_POLICY") ? getenv("XPOOL_COMPUTE_POLICY") : "-");
+  double ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
+  printf("cycles=%lld ns_per_launch=%.0f env=%s\n", cycles, ns,
+         getenv("XPOOL_COMPUTE_POLICY") ? getenv("XPOOL_COMPUTE_POLICY") : "-");
 }

@@ -54,10 +54,10 @@ XPOOL_EXPORT CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes);
 XPOOL_EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev);
 XPOOL_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory);
 XPOOL_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory);
-XPOOL_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
-                                     unsigned int bx, unsigned int by, unsigned int bz,
-                                     unsigned int shared_bytes, CUstream stream, void** params,
-                                     void** extra);
+XPOOL_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy,
+                                     unsigned int gz, unsigned int bx, unsigned int by,
+                                     unsigned int bz, unsigned int shared_bytes, CUstream stream,
+                                     void** params, void** extra);
 XPOOL_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy,
                                           unsigned int gz, unsigned int bx, unsigned int by,
                                           unsigned int bz, unsigned int shared_bytes,
@@ -70,11 +70,11 @@ XPOOL_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, u
                                                 unsigned int gz, unsigned int bx, unsigned int by,
                                                 unsigned int bz, unsigned int shared_bytes,
                                                 CUstream stream, void** params);
-XPOOL_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx,
-                                                     unsigned int gy, unsigned int gz,
-                                                     unsigned int bx, unsigned int by,
-                                                     unsigned int bz, unsigned int shared_bytes,
-                                                     CUstream stream, void** params);
+XPOOL_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy,
+                                                     unsigned int gz, unsigned int bx,
+                                                     unsigned int by, unsigned int bz,
+                                                     unsigned int shared_bytes, CUstream stream,
+                                                     void** params);
 XPOOL_EXPORT CUresult cuGraphLaunch(CUgraphExec graph, CUstream stream);
 XPOOL_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec graph, CUstream stream);
 XPOOL_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int version,

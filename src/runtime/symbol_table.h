@@ -40,6 +40,6 @@ DlsymFn RealDlsym();
 
 // Declares `real`, the driver's function behind hook `name`, or returns from the hook when the
 // driver lacks it.
-#define XPOOL_REAL_OR_FAIL(name)  \
-  auto real = XPOOL_REAL(name);   \
+#define XPOOL_REAL_OR_FAIL(name) \
+  auto real = XPOOL_REAL(name);  \
   if (real == nullptr) return CUDA_ERROR_NOT_INITIALIZED
