@@ -16,6 +16,10 @@ Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
     return Status::InvalidArgument("refusing to listen on '" + options.listen +
                                    "': without --token-file only loopback addresses are served");
   }
+  auto server_credentials = rpc::ServerCredentials(options.tls);
+  if (!server_credentials.ok()) return server_credentials.status();
+  auto controller_credentials = rpc::ChannelCredentials(options.controller_ca);
+  if (!controller_credentials.ok()) return controller_credentials.status();
   TaskOptions tasks = options.tasks;
   if (tasks.state_dir.empty()) {
     const char* home = std::getenv("HOME");
@@ -28,12 +32,12 @@ Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
   agent->node_ = inventory;
   agent->options_ = options;
   agent->runner_ = std::move(*runner);
-  agent->channel_ = grpc::CreateChannel(options.controller, grpc::InsecureChannelCredentials());
+  agent->channel_ = grpc::CreateChannel(options.controller, *controller_credentials);
   agent->agents_ = v1::Agents::NewStub(agent->channel_);
   agent->pool_ = v1::Pool::NewStub(agent->channel_);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen, *server_credentials, &port);
   builder.RegisterService(agent.get());
   agent->server_ = builder.BuildAndStart();
   if (agent->server_ == nullptr || port == 0) {

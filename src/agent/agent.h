@@ -16,6 +16,7 @@
 
 #include "agent/task_runner.h"
 #include "core/status.h"
+#include "rpc/tls.h"
 #include "runtime/compute_arbiter.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
@@ -24,7 +25,9 @@ namespace xpool::agent {
 struct AgentOptions {
   std::string controller;  // host:port
   std::string listen = "127.0.0.1:0";
-  std::string token;  // the cluster's join token; required to listen off loopback
+  std::string token;          // the cluster's join token; required to listen off loopback
+  rpc::TlsServerFiles tls;    // set: the Tasks API is served over TLS
+  std::string controller_ca;  // set: the controller is reached over TLS, checked against this CA
   TaskOptions tasks;
 };
 

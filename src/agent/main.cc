@@ -12,6 +12,7 @@
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
 #include "agent/task_runner.h"
+#include "core/address.h"
 #include "core/signals.h"
 #include "core/token_file.h"
 
@@ -50,6 +51,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--token-file", token_file,
                  "the cluster's join token (when the controller checks credentials)");
+  app.add_option("--tls-cert", options.tls.cert,
+                 "serve the Tasks API over TLS with this certificate (PEM, with its chain)");
+  app.add_option("--tls-key", options.tls.key, "the certificate's private key (PEM)");
+  app.add_option("--tls-ca", options.controller_ca,
+                 "reach the controller over TLS, trusting the CA in this PEM file");
   app.add_option("--run-as", options.tasks.run_as, "user tasks run as (required as root)");
   app.add_option("--runtime", options.tasks.runtime_path,
                  "libxpool-cuda.so preloaded into tasks (default with NVML: the one beside this "
@@ -109,6 +115,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_agent = agent->get();
+  if (options.tls.empty() && !xpool::IsLoopbackHost(xpool::HostOf(options.listen))) {
+    std::fprintf(stderr,
+                 "xpool-agent: tokens travel in plaintext on %s: give --tls-cert and --tls-key, "
+                 "or keep the network private\n",
+                 (*agent)->address().c_str());
+  }
   // After the agent, whose connection to the controller its claims use; stopped before it.
   std::unique_ptr<xpool::agent::DevicePlugin> kubelet_plugin;
   if (device_plugin) {

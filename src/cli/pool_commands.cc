@@ -26,6 +26,7 @@
 #include "controller/service.h"
 #include "core/quantity.h"
 #include "core/signals.h"
+#include "rpc/tls.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace xpool::cli {
@@ -76,9 +77,11 @@ int RpcFail(const std::string& what, const grpc::Status& s, const std::string& a
   switch (s.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
+      // gRPC's message tells a refused connection from a failed TLS handshake.
       return Fail("no controller answers at " + address +
                       " (start one with 'xpool up', or set "
-                      "--controller / XPOOL_CONTROLLER)",
+                      "--controller / XPOOL_CONTROLLER; with TLS, XPOOL_TLS_CA): " +
+                      s.error_message(),
                   1);
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::NOT_FOUND:
@@ -105,11 +108,24 @@ void Authorize(grpc::ClientContext& context) {
   if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
 }
 
+// How calls reach the controller and the agents: over TLS, trusting the CA in XPOOL_TLS_CA (a
+// PEM file), when that is set; plaintext otherwise. Read once.
+const Result<std::shared_ptr<grpc::ChannelCredentials>>& PoolCredentials() {
+  static const auto credentials = [] {
+    const char* ca = std::getenv("XPOOL_TLS_CA");
+    return rpc::ChannelCredentials(ca != nullptr ? ca : "");
+  }();
+  return credentials;
+}
+
 struct Client {
-  explicit Client(const std::string& flag)
-      : address(ControllerAddress(flag)),
-        channel(grpc::CreateChannel(address, grpc::InsecureChannelCredentials())),
-        pool(v1::Pool::NewStub(channel)) {}
+  // Fails only when XPOOL_TLS_CA names a file that holds no CA certificate.
+  static Result<Client> Open(const std::string& flag) {
+    const auto& credentials = PoolCredentials();
+    if (!credentials.ok())
+      return Status::InvalidArgument("XPOOL_TLS_CA: " + credentials.status().message());
+    return Client(ControllerAddress(flag), *credentials);
+  }
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto c = std::make_unique<grpc::ClientContext>();
     c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -119,6 +135,12 @@ struct Client {
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Pool::Stub> pool;
+
+ private:
+  Client(std::string controller, const std::shared_ptr<grpc::ChannelCredentials>& credentials)
+      : address(std::move(controller)),
+        channel(grpc::CreateChannel(address, credentials)),
+        pool(v1::Pool::NewStub(channel)) {}
 };
 
 std::string Json(const google::protobuf::Message& m) {
@@ -151,11 +173,12 @@ std::string Mem(int64_t mib) {
 
 int ListNodes(const std::string& controller, const std::string& output, bool devices) {
   if (output != "table" && output != "json") return Fail("-o must be table or json");
-  Client c(controller);
+  auto c = Client::Open(controller);
+  if (!c.ok()) return Fail(c.status().message());
   v1::ListNodesResponse response;
-  auto ctx = c.Context();
-  const grpc::Status s = c.pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &response);
-  if (!s.ok()) return RpcFail("list nodes", s, c.address);
+  auto ctx = c->Context();
+  const grpc::Status s = c->pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &response);
+  if (!s.ok()) return RpcFail("list nodes", s, c->address);
   if (!devices) {
     if (output == "json") {
       PrintJsonArray(response.nodes());
@@ -201,11 +224,12 @@ void PrintAllocationRow(const v1::Allocation& a) {
 
 // The live allocations, then every change, until Ctrl-C: a table row or a JSON object per line.
 int WatchAllocations(const std::string& controller, const std::string& output) {
-  Client c(controller);
+  auto c = Client::Open(controller);
+  if (!c.ok()) return Fail(c.status().message());
   grpc::ClientContext ctx;
   Authorize(ctx);
   g_run_stream = &ctx;
-  auto reader = c.pool->WatchAllocations(&ctx, v1::WatchAllocationsRequest());
+  auto reader = c->pool->WatchAllocations(&ctx, v1::WatchAllocationsRequest());
   v1::Allocation a;
   while (reader->Read(&a)) {
     if (output == "json") {
@@ -218,20 +242,21 @@ int WatchAllocations(const std::string& controller, const std::string& output) {
   const grpc::Status s = reader->Finish();
   g_run_stream = nullptr;
   if (g_interrupted.load()) return 0;
-  return s.ok() ? 0 : RpcFail("watch allocations", s, c.address);
+  return s.ok() ? 0 : RpcFail("watch allocations", s, c->address);
 }
 
 int ListAllocations(const std::string& controller, const std::string& output, bool all,
                     bool watch = false) {
   if (output != "table" && output != "json") return Fail("-o must be table or json");
   if (watch) return WatchAllocations(controller, output);
-  Client c(controller);
+  auto c = Client::Open(controller);
+  if (!c.ok()) return Fail(c.status().message());
   v1::ListAllocationsRequest request;
   request.set_include_released(all);
   v1::ListAllocationsResponse response;
-  auto ctx = c.Context();
-  const grpc::Status s = c.pool->ListAllocations(ctx.get(), request, &response);
-  if (!s.ok()) return RpcFail("list allocations", s, c.address);
+  auto ctx = c->Context();
+  const grpc::Status s = c->pool->ListAllocations(ctx.get(), request, &response);
+  if (!s.ok()) return RpcFail("list allocations", s, c->address);
   if (output == "json") {
     PrintJsonArray(response.allocations());
     return 0;
@@ -248,7 +273,8 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
 int Top(const std::string& controller, const std::string& output, double interval, int count) {
   if (output != "table" && output != "json") return Fail("-o must be table or json");
   if (!(interval > 0)) return Fail("--interval must be positive");
-  Client c(controller);
+  auto c = Client::Open(controller);
+  if (!c.ok()) return Fail(c.status().message());
   for (int round = 0; count == 0 || round < count; ++round) {
     if (round > 0) {
       std::this_thread::sleep_for(std::chrono::duration<double>(interval));
@@ -256,10 +282,10 @@ int Top(const std::string& controller, const std::string& output, double interva
     }
     v1::ListNodesResponse nodes;
     v1::ListAllocationsResponse allocs;
-    grpc::Status s = c.pool->ListNodes(c.Context().get(), v1::ListNodesRequest(), &nodes);
+    grpc::Status s = c->pool->ListNodes(c->Context().get(), v1::ListNodesRequest(), &nodes);
     if (s.ok())
-      s = c.pool->ListAllocations(c.Context().get(), v1::ListAllocationsRequest(), &allocs);
-    if (!s.ok()) return RpcFail("top", s, c.address);
+      s = c->pool->ListAllocations(c->Context().get(), v1::ListAllocationsRequest(), &allocs);
+    if (!s.ok()) return RpcFail("top", s, c->address);
     if (output == "json") {
       std::cout << "{\"nodes\": ";
       PrintJsonArray(nodes.nodes());
@@ -286,8 +312,8 @@ int Top(const std::string& controller, const std::string& output, double interva
     fmt::print(
         "xpool top — {} · nodes {}/{} ready · devices {} · compute allocated {:.1f} of {} · "
         "memory allocated {} of {}, in use {} · allocations {}, device time {:.1f}s\n\n",
-        c.address, ready, nodes.nodes_size(), devices, static_cast<double>(milli) / 1000.0, devices,
-        Mem(memory_allocated), Mem(memory), Mem(memory_used), allocs.allocations_size(),
+        c->address, ready, nodes.nodes_size(), devices, static_cast<double>(milli) / 1000.0,
+        devices, Mem(memory_allocated), Mem(memory), Mem(memory_used), allocs.allocations_size(),
         gpu_seconds);
     std::cout << std::flush;
     ListNodes(controller, "table", true);
@@ -299,13 +325,14 @@ int Top(const std::string& controller, const std::string& output, double interva
 }
 
 int Release(const std::string& controller, const std::string& id) {
-  Client c(controller);
+  auto c = Client::Open(controller);
+  if (!c.ok()) return Fail(c.status().message());
   v1::ReleaseRequest request;
   request.set_id(id);
   v1::Allocation a;
-  auto ctx = c.Context();
-  const grpc::Status s = c.pool->Release(ctx.get(), request, &a);
-  if (!s.ok()) return RpcFail("release " + id, s, c.address);
+  auto ctx = c->Context();
+  const grpc::Status s = c->pool->Release(ctx.get(), request, &a);
+  if (!s.ok()) return RpcFail("release " + id, s, c->address);
   std::cout << "released " << a.id() << " on " << a.node() << "\n";
   return 0;
 }
@@ -355,12 +382,13 @@ int Run(const RunOptions& o) {
   const char* user = std::getenv("USER");
   request.set_owner(user != nullptr ? user : std::to_string(getuid()));
 
-  Client c(o.controller);
+  auto c = Client::Open(o.controller);
+  if (!c.ok()) return Fail(c.status().message());
   v1::Allocation a;
   {
-    auto ctx = c.Context();
-    const grpc::Status s = c.pool->Allocate(ctx.get(), request, &a);
-    if (!s.ok()) return RpcFail("cannot allocate", s, c.address);
+    auto ctx = c->Context();
+    const grpc::Status s = c->pool->Allocate(ctx.get(), request, &a);
+    if (!s.ok()) return RpcFail("cannot allocate", s, c->address);
   }
   std::cerr << "xpool: " << a.id() << " on " << a.node() << " (" << a.slices_size()
             << " device(s))\n";
@@ -369,8 +397,8 @@ int Run(const RunOptions& o) {
     r.set_id(a.id());
     r.set_reason(reason);
     v1::Allocation ignored;
-    auto ctx = c.Context();
-    (void)c.pool->Release(ctx.get(), r, &ignored);
+    auto ctx = c->Context();
+    (void)c->pool->Release(ctx.get(), r, &ignored);
   };
   // Streams the task's output. A stream that breaks before the exit status (the agent restarted,
   // the network blinked) is attached again from where it broke, at the agent's current address,
@@ -382,8 +410,8 @@ int Run(const RunOptions& o) {
   auto broken_since = std::chrono::steady_clock::now();
   std::string agent_address = a.agent_address();
   while (true) {
-    auto tasks =
-        v1::Tasks::NewStub(grpc::CreateChannel(agent_address, grpc::InsecureChannelCredentials()));
+    // The agents are reached as the controller is (Client::Open has checked the credentials).
+    auto tasks = v1::Tasks::NewStub(grpc::CreateChannel(agent_address, *PoolCredentials()));
     v1::RunRequest run;
     run.set_allocation_id(a.id());
     for (const auto& arg : o.command) run.add_argv(arg);
@@ -422,8 +450,8 @@ int Run(const RunOptions& o) {
     v1::Allocation current;
     v1::GetAllocationRequest get;
     get.set_id(a.id());
-    auto ctx = c.Context();
-    if (c.pool->GetAllocation(ctx.get(), get, &current).ok()) {
+    auto ctx = c->Context();
+    if (c->pool->GetAllocation(ctx.get(), get, &current).ok()) {
       if (current.state() == "released") {
         return Fail(a.id() + " was released (" + current.reason() + ") while its output was away",
                     1);
@@ -457,6 +485,9 @@ struct UpOptions {
 };
 
 int Up(const UpOptions& o) {
+  // This process's controller and agent serve loopback in plaintext; its own calls to them must
+  // not try TLS because the user's environment names a cluster's CA.
+  unsetenv("XPOOL_TLS_CA");
   std::array<char, 256> host{"local"};
   gethostname(host.data(), host.size() - 1);
   // An inventory when given; else the GPUs NVML finds; else the built-in simulated node.
@@ -516,9 +547,10 @@ int Up(const UpOptions& o) {
     // Wait for the agent's registration, then one sample run on a quarter of a device.
     for (int i = 0; i < 100; ++i) {
       v1::ListNodesResponse nodes;
-      Client probe((*c)->address());
-      auto ctx = probe.Context();
-      if (probe.pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &nodes).ok() &&
+      auto probe = Client::Open((*c)->address());
+      if (!probe.ok()) return Fail(probe.status().message());
+      auto ctx = probe->Context();
+      if (probe->pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &nodes).ok() &&
           nodes.nodes_size() > 0) {
         break;
       }

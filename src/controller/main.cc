@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "controller/service.h"
+#include "core/address.h"
 #include "core/signals.h"
 
 namespace {
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   xpool::controller::ControllerOptions options;
   app.add_option("--listen", serve.listen, "API address (loopback)")->capture_default_str();
+  app.add_option("--tls-cert", serve.tls.cert,
+                 "serve the API over TLS with this certificate (PEM, with its chain)");
+  app.add_option("--tls-key", serve.tls.key, "the API certificate's private key (PEM)");
   app.add_option("--data", data, "data directory (SQLite store)")->capture_default_str();
   app.add_option("--metrics,--http", serve.http_listen,
                  "address of /metrics and the scheduler extender's /scheduler/* (HTTP; empty: off)")
@@ -93,8 +97,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_controller = controller->get();
-  std::printf("xpool-controller: listening on %s, data in %s, policy %s\n",
-              (*controller)->address().c_str(), data.c_str(), options.policy.c_str());
+  std::printf("xpool-controller: listening on %s%s, data in %s, policy %s\n",
+              (*controller)->address().c_str(), serve.tls.empty() ? "" : " (TLS)", data.c_str(),
+              options.policy.c_str());
+  if (serve.tls.empty() && !xpool::IsLoopbackHost(xpool::HostOf(serve.listen))) {
+    std::fprintf(stderr,
+                 "xpool-controller: tokens travel in plaintext on %s: give --tls-cert and "
+                 "--tls-key, or keep the network private\n",
+                 (*controller)->address().c_str());
+  }
   if (!(*controller)->metrics_address().empty()) {
     std::printf("xpool-controller: metrics on http%s://%s/metrics\n",
                 serve.http_tls_cert.empty() ? "" : "s", (*controller)->metrics_address().c_str());

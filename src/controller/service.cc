@@ -194,6 +194,9 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
     return Status::InvalidArgument(
         "HTTPS needs both --http-tls-cert and --http-tls-key (and --http-client-ca needs them)");
   }
+  // Checked before the store is opened: a bad certificate leaves the data untouched.
+  auto credentials = rpc::ServerCredentials(serve.tls);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<Controller> c(new Controller());
   if (serve.kube) {
     auto kube = KubeClient::Create(*serve.kube);
@@ -211,7 +214,7 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
   c->lease_ms_ = options.lease_ms;
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, *credentials, &port);
   builder.RegisterService(c->agents_.get());
   builder.RegisterService(c->pool_.get());
   c->server_ = builder.BuildAndStart();

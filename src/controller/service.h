@@ -19,6 +19,7 @@ class Server;
 #include "controller/extender.h"
 #include "controller/pool_state.h"
 #include "core/clock.h"
+#include "rpc/tls.h"
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace xpool::controller {
@@ -70,6 +71,7 @@ class PoolService final : public v1::Pool::Service {
 // How a controller is served: its addresses, credentials and Kubernetes settings.
 struct ServeOptions {
   std::string listen = "127.0.0.1:7070";  // the gRPC API; port 0: any
+  rpc::TlsServerFiles tls;                // set: the API is served over TLS
   // /metrics and the scheduler extender's /scheduler/* over HTTP (host:port, port 0 for any);
   // empty: not served.
   std::string http_listen;

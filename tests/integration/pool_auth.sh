@@ -5,9 +5,7 @@ set -uo pipefail
 XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
 CALL="$BIN/pool_call"
-# A non-loopback address of this machine (127.0.0.2 stands in when there is none).
-HOST=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -1)
-HOST=${HOST:-127.0.0.2}
+HOST=$(non_loopback_host)
 
 JOIN=join-token-0123456789abcdef
 ALICE=alice-token-0123456789abcdef

@@ -5,6 +5,7 @@
 #   RUN_AS       the agent's --run-as when the test runs as root
 #   fail MSG     counts a failure;  pool_finish NAME  reports and exits
 #   metrics      the controller's /metrics page (body only) from 127.0.0.1:$METRICS_PORT
+#   non_loopback_host  an IPv4 address of this machine off loopback (127.0.0.2 when it has none)
 #   pool_extra_cleanup  a test may define it for more cleaning at exit
 BIN="$(dirname "$XPOOL")"
 WORK="$(mktemp -d)"
@@ -29,4 +30,9 @@ metrics() {
   printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
   sed '1,/^\r$/d' <&3
   exec 3<&-
+}
+non_loopback_host() {
+  local host
+  host=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -1)
+  echo "${host:-127.0.0.2}"
 }
