@@ -217,9 +217,12 @@ void PrintAllocationRow(const v1::Allocation& a) {
   // Device time shows for slices under a compute setting only; the others have no leases.
   const std::string gpu_time =
       a.gpu_seconds_used() > 0 ? fmt::format("{:.1f}s", a.gpu_seconds_used()) : "-";
-  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9} {:>9}  {:<10} {}\n", a.id(), a.state(),
-             a.node(), a.slices_size(), Mem(memory), Percent(core), Mem(a.memory_used_mib()),
-             gpu_time, a.tenant(), a.reason());
+  const std::string core_used = a.gpu_seconds_used() > 0 && a.state() != "released"
+                                    ? fmt::format("{:.1f}%", a.compute_used_percent())
+                                    : "-";
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9} {:>9} {:>9}  {:<10} {}\n", a.id(),
+             a.state(), a.node(), a.slices_size(), Mem(memory), Percent(core),
+             Mem(a.memory_used_mib()), gpu_time, core_used, a.tenant(), a.reason());
 }
 
 // The live allocations, then every change, until Ctrl-C: a table row or a JSON object per line.
@@ -261,9 +264,9 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
     PrintJsonArray(response.allocations());
     return 0;
   }
-  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9} {:>9}  {:<10} {}\n", "ALLOCATION",
-             "STATE", "NODE", "DEVICES", "MEMORY", "CORE", "IN USE", "GPU TIME", "TENANT",
-             "REASON");
+  fmt::print("{:<20} {:<9} {:<16} {:>7} {:>9} {:>7} {:>9} {:>9} {:>9}  {:<10} {}\n", "ALLOCATION",
+             "STATE", "NODE", "DEVICES", "MEMORY", "CORE", "IN USE", "GPU TIME", "CORE USED",
+             "TENANT", "REASON");
   for (const auto& a : response.allocations()) PrintAllocationRow(a);
   return 0;
 }

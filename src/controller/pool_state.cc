@@ -268,6 +268,26 @@ Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, i
   return response;
 }
 
+void PoolState::UpdateComputeInUseLocked(v1::Allocation& a, int64_t now_ms) {
+  // Heartbeats come twice a second; a rate over one would move with where leases fall.
+  constexpr int64_t kWindowMs = 2'000;
+  auto live = live_.find(a.id());
+  if (live == live_.end()) return;
+  Live& l = live->second;
+  const double seconds = a.gpu_seconds_used();
+  // A first report, or a restarted count (the task's segment was made again): a new window.
+  if (l.window_ms < 0 || seconds < l.window_seconds || now_ms < l.window_ms) {
+    l.window_ms = now_ms;
+    l.window_seconds = seconds;
+    return;
+  }
+  if (now_ms - l.window_ms < kWindowMs) return;
+  a.set_compute_used_percent(100.0 * (seconds - l.window_seconds) * 1000.0 /
+                             static_cast<double>(now_ms - l.window_ms));
+  l.window_ms = now_ms;
+  l.window_seconds = seconds;
+}
+
 Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRequest& request,
                                                            int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -294,6 +314,7 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
     }
     a->second.set_memory_used_mib(task.memory_used_mib());  // live figures, not stored
     a->second.set_gpu_seconds_used(task.gpu_seconds_used());
+    UpdateComputeInUseLocked(a->second, now_ms);
     if (task.running() && a->second.state() == "reserved") {
       a->second.set_state("running");
       a->second.set_updated_unix_ms(now_ms);

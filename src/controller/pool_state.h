@@ -105,6 +105,10 @@ class PoolState {
   struct Live {
     sched::Demand demand;
     sched::Placement placement;
+    // The start of the window over which compute_used_percent is measured: a report's time
+    // (ms, -1: none yet) and the device seconds it gave.
+    int64_t window_ms = -1;
+    double window_seconds = 0;
   };
 
   PoolState(std::unique_ptr<store::Store> store, const ControllerOptions& options);
@@ -127,6 +131,9 @@ class PoolState {
   // (`xpool release`, a node that went silent): the device time since the last count is the
   // tenant's too.
   void CountLateDeviceTimeLocked(v1::Allocation& released, double reported_seconds);
+  // From a live allocation's new device-time reading at `now_ms`: compute_used_percent, the
+  // device time its leases held over the last 2 s or more, in percent of one device.
+  void UpdateComputeInUseLocked(v1::Allocation& a, int64_t now_ms);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
   Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);
   Status CommitLocked(const v1::Allocation& allocation);

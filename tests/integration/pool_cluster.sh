@@ -198,7 +198,7 @@ expect 1 'no controller answers at 127.0.0.1' -- allocs
 
 # The README's main job: `xpool up --demo` on the built-in inventory, a sample run, nothing left.
 expect 0 'sample task on local: CUDA_VISIBLE_DEVICES=0 XPOOL_GPU_MEMORY=8192MiB XPOOL_GPU_CORE=25%' -- up --demo
-echo "$LAST" | grep -qE 'a[0-9a-f]+ +released +local +1 +8Gi +25% +[0-9]+Mi +(-|[0-9.]+s) +demo +task' || fail "demo allocation not listed: $LAST"
+echo "$LAST" | grep -qE 'a[0-9a-f]+ +released +local +1 +8Gi +25% +[0-9]+Mi +(-|[0-9.]+s) +(-|[0-9.]+%) +demo +task' || fail "demo allocation not listed: $LAST"
 [ ! -e "$HOME/.xpool" ] || fail "the demo left $HOME/.xpool behind"
 
 pool_finish pool_cluster

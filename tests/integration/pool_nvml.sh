@@ -58,6 +58,11 @@ rm -f "$READY"
 for _ in $(seq 40); do [ ! -e "$SLICES/xpool-slice-$ID" ] && break; sleep 0.1; done
 [ ! -e "$SLICES/xpool-slice-$ID" ] || fail "the slice's segment outlived its task"
 
+# A number field of the first allocation `xpool allocs -o json` lists.
+first_allocation_number() {
+  "$XPOOL" allocs -o json | sed -n "s/.*\"$1\": *\([0-9.e-]*\).*/\1/p" | head -1
+}
+
 # A slice's compute leases reach `xpool allocs` as device time (GPU TIME), from the agent.
 "$XPOOL" run --gpu-core 30 --gpu-memory 1Gi -- "$BIN/cuda_probe" ctx 0 run 500 3 kernel \
   >"$WORK/compute.log" 2>&1 &
@@ -66,7 +71,7 @@ pids+=($RUN)
 START=$(date +%s.%N)
 used=0
 for _ in $(seq 50); do
-  used=$("$XPOOL" allocs -o json | sed -n 's/.*"gpu_seconds_used": *\([0-9.e-]*\).*/\1/p' | head -1)
+  used=$(first_allocation_number gpu_seconds_used)
   [ -n "$used" ] && awk "BEGIN { exit !($used >= 0.45) }" && break
   sleep 0.1
 done
@@ -75,6 +80,17 @@ awk "BEGIN { exit !($used >= 0.45 && $used <= 0.35 * $ELAPSED + 0.1) }" ||
   fail "device time of a 30 % slice after ${ELAPSED}s: '$used' s; $("$XPOOL" allocs)"
 "$XPOOL" allocs | grep -qE ' running .* 1Gi +30% +[0-9.]+[KMG]?i? +[0-9]+\.[0-9]s ' ||
   fail "GPU TIME not shown: $("$XPOOL" allocs)"
+# And as the compute it uses: device time over the last 2 s of reports, near its 30 %.
+pct=0
+for _ in $(seq 40); do
+  pct=$(first_allocation_number compute_used_percent)
+  [ -n "$pct" ] && awk "BEGIN { exit !($pct > 0) }" && break
+  sleep 0.1
+done
+awk "BEGIN { exit !($pct >= 20 && $pct <= 40) }" ||
+  fail "compute in use of a 30 % slice: '$pct' %; $("$XPOOL" allocs -o json)"
+"$XPOOL" allocs | grep -qE ' running .* 1Gi +30% +[0-9.]+[KMG]?i? +[0-9]+\.[0-9]s +[0-9]+\.[0-9]% ' ||
+  fail "CORE USED not shown: $("$XPOOL" allocs)"
 "$XPOOL" top --count 1 >"$WORK/top.txt" 2>&1
 grep -qE 'allocations 1, device time (0\.[1-9]|[1-9][0-9]*\.[0-9])s' "$WORK/top.txt" ||
   fail "xpool top's device time: $(cat "$WORK/top.txt")"

@@ -78,6 +78,11 @@ pids+=($!)
 for _ in $(seq 200); do grep -q "registered with" agent.log && break; sleep 0.05; done
 grep -q "registered with" agent.log || fail "the agent trusting the CA did not register: $(cat agent.log)"
 ! grep -q "plaintext" agent.log || fail "a TLS agent warned of plaintext"
+for _ in $(seq 200); do
+  grep -q "cannot register" stranger-agent.log && grep -q "cannot register" plain-agent.log &&
+    grep -q "plaintext" plain-agent.log && break
+  sleep 0.05
+done
 grep -q "cannot register" stranger-agent.log || fail "an agent trusting a stranger CA: $(cat stranger-agent.log)"
 grep -q "cannot register" plain-agent.log || fail "a plaintext agent: $(cat plain-agent.log)"
 grep -q "tokens travel in plaintext" plain-agent.log || fail "no plaintext warning from the agent"

@@ -211,6 +211,30 @@ TEST_F(PoolStateTest, AnEndedTaskReleasesItsAllocation) {
   EXPECT_TRUE(state_->Allocate(Ask(1), 4).ok());
 }
 
+// The compute a slice uses is the rate of the device time its agent reports, over 2 s or more.
+TEST_F(PoolStateTest, ComputeInUseIsTheRateOfReportedDeviceTime) {
+  v1::HeartbeatRequest beat;
+  const auto allocations = AllocateForTenant("team-a", 1, &beat);
+  ASSERT_EQ(allocations.size(), 1u);
+  const std::string id = allocations[0].id();
+  auto* task = Report(beat, id, true, 4.0);
+  const auto beat_at = [&](double seconds, int64_t now_ms) {
+    task->set_gpu_seconds_used(seconds);
+    EXPECT_TRUE(state_->Heartbeat(beat, now_ms).ok());
+    return state_->Get(id)->compute_used_percent();
+  };
+  EXPECT_EQ(beat_at(4.0, 1'000), 0.0);           // one report: no rate yet
+  EXPECT_EQ(beat_at(4.2, 2'500), 0.0);           // 1.5 s: not yet a window
+  EXPECT_NEAR(beat_at(4.6, 3'000), 30.0, 1e-9);  // 0.6 s over 2 s
+  EXPECT_NEAR(beat_at(4.7, 4'000), 30.0, 1e-9);  // kept until the next window closes
+  EXPECT_NEAR(beat_at(5.6, 5'000), 50.0, 1e-9);  // 1.0 s over 2 s
+  // The task's count started again (its segment was made anew): a new window, no negative rate.
+  EXPECT_NEAR(beat_at(0.1, 5'500), 50.0, 1e-9);
+  EXPECT_NEAR(beat_at(0.1 + 0.5, 7'500), 25.0, 1e-9);
+  ASSERT_TRUE(state_->Release(id, "done", 8'000).ok());
+  EXPECT_NEAR(beat_at(2.0, 10'000), 25.0, 1e-9);  // released: no longer measured
+}
+
 // The device time agents report is a gauge of the live allocations per tenant, and a counter
 // (live and released) that does not fall when an allocation ends.
 TEST_F(PoolStateTest, DeviceTimeStaysCountedAfterItsAllocationIsReleased) {
