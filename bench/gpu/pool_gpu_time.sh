@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The standalone pool on a real GPU: xpool-controller and an xpool-agent that finds the GPU through
 # NVML, then `xpool run --gpu-core 30` of bf16 products; `xpool allocs` shows the device time the
-# slice's leases held (GPU TIME), which is checked against the run's own 30 % share of its wall time.
+# slice's leases held (GPU TIME), which is checked against the run's own 30 % share of its wall time,
+# and the compute it uses now (CORE USED, compute_used_percent: that time's growth over 2 s).
 # The binaries are built on the CPU machine and carried with their libraries in XPOOL_BIN_DIR
 # (default scratch/xpool-bin, with libxpool-cuda.so beside the agent; docs/benchmarks.md says how).
 # One device-tool call:   bash bench/gpu/pool_gpu_time.sh   (log $OUT/pool_gpu_time.log)
