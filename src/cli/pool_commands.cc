@@ -548,10 +548,10 @@ int Up(const UpOptions& o) {
   int code = 0;
   if (o.demo) {
     // Wait for the agent's registration, then one sample run on a quarter of a device.
+    auto probe = Client::Open((*c)->address());
+    if (!probe.ok()) return Fail(probe.status().message());
     for (int i = 0; i < 100; ++i) {
       v1::ListNodesResponse nodes;
-      auto probe = Client::Open((*c)->address());
-      if (!probe.ok()) return Fail(probe.status().message());
       auto ctx = probe->Context();
       if (probe->pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &nodes).ok() &&
           nodes.nodes_size() > 0) {

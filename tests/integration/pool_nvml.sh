@@ -58,9 +58,16 @@ rm -f "$READY"
 for _ in $(seq 40); do [ ! -e "$SLICES/xpool-slice-$ID" ] && break; sleep 0.1; done
 [ ! -e "$SLICES/xpool-slice-$ID" ] || fail "the slice's segment outlived its task"
 
-# A number field of the first allocation `xpool allocs -o json` lists.
-first_allocation_number() {
-  "$XPOOL" allocs -o json | sed -n "s/.*\"$1\": *\([0-9.e-]*\).*/\1/p" | head -1
+# A number field of the first allocation `xpool allocs -o json` lists, read every 0.1 s up to
+# TRIES times until it meets CONDITION (awk, on v); prints the last value read.
+poll_allocation_number() {  # FIELD TRIES CONDITION
+  local v=""
+  for _ in $(seq "$2"); do
+    v=$("$XPOOL" allocs -o json | sed -n "s/.*\"$1\": *\([0-9.e-]*\).*/\1/p" | head -1)
+    [ -n "$v" ] && awk -v v="$v" "BEGIN { exit !($3) }" && break
+    sleep 0.1
+  done
+  echo "$v"
 }
 
 # A slice's compute leases reach `xpool allocs` as device time (GPU TIME), from the agent.
@@ -69,24 +76,14 @@ first_allocation_number() {
 RUN=$!
 pids+=($RUN)
 START=$(date +%s.%N)
-used=0
-for _ in $(seq 50); do
-  used=$(first_allocation_number gpu_seconds_used)
-  [ -n "$used" ] && awk "BEGIN { exit !($used >= 0.45) }" && break
-  sleep 0.1
-done
+used=$(poll_allocation_number gpu_seconds_used 50 "v >= 0.45")
 ELAPSED=$(awk "BEGIN { print $(date +%s.%N) - $START }")
 awk "BEGIN { exit !($used >= 0.45 && $used <= 0.35 * $ELAPSED + 0.1) }" ||
   fail "device time of a 30 % slice after ${ELAPSED}s: '$used' s; $("$XPOOL" allocs)"
 "$XPOOL" allocs | grep -qE ' running .* 1Gi +30% +[0-9.]+[KMG]?i? +[0-9]+\.[0-9]s ' ||
   fail "GPU TIME not shown: $("$XPOOL" allocs)"
 # And as the compute it uses: device time over the last 2 s of reports, near its 30 %.
-pct=0
-for _ in $(seq 40); do
-  pct=$(first_allocation_number compute_used_percent)
-  [ -n "$pct" ] && awk "BEGIN { exit !($pct > 0) }" && break
-  sleep 0.1
-done
+pct=$(poll_allocation_number compute_used_percent 40 "v > 0")
 awk "BEGIN { exit !($pct >= 20 && $pct <= 40) }" ||
   fail "compute in use of a 30 % slice: '$pct' %; $("$XPOOL" allocs -o json)"
 "$XPOOL" allocs | grep -qE ' running .* 1Gi +30% +[0-9.]+[KMG]?i? +[0-9]+\.[0-9]s +[0-9]+\.[0-9]% ' ||
