@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "core/clock.h"
+#include "core/kube_quantity.h"
 #include "runtime/config.h"
 
 namespace xpool::controller {
@@ -18,16 +19,20 @@ namespace {
 
 using nlohmann::json;
 
-// A quantity as Kubernetes writes it in a pod: a JSON string or number of a whole count.
-Result<int64_t> WholeNumber(const json& v, const std::string& name) {
-  std::string text;
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_string()) text = v.get<std::string>();
-  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos ||
-      text.size() > 12) {
-    return Status::InvalidArgument("resource " + name + " must be a whole number, not " + v.dump());
+// A quantity as Kubernetes writes it in a pod: a JSON string in any form the API server stores or a
+// user writes ("10k", "8Ki", "1e4"), or a JSON number; extended resources are whole counts.
+Result<int64_t> WholeQuantity(const json& v, const std::string& name) {
+  if (v.is_number_integer() && !v.is_number_unsigned()) {
+    if (v.get<int64_t>() < 0)
+      return Status::InvalidArgument("resource " + name + ": '" + v.dump() + "' is negative");
+    return v.get<int64_t>();
   }
-  return std::stoll(text);
+  if (!v.is_string() && !v.is_number()) {
+    return Status::InvalidArgument("resource " + name + " must be a quantity, not " + v.dump());
+  }
+  auto n = ParseKubeWholeQuantity(v.is_string() ? v.get<std::string>() : v.dump());
+  if (!n.ok()) return Status::InvalidArgument("resource " + name + ": " + n.status().message());
+  return *n;
 }
 
 // `s` as a JSON string, appended to `out`. The verbs' answers for thousands of nodes are written
@@ -156,7 +161,9 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
   int64_t gpus = 0, memory = 0, core = 0;
   bool ours = false;
   // Devices add up over the containers; memory and core are per device.
-  const auto add = [](int64_t* total, int64_t n) { *total += n; };
+  const auto add = [](int64_t* total, int64_t n) {
+    *total = n > INT64_MAX - *total ? INT64_MAX : *total + n;
+  };
   const auto largest = [](int64_t* total, int64_t n) { *total = std::max(*total, n); };
   const json containers = pod.value("/spec/containers"_json_pointer, json::array());
   if (!containers.is_array()) return Status::InvalidArgument("spec.containers is not a list");
@@ -169,7 +176,7 @@ Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
          {std::tuple{names.gpu, &gpus, +add}, std::tuple{names.memory, &memory, +largest},
           std::tuple{names.core, &core, +largest}}) {
       if (!wanted.contains(key)) continue;
-      auto n = WholeNumber(wanted[key], key);
+      auto n = WholeQuantity(wanted[key], key);
       if (!n.ok()) return n.status();
       combine(total, *n);
       ours = true;

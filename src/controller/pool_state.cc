@@ -683,8 +683,15 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
     const sched::NodeState& state = pool_.state(n);
     if (!sched::FitsEmpty(pool_.spec(n), state.model, *demand)) {
       v.never = true;
-      v.reason = "node " + name + " has no device that could ever hold this (" +
-                 pool_.spec(n).model + " × " + std::to_string(pool_.spec(n).device_count) + ")";
+      const sched::NodeSpec& spec = pool_.spec(n);
+      v.reason = "node " + name + " has no device that could ever hold this (" + spec.model +
+                 " × " + std::to_string(spec.device_count) +
+                 (spec.device_memory.value() > 0
+                      ? ", " + std::to_string(spec.device_memory.value()) + " MiB each"
+                      : std::string()) +
+                 "; asked " + std::to_string(demand->device_count) + " × " +
+                 (demand->dev_mem > 0 ? std::to_string(demand->dev_mem) + " MiB" : "any memory") +
+                 ")";
       continue;
     }
     // Nodes of one class are in one state: each class is judged and scored once.

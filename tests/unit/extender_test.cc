@@ -149,6 +149,52 @@ TEST_F(ExtenderTest, PrioritizeScoresZeroToTenAndZeroWhereItCannotFit) {
   EXPECT_EQ(big[0], json::parse(R"({"Host":"a","Score":10})"));
 }
 
+// The API server stores "10000" as "10k"; users write "8Ki" or "1e4": each means what Kubernetes
+// says it means, in the resource's unit (MiB for memory).
+TEST_F(ExtenderTest, EveryQuantityFormThePodCanCarryIsReadAsKubernetesReadsIt) {
+  int status = 0;
+  const auto filter = [&](const json& memory, const json& core) {
+    return json::parse(ExtenderFilter(*state_,
+                                      Args(Pod({{"xpool.io/gpu", "1"},
+                                                {"xpool.io/gpu-memory", memory},
+                                                {"xpool.io/gpu-core", core}}),
+                                           {"a", "b"}, true),
+                                      ResourceNames(), &status));
+  };
+  // 10,000 MiB fits both the H100 (80 GB) and the L4 (24 GB); 30,000 MiB only the H100.
+  for (const json& memory : {json("10k"), json("10000"), json("1e4"), json("1E4"),
+                             json("10000000m"), json(10000), json(1e4), json("9.765625Ki")}) {
+    const json out = filter(memory, "30");
+    EXPECT_EQ(out["Error"], "") << memory;
+    EXPECT_EQ(out["NodeNames"], json::array({"a", "b"})) << memory;
+  }
+  for (const json& memory : {json("30k"), json("3e4"), json("30000")}) {
+    const json out = filter(memory, json("3e1"));
+    EXPECT_EQ(out["Error"], "") << memory;
+    EXPECT_EQ(out["NodeNames"], json::array({"a"})) << memory;
+    EXPECT_TRUE(out["FailedAndUnresolvableNodes"].contains("b")) << memory;
+  }
+  // "8Gi" is 8,589,934,592 MiB as Kubernetes counts it: no device holds it, and each node says so.
+  const json huge = filter("8Gi", "30");
+  EXPECT_EQ(huge["Error"], "");
+  EXPECT_EQ(huge["NodeNames"], json::array());
+  for (const char* node : {"a", "b"}) {
+    EXPECT_NE(huge["FailedAndUnresolvableNodes"][node].get<std::string>().find("MiB"),
+              std::string::npos)
+        << huge.dump();
+  }
+  // Counts are whole: a fraction, a negative or a malformed value is an error naming the resource.
+  for (const auto& [memory, why] :
+       {std::pair{json("1.5k5"), "not a Kubernetes quantity"},
+        std::pair{json("500m"), "not a whole number"}, std::pair{json("-1Ki"), "negative"},
+        std::pair{json(-5), "negative"},
+        std::pair{json("8GB"), "'8GB' is not a Kubernetes quantity"}}) {
+    const std::string error = filter(memory, "30")["Error"];
+    EXPECT_NE(error.find("xpool.io/gpu-memory"), std::string::npos) << error;
+    EXPECT_NE(error.find(why), std::string::npos) << error;
+  }
+}
+
 TEST_F(ExtenderTest, MalformedBodiesAreAnsweredWithAnErrorNotACrash) {
   int status = 0;
   for (const std::string body :
@@ -164,7 +210,8 @@ TEST_F(ExtenderTest, MalformedBodiesAreAnsweredWithAnErrorNotACrash) {
   const json out = json::parse(ExtenderFilter(
       *state_, Args(Pod({{"xpool.io/gpu", "one"}}), {"a"}, true), ResourceNames(), &status));
   EXPECT_EQ(status, 200);
-  EXPECT_NE(out["Error"].get<std::string>().find("whole number"), std::string::npos);
+  EXPECT_NE(out["Error"].get<std::string>().find("'one' is not a Kubernetes quantity"),
+            std::string::npos);
   const json core = json::parse(ExtenderFilter(
       *state_,
       Args(Pod({{"xpool.io/gpu", 2}, {"xpool.io/gpu-core", 30}, {"xpool.io/gpu-memory", 1024}}),
