@@ -41,6 +41,13 @@ int main(int argc, char** argv) {
   app.add_option("--metrics,--http", serve.http_listen,
                  "address of /metrics and the scheduler extender's /scheduler/* (HTTP; empty: off)")
       ->capture_default_str();
+  app.add_option("--http-max-body", serve.http_limits.max_body_bytes,
+                 "larger request bodies on --http are refused (413) unread, bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 32));
+  app.add_option("--http-workers", serve.http_limits.workers, "connections --http serves at once")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 4096));
   app.add_option("--http-tls-cert", serve.http_tls_cert,
                  "serve --http over HTTPS with this certificate (PEM)");
   app.add_option("--http-tls-key", serve.http_tls_key, "the certificate's private key (PEM)");

@@ -250,6 +250,14 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
     c->metrics_->set_tcp_nodelay(true);
     // kube-scheduler keeps its connection to the extender: do not close it every 5 requests.
     c->metrics_->set_keep_alive_max_count(100'000);
+    const HttpLimits& limits = serve.http_limits;
+    c->metrics_->set_payload_max_length(limits.max_body_bytes);
+    c->metrics_->set_read_timeout(std::chrono::milliseconds(limits.read_timeout_ms));
+    c->metrics_->set_write_timeout(std::chrono::milliseconds(limits.write_timeout_ms));
+    c->metrics_->set_keep_alive_timeout(limits.keep_alive_timeout_s);
+    c->metrics_->new_task_queue = [workers = limits.workers] {
+      return new httplib::ThreadPool(static_cast<size_t>(workers));
+    };
     PoolState* state = c->state_.get();
     KubeClient* kube = c->kube_.get();
     const ResourceNames resources = serve.resources;

@@ -69,6 +69,17 @@ class PoolService final : public v1::Pool::Service {
 };
 
 // How a controller is served: its addresses, credentials and Kubernetes settings.
+// Bounds on the HTTP server (/metrics and the extender), so that slow or huge requests cannot
+// take it down: kube-scheduler's bodies with nodeCacheCapable are kilobytes, a full node list of
+// 5,000 nodes a few megabytes.
+struct HttpLimits {
+  size_t max_body_bytes = 16 << 20;  // a larger body is answered 413 without being read
+  int read_timeout_ms = 1000;        // a client silent this long mid-request is dropped
+  int write_timeout_ms = 5000;
+  int keep_alive_timeout_s = 30;  // an idle kept-alive connection is closed after this
+  int workers = 64;               // connections served at once; the rest wait to be served
+};
+
 struct ServeOptions {
   std::string listen = "127.0.0.1:7070";  // the gRPC API; port 0: any
   rpc::TlsServerFiles tls;                // set: the API is served over TLS
@@ -78,6 +89,7 @@ struct ServeOptions {
   // Set: that address serves HTTPS with this certificate and key; with a client CA, only clients
   // presenting a certificate it signed (kube-scheduler's tlsConfig) are answered.
   std::string http_tls_cert, http_tls_key, http_client_ca;
+  HttpLimits http_limits;
   Auth auth;  // without credentials, only loopback addresses are served
   ResourceNames resources;
   // Set: the extender binds pods through this Kubernetes API, and the controller watches pods to
