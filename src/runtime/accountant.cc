@@ -135,7 +135,35 @@ int Accountant::CurrentPhysical() {
   return Physical(dev);
 }
 
+void Accountant::CheckQuotaDevices() {
+  using ByUuid = nvmlReturn_t (*)(const char*, nvmlDevice_t*);
+  using GetCount = nvmlReturn_t (*)(unsigned int*);
+  auto by_uuid = Nvml<ByUuid>("nvmlDeviceGetHandleByUUID");
+  auto get_count = Nvml<GetCount>("nvmlDeviceGetCount_v2");
+  if (get_count == nullptr) get_count = Nvml<GetCount>("nvmlDeviceGetCount");
+  std::string unknown;
+  for (const std::string& uuid : config_.quotas.Uuids()) {
+    nvmlDevice_t handle = nullptr;
+    if (by_uuid != nullptr && by_uuid(uuid.c_str(), &handle) == NVML_ERROR_NOT_FOUND) {
+      unknown = uuid;
+    }
+  }
+  unsigned int count = 0;
+  if (get_count != nullptr && get_count(&count) == NVML_SUCCESS) {
+    for (int index : config_.quotas.Indices()) {
+      if (index >= static_cast<int>(count)) unknown = std::to_string(index);
+    }
+  }
+  if (unknown.empty()) return;
+  std::fprintf(stderr,
+               "xpool-cuda: %s: device '%s' is not a device of this machine; refusing all device "
+               "allocations\n",
+               kEnvGpuMemory, unknown.c_str());
+  unknown_quota_device_.store(true, std::memory_order_relaxed);
+}
+
 std::optional<int64_t> Accountant::QuotaBytes(int physical) {
+  std::call_once(quota_devices_checked_, [this] { CheckQuotaDevices(); });
   std::string uuid;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -163,6 +191,7 @@ bool Accountant::Charge(int physical, int64_t bytes, bool resident) {
   if (refusing()) return false;
   if (physical < 0) return true;
   const std::optional<int64_t> quota = QuotaBytes(physical);
+  if (refusing()) return false;
   if (!quota) return segment_->TryCharge(physical, bytes, -1, resident);
   const int64_t margin = std::min(kRefreshMargin, *quota / 8);
   if (segment_->TryCharge(physical, bytes, *quota - margin, resident)) return true;

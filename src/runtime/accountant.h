@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -40,7 +41,10 @@ class Accountant {
   std::string DeviceName(int physical);
 
   // True when the configuration was malformed: every device allocation is refused.
-  bool refusing() const { return !config_.error.empty(); }
+  // So is a quota for a device this machine does not have (checked at the first charge).
+  bool refusing() const {
+    return !config_.error.empty() || unknown_quota_device_.load(std::memory_order_relaxed);
+  }
 
   // The physical index (as NVML numbers devices) of CUDA device `dev`, or of the calling
   // thread's current context; -1 when unknown.
@@ -89,6 +93,8 @@ class Accountant {
  private:
   Accountant();
   std::string UuidOf(CUdevice dev);
+  // Once: refuses allocations when a per-device quota names a device NVML does not know.
+  void CheckQuotaDevices();
 
   struct Charged {
     int physical;
@@ -107,6 +113,8 @@ class Accountant {
   std::unordered_multimap<CUmemGenericAllocationHandle, int> export_descriptors_;
   std::array<int, 64> physical_of_{};  // -2: not looked up yet
   std::array<std::string, 64> uuid_of_;
+  std::once_flag quota_devices_checked_;
+  std::atomic<bool> unknown_quota_device_{false};
 };
 
 }  // namespace xpool::runtime

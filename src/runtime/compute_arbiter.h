@@ -53,6 +53,8 @@ ComputeClock& HostComputeClock();
 
 struct ArbiterTiming {
   int64_t quantum_ns = 10'000'000;  // lease length under weighted, equal and best-effort
+  // Device time one process may keep queued while it holds the lease (ComputeLimiter).
+  int64_t queue_ns = 1'000'000;
   // Under fixed, a slice holds share × period per period. Each slice keeps the period of the
   // process that joined it last (SliceRecord::period_ns).
   int64_t fixed_period_ns = int64_t{kDefaultComputePeriodMs} * 1'000'000;
@@ -198,6 +200,7 @@ class ComputeArbiter {
   ComputeArbiter& operator=(const ComputeArbiter&) = delete;
 
   ComputePolicy policy() const;
+  const ArbiterTiming& timing() const { return timing_; }
   // Blocks until this process holds the device.
   void Acquire();
   // For the holder, at each launch: whether to keep launching, give the device up (quantum over

@@ -88,6 +88,8 @@ ComputeLimiter* ComputeLimiter::ForCurrentDevice() {
   const std::string path = c.dir + "/" + ComputeSegmentName(a.DeviceName(physical));
   ArbiterTiming timing;
   timing.fixed_period_ns = int64_t{c.period_ms} * 1'000'000;
+  timing.queue_ns = int64_t{c.queue_us} * 1'000;
+  timing.quantum_ns = int64_t{c.quantum_ms} * 1'000'000;
   timing.wait = c.wait;
   timing.usable_cpus = UsableCpus();
   const std::string& slice_path = a.config().slice_path;

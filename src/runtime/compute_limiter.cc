@@ -10,8 +10,6 @@
 namespace xpool::runtime {
 namespace {
 
-// How much device time of one process may sit queued on the device.
-constexpr int64_t kQueueNs = 1'000'000;
 // A marker covers about this much work (or wall time) of launches.
 constexpr int64_t kMarkNs = 100'000;
 // Markers are polled at least this often while launches go on.
@@ -50,8 +48,9 @@ bool ComputeLimiter::Capturing(CUstream stream) const {
 }
 
 int64_t ComputeLimiter::QueueLimit(int64_t now) const {
-  if (arbiter_->HighPriorityMayTakeOver(now, kQueueNs)) return 1;
-  return std::clamp<int64_t>(kQueueNs / std::max<int64_t>(per_launch_ns_, 1), 2, 4096);
+  const int64_t queue_ns = arbiter_->timing().queue_ns;
+  if (arbiter_->HighPriorityMayTakeOver(now, queue_ns)) return 1;
+  return std::clamp<int64_t>(queue_ns / std::max<int64_t>(per_launch_ns_, 1), 2, 4096);
 }
 
 int64_t ComputeLimiter::Admit() {

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <tuple>
 
 namespace xpool::runtime {
 namespace {
@@ -10,6 +11,39 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx in hexadecimal, as NVML and nvidia-smi write UUIDs.
+bool IsUuidBody(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    const char c = s[i];
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (dash ? c != '-' : !hex) return false;
+  }
+  return true;
+}
+
+// GPU-<uuid>, MIG-<uuid>, or the older MIG-GPU-<uuid>/<gi>/<ci>.
+bool IsDeviceUuid(std::string_view key) {
+  if (key.starts_with("GPU-")) return IsUuidBody(key.substr(4));
+  if (!key.starts_with("MIG-")) return false;
+  key.remove_prefix(4);
+  if (!key.starts_with("GPU-")) return IsUuidBody(key);
+  key.remove_prefix(4);
+  if (key.size() < 36 || !IsUuidBody(key.substr(0, 36))) return false;
+  key.remove_prefix(36);
+  int slashes = 0;
+  for (char c : key) {
+    if (c == '/') {
+      ++slashes;
+    } else if (c < '0' || c > '9') {
+      return false;
+    }
+  }
+  return slashes == 2 && key.size() >= 4 && key.front() == '/' && key.back() != '/' &&
+         key.find("//") == std::string_view::npos;
 }
 
 Status ParseEntry(std::string_view entry, MemoryQuotas& quotas) {
@@ -24,6 +58,11 @@ Status ParseEntry(std::string_view entry, MemoryQuotas& quotas) {
   auto m = ParseMemory(Trim(entry.substr(eq + 1)));
   if (!m.ok()) return m.status();
   if (key.starts_with("GPU-") || key.starts_with("MIG-")) {
+    if (!IsDeviceUuid(key)) {
+      return Status::InvalidArgument("device '" + std::string(key) +
+                                     "' is not a device UUID (GPU-xxxxxxxx-xxxx-xxxx-xxxx-"
+                                     "xxxxxxxxxxxx, as nvidia-smi -L prints it)");
+    }
     quotas.SetUuid(std::string(key), *m);
     return Status::Ok();
   }
@@ -38,6 +77,18 @@ Status ParseEntry(std::string_view entry, MemoryQuotas& quotas) {
 }
 
 }  // namespace
+
+std::vector<std::string> MemoryQuotas::Uuids() const {
+  std::vector<std::string> out;
+  for (const auto& [uuid, quota] : by_uuid_) out.push_back(uuid);
+  return out;
+}
+
+std::vector<int> MemoryQuotas::Indices() const {
+  std::vector<int> out;
+  for (const auto& [index, quota] : by_index_) out.push_back(index);
+  return out;
+}
 
 std::optional<MiB> MemoryQuotas::For(int physical_index, std::string_view uuid) const {
   if (!uuid.empty()) {
@@ -130,6 +181,19 @@ Result<int> ParseComputePeriod(std::string_view text) {
 
 namespace {
 
+// A whole number from `low` to `high`, or the reason it is not one.
+Result<int> ParseWholeInRange(std::string_view text, int low, int high, const char* unit) {
+  text = Trim(text);
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v < low ||
+      v > high) {
+    return Status::InvalidArgument("'" + std::string(text) + "' is not a whole number of " + unit +
+                                   " from " + std::to_string(low) + " to " + std::to_string(high));
+  }
+  return v;
+}
+
 // $XPOOL_COMPUTE_DIR through `lookup`, or the default when it is unset or empty.
 std::string ComputeDirOf(const char* (*lookup)(const char* name)) {
   const char* dir = lookup(kEnvComputeDir);
@@ -160,6 +224,15 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
     auto parsed = ParseComputePeriod(period);
     if (!parsed.ok()) return std::string(kEnvComputePeriod) + ": " + parsed.status().message();
     compute.period_ms = *parsed;
+  }
+  for (auto [name, field, low, high, unit] :
+       {std::tuple{kEnvComputeQueue, &compute.queue_us, 100, 100'000, "microseconds"},
+        std::tuple{kEnvComputeQuantum, &compute.quantum_ms, 1, 1000, "milliseconds"}}) {
+    if (const char* text = lookup(name); text != nullptr) {
+      auto parsed = ParseWholeInRange(text, low, high, unit);
+      if (!parsed.ok()) return std::string(name) + ": " + parsed.status().message();
+      *field = *parsed;
+    }
   }
   compute.dir = ComputeDirOf(lookup);
   if (const char* wait = lookup(kEnvComputeWait); wait != nullptr) {

@@ -22,6 +22,11 @@
 //                     CPU resumes fastest). auto spins while the device's waiters and holder each
 //                     have a CPU of the process's budget, and otherwise yields for a high-priority
 //                     slice and blocks for the rest (arbiter_policy::WaitFor).
+//   XPOOL_COMPUTE_QUEUE_US  device time (microseconds, 100..100000, default 1000) one process may
+//                     keep queued on the device while it holds the lease: deeper queues ride over
+//                     host pauses of the holder, shallower ones hand the device over sooner.
+//   XPOOL_COMPUTE_QUANTUM_MS  lease length under weighted, equal and best-effort, 1..1000
+//                     (default 10).
 //   Compute is arbitrated only when one of the first three is set; otherwise launches reach the
 //   driver untouched.
 //
@@ -34,6 +39,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/quantity.h"
 #include "core/status.h"
@@ -49,6 +55,8 @@ inline constexpr const char* kEnvPriority = "XPOOL_PRIORITY";
 inline constexpr const char* kEnvComputeDir = "XPOOL_COMPUTE_DIR";
 inline constexpr const char* kEnvComputeWait = "XPOOL_COMPUTE_WAIT";
 inline constexpr const char* kEnvComputePeriod = "XPOOL_COMPUTE_PERIOD_MS";
+inline constexpr const char* kEnvComputeQueue = "XPOOL_COMPUTE_QUEUE_US";
+inline constexpr const char* kEnvComputeQuantum = "XPOOL_COMPUTE_QUANTUM_MS";
 
 class MemoryQuotas {
  public:
@@ -59,6 +67,9 @@ class MemoryQuotas {
   void SetAll(MiB m) { all_ = m; }
   void SetIndex(int index, MiB m) { by_index_[index] = m; }
   void SetUuid(std::string uuid, MiB m) { by_uuid_[std::move(uuid)] = m; }
+  // The devices entries name, for checking that each exists.
+  std::vector<std::string> Uuids() const;
+  std::vector<int> Indices() const;
 
  private:
   std::optional<MiB> all_;
@@ -94,6 +105,8 @@ struct ComputeConfig {
   bool high_priority = false;
   ComputeWait wait = ComputeWait::kAuto;
   int period_ms = kDefaultComputePeriodMs;
+  int queue_us = 1000;
+  int quantum_ms = 10;
   std::string dir = "/dev/shm";
 };
 

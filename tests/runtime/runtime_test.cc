@@ -153,6 +153,21 @@ TEST(RuntimeTest, UuidQuotaKeysSelectTheirDevice) {
   EXPECT_NE(r.out.find("total=2048"), std::string::npos) << r.out << r.err;
 }
 
+// A quota for a device this machine lacks (a UUID with a typo, an index past the last device)
+// would leave the device meant without one: allocations are refused instead, with one line.
+TEST(RuntimeTest, AQuotaForADeviceThatIsNotThereRefusesAllocations) {
+  for (const char* quotas : {"8Gi,GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadaeff=50Mi", "8Gi,63=50Mi"}) {
+    const auto r = RunProcess(Probe({"ctx", "0", "alloc", "10"}), Slice(quotas));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << quotas << r.out;
+    EXPECT_NE(r.err.find("is not a device of this machine"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  const auto ok = RunProcess(Probe({"ctx", "0", "alloc", "10"}),
+                             Slice("8Gi,GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae01=50Mi"));
+  EXPECT_NE(ok.out.find("alloc ok"), std::string::npos) << ok.out << ok.err;
+}
+
 TEST(RuntimeTest, ProcessesOfOneSliceShareTheQuotaAndADeadOnesShareIsReaped) {
   const std::string slice = SlicePath("shared");
   const std::string ready = slice + ".ready";

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "runtime/config.h"
 
@@ -16,11 +17,12 @@ TEST(MemoryQuotasTest, BareSizeAppliesToEveryDevice) {
 }
 
 TEST(MemoryQuotasTest, PerDeviceEntriesOverrideTheDefault) {
-  auto q = ParseMemoryQuotas("8Gi, 1=512Mi ,GPU-abc=2Gi");
+  const std::string abc = "GPU-abcabcab-abca-bcab-cabc-abcabcabcabc";
+  auto q = ParseMemoryQuotas("8Gi, 1=512Mi ," + abc + "=2Gi");
   ASSERT_TRUE(q.ok()) << q.status().message();
   EXPECT_EQ(q->For(0, "GPU-zzz")->value(), 8192);
   EXPECT_EQ(q->For(1, "GPU-zzz")->value(), 512);
-  EXPECT_EQ(q->For(1, "GPU-abc")->value(), 2048);  // the UUID wins over the index
+  EXPECT_EQ(q->For(1, abc)->value(), 2048);  // the UUID wins over the index
 }
 
 TEST(MemoryQuotasTest, DevicesWithoutAnEntryHaveNoQuota) {
@@ -35,6 +37,24 @@ TEST(MemoryQuotasTest, MalformedListsAreRefusedWithTheReason) {
     EXPECT_FALSE(q.ok()) << bad;
   }
   EXPECT_NE(ParseMemoryQuotas("x=1Gi").status().message().find("'x'"), std::string::npos);
+}
+
+// A mistyped UUID used to leave the device it meant without a quota, silently.
+TEST(MemoryQuotasTest, AMalformedDeviceUuidIsRefusedNotIgnored) {
+  const std::string uuid = "GPU-6f0c5e1a-3b2d-4c1e-9a8b-0123456789ab";
+  ASSERT_TRUE(ParseMemoryQuotas(uuid + "=50Mi").ok());
+  ASSERT_TRUE(ParseMemoryQuotas("MIG-6f0c5e1a-3b2d-4c1e-9a8b-0123456789AB=1Gi").ok());
+  ASSERT_TRUE(ParseMemoryQuotas("MIG-" + uuid + "/7/0=1Gi").ok());
+  for (const std::string& bad : std::vector<std::string>{
+           "GPU-<typo>", "GPU-6f0c5e1a-3b2d-4c1e-9a8b-0123456789a",
+           "GPU-6f0c5e1a-3b2d-4c1e-9a8b-0123456789abc", "GPU-6f0c5e1a_3b2d-4c1e-9a8b-0123456789ab",
+           "GPU-6f0c5e1a-3b2d-4c1e-9a8b-0123456789ag", "MIG-" + uuid + "/7", "MIG-" + uuid + "/7/x",
+           "MIG-" + uuid + "//0", "GPU-"}) {
+    auto q = ParseMemoryQuotas(bad + "=50Mi");
+    ASSERT_FALSE(q.ok()) << bad;
+    EXPECT_NE(q.status().message().find("'" + bad + "' is not a device UUID"), std::string::npos)
+        << q.status().message();
+  }
 }
 
 std::map<std::string, std::string> g_env;
@@ -97,6 +117,27 @@ TEST(LoadConfigTest, ComputePeriodIsWholeMillisecondsInRange) {
     const RuntimeConfig c = LoadConfig(&Lookup);
     EXPECT_NE(c.error.find("XPOOL_COMPUTE_PERIOD_MS: period"), std::string::npos) << bad;
     EXPECT_NE(c.error.find("from 10 to 10000"), std::string::npos) << c.error;
+  }
+}
+
+TEST(LoadConfigTest, QueueDepthAndQuantumAreWholeNumbersInRange) {
+  g_env = {{"XPOOL_GPU_CORE", "30"}};
+  EXPECT_EQ(LoadConfig(&Lookup).compute.queue_us, 1000);
+  EXPECT_EQ(LoadConfig(&Lookup).compute.quantum_ms, 10);
+  g_env = {{"XPOOL_GPU_CORE", "30"},
+           {"XPOOL_COMPUTE_QUEUE_US", "20000"},
+           {"XPOOL_COMPUTE_QUANTUM_MS", "50"}};
+  const RuntimeConfig set = LoadConfig(&Lookup);
+  EXPECT_EQ(set.error, "");
+  EXPECT_EQ(set.compute.queue_us, 20000);
+  EXPECT_EQ(set.compute.quantum_ms, 50);
+  for (const auto& [name, bad] :
+       {std::pair{"XPOOL_COMPUTE_QUEUE_US", "99"}, std::pair{"XPOOL_COMPUTE_QUEUE_US", "1ms"},
+        std::pair{"XPOOL_COMPUTE_QUANTUM_MS", "0"},
+        std::pair{"XPOOL_COMPUTE_QUANTUM_MS", "1001"}}) {
+    g_env = {{"XPOOL_GPU_CORE", "30"}, {name, bad}};
+    const RuntimeConfig c = LoadConfig(&Lookup);
+    EXPECT_EQ(c.error.rfind(std::string(name) + ": '", 0), 0u) << c.error;
   }
 }
 
