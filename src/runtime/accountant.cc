@@ -1,6 +1,7 @@
 #include "runtime/accountant.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,6 +71,18 @@ Accountant& Accountant::Get() {
 Accountant::Accountant() : config_(LoadConfig(&GetEnv)) {
   physical_of_.fill(-2);
   SetLogLevel(config_.log_level);
+  if (config_.error.empty() && config_.compute.enabled) {
+    // Found out at the first launch, an unusable directory would leave the share unenforced.
+    const std::string& dir = config_.compute.dir;
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) {
+      config_.error = std::string(kEnvComputeDir) + ": '" + dir + "': " + std::strerror(errno);
+    } else if (!S_ISDIR(st.st_mode)) {
+      config_.error = std::string(kEnvComputeDir) + ": '" + dir + "' is not a directory";
+    } else if (access(dir.c_str(), X_OK) != 0) {
+      config_.error = std::string(kEnvComputeDir) + ": '" + dir + "': " + std::strerror(errno);
+    }
+  }
   if (config_.error.empty()) {
     auto segment = SliceSegment::Open(config_.slice_path);
     if (segment.ok()) {

@@ -29,16 +29,16 @@
 // Old versions of functions that moved into libc. Each xpool_glibc_NAME is a reference to NAME at
 // the version glibc 2.17 has it under.
 #define XPOOL_OLD_VERSION(name, version) \
-  __asm__(".symver xpool_glibc_" #name ", " #name "@" #version)
-XPOOL_OLD_VERSION(dlopen, GLIBC_2 .2.5);
-XPOOL_OLD_VERSION(dlvsym, GLIBC_2 .2.5);
-XPOOL_OLD_VERSION(pthread_once, GLIBC_2 .2.5);
-XPOOL_OLD_VERSION(__pthread_key_create, GLIBC_2 .2.5);
-XPOOL_OLD_VERSION(pthread_mutexattr_init, GLIBC_2 .2.5);
-XPOOL_OLD_VERSION(pthread_mutexattr_destroy, GLIBC_2 .2.5);
-XPOOL_OLD_VERSION(pthread_mutexattr_setpshared, GLIBC_2 .2.5);
-XPOOL_OLD_VERSION(pthread_mutexattr_setrobust, GLIBC_2 .12);
-XPOOL_OLD_VERSION(pthread_mutex_consistent, GLIBC_2 .12);
+  __asm__(".symver xpool_glibc_" #name ", " #name "@" version)
+XPOOL_OLD_VERSION(dlopen, "GLIBC_2.2.5");
+XPOOL_OLD_VERSION(dlvsym, "GLIBC_2.2.5");
+XPOOL_OLD_VERSION(pthread_once, "GLIBC_2.2.5");
+XPOOL_OLD_VERSION(__pthread_key_create, "GLIBC_2.2.5");
+XPOOL_OLD_VERSION(pthread_mutexattr_init, "GLIBC_2.2.5");
+XPOOL_OLD_VERSION(pthread_mutexattr_destroy, "GLIBC_2.2.5");
+XPOOL_OLD_VERSION(pthread_mutexattr_setpshared, "GLIBC_2.2.5");
+XPOOL_OLD_VERSION(pthread_mutexattr_setrobust, "GLIBC_2.12");
+XPOOL_OLD_VERSION(pthread_mutex_consistent, "GLIBC_2.12");
 
 extern "C" {
 

@@ -26,14 +26,15 @@ struct SliceView {
   uint64_t free() const { return total > used ? total - used : 0; }
 };
 
-SliceView ViewOf(int physical) {
+// `device_total`: what the device itself has. A quota above it is shown as the device's total.
+SliceView ViewOf(int physical, uint64_t device_total) {
   Accountant& a = Accountant::Get();
   SliceView v;
   if (physical < 0) return v;
   const auto quota = a.QuotaBytes(physical);
   if (!quota && !a.refusing()) return v;
   v.limited = true;
-  v.total = quota ? static_cast<uint64_t>(*quota) : 0;
+  v.total = quota ? std::min(static_cast<uint64_t>(*quota), device_total) : 0;
   v.used = static_cast<uint64_t>(std::max<int64_t>(a.SliceUsage(physical), 0));
   return v;
 }
@@ -53,7 +54,7 @@ nvmlReturn_t SliceMemoryInfo(nvmlReturn_t (*real)(nvmlDevice_t, Memory*), nvmlDe
   if (real == nullptr) return NVML_ERROR_UNINITIALIZED;
   const nvmlReturn_t rc = real(device, memory);
   if (rc != NVML_SUCCESS || memory == nullptr) return rc;
-  const SliceView v = ViewOf(NvmlPhysical(device));
+  const SliceView v = ViewOf(NvmlPhysical(device), memory->total);
   if (!v.limited) return rc;
   memory->total = v.total;
   memory->used = v.used;
@@ -99,7 +100,7 @@ CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
   Accountant& a = Accountant::Get();
   const int physical = a.CurrentPhysical();
   if (a.QuotaBytes(physical)) a.RefreshFootprint(physical);  // the NVML query only where it matters
-  const SliceView v = ViewOf(physical);
+  const SliceView v = ViewOf(physical, *total_bytes);
   if (!v.limited) return rc;
   *total_bytes = v.total;
   *free_bytes = std::min<uint64_t>(*free_bytes, v.free());
@@ -111,7 +112,7 @@ CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
   if (real == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
   const CUresult rc = real(bytes, dev);
   if (rc != CUDA_SUCCESS || bytes == nullptr) return rc;
-  const SliceView v = ViewOf(Accountant::Get().Physical(dev));
+  const SliceView v = ViewOf(Accountant::Get().Physical(dev), *bytes);
   if (v.limited) *bytes = v.total;
   return rc;
 }

@@ -200,6 +200,31 @@ TEST(RuntimeTest, ProcessesOfOneSliceShareTheQuotaAndADeadOnesShareIsReaped) {
   for (const auto& f : {slice, ready, go, slice + ".b"}) std::filesystem::remove(f);
 }
 
+// Inference servers size their caches from what the driver says is free: a second process of a
+// slice must see what the first one holds, through the driver and through NVML.
+TEST(RuntimeTest, EveryProcessOfASliceSeesTheSameMemoryView) {
+  const std::string slice = SlicePath("view");
+  const std::string ready = slice + ".ready";
+  std::filesystem::remove(slice);
+  Process a(Probe({"ctx", "0", "alloc", "600", "ready", ready, "hold"}), Slice("2Gi", slice));
+  while (!std::filesystem::exists(ready)) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // 2048 - A's 300 (context) + 600 - B's own 300 = 848 free; NVML counts both contexts as used.
+  const auto b =
+      RunProcess(Probe({"ctx", "0", "meminfo", "nvml-meminfo", "0"}), Slice("2Gi", slice));
+  EXPECT_NE(b.out.find("meminfo ok free=848 total=2048"), std::string::npos) << b.out << b.err;
+  EXPECT_NE(b.out.find("total=2048 used=1200"), std::string::npos) << b.out << b.err;
+  a.Kill(SIGKILL);
+  a.Wait();
+  for (const auto& f : {slice, ready}) std::filesystem::remove(f);
+}
+
+// A quota above what the device has is no promise: the view shows the device's own total.
+TEST(RuntimeTest, AQuotaLargerThanTheDeviceShowsTheDevicesTotal) {
+  const auto r = RunProcess(Probe({"ctx", "0", "meminfo", "nvml-meminfo", "0"}), Slice("1Ti"));
+  EXPECT_NE(r.out.find("meminfo ok free=16084 total=16384"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("total=16384 used=300"), std::string::npos) << r.out << r.err;
+}
+
 TEST(RuntimeTest, DifferentSlicesDoNotShare) {
   const std::string s1 = SlicePath("one");
   const std::string s2 = SlicePath("two");
@@ -639,6 +664,22 @@ TEST(RuntimeComputeTest, ABadShareIsRefusedWithOneLine) {
   EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("XPOOL_GPU_CORE"), std::string::npos) << r.err;
   RemoveComputeFiles("bad");
+}
+
+// A compute directory the process cannot use would leave the share unenforced: allocations are
+// refused instead, with one line naming the variable.
+TEST(RuntimeComputeTest, AnUnusableComputeDirRefusesAllocationsWithOneLine) {
+  const std::string file = SlicePath("not-a-dir");
+  { std::ofstream(file) << "x"; }
+  for (const std::string& dir : {std::string("/nonexistent/xpool"), file}) {
+    const auto r =
+        RunProcess(Probe({"ctx", "0", "alloc", "1"}),
+                   Compute("dir", {{"XPOOL_GPU_CORE", "30"}, {"XPOOL_COMPUTE_DIR", dir}}));
+    EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << dir << r.out;
+    EXPECT_NE(r.err.find("XPOOL_COMPUTE_DIR: '" + dir + "'"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  std::filesystem::remove(file);
 }
 
 }  // namespace
