@@ -1,7 +1,11 @@
 #include "agent/device_plugin.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -11,11 +15,37 @@
 #include <string_view>
 
 #include "agent/compute_env.h"
+#include "runtime/compute_arbiter.h"
 
 namespace xpool::agent {
 namespace {
 
 constexpr std::string_view kContainerRuntimePath = "/usr/local/xpool/lib/libxpool-cuda.so";
+// Where a container finds its slice's segment and its GPUs' arbitration files. Each is mounted
+// on its own: a container never sees the host's slice folder, and so no other pod's segment.
+constexpr std::string_view kContainerSliceDir = "/var/run/xpool/slice";
+constexpr std::string_view kContainerComputeDir = "/var/run/xpool/compute";
+// Below the host's slice folder: one folder per container slice.
+constexpr std::string_view kPodSlicesFolder = "xpool-pods";
+
+// A name that is safe as one path component.
+std::string PathComponent(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) {
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '.';
+    out.push_back(plain && !(out.empty() && c == '.') ? c : '_');
+  }
+  return out;
+}
+
+Status MakeFolder(const std::string& path, mode_t mode) {
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
+    return Status::IoError("cannot make '" + path + "': " + std::strerror(errno));
+  }
+  chmod(path.c_str(), mode);  // whatever the umask
+  return Status::Ok();
+}
 
 std::string UuidOf(const std::string& id) {
   const size_t sep = id.find("::");
@@ -236,7 +266,9 @@ DevicePlugin::ContainerSlice DevicePlugin::SliceFromSplit(
   }
   slice.memory_mib = slice.memory_mib * share / options_.split;
   slice.core_percent = 100 * share / options_.split;
-  slice.segment = options_.slice_dir + "/xpool-k8s-" + c.devices_ids(0).substr(0, 48);
+  const std::string name = PathComponent("xpool-k8s-" + c.devices_ids(0).substr(0, 48));
+  slice.segment_name = name;
+  slice.host_folder = options_.slice_dir + "/" + std::string(kPodSlicesFolder) + "/" + name;
   return slice;
 }
 
@@ -255,7 +287,9 @@ Result<DevicePlugin::ContainerSlice> DevicePlugin::SliceFromClaim(
   }
   slice.allocation = claim.allocation().id();
   slice.compute_env = ComputeEnvironment(claim.allocation().request());
-  slice.segment = options_.slice_dir + "/xpool-slice-" + claim.allocation().id();
+  const std::string name = PathComponent("xpool-slice-" + claim.allocation().id());
+  slice.segment_name = name;
+  slice.host_folder = options_.slice_dir + "/" + std::string(kPodSlicesFolder) + "/" + name;
   return slice;
 }
 
@@ -286,9 +320,32 @@ grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::Allocat
     }
     if (!slice.ok() && slice.status().code() == StatusCode::kNotFound) slice = SliceFromSplit(c);
     if (!slice.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, slice.status().message()};
+    if (Status s = PrepareHostFiles(*slice); !s.ok()) {
+      return {grpc::StatusCode::INTERNAL, s.message()};
+    }
     DescribeContainer(*slice, preload, response->add_container_responses());
   }
   return grpc::Status::OK;
+}
+
+Status DevicePlugin::PrepareHostFiles(const ContainerSlice& slice) const {
+  // The parent is searchable but not listable: a slice's folder is found only by its name.
+  if (Status s = MakeFolder(options_.slice_dir + "/" + std::string(kPodSlicesFolder), 0711);
+      !s.ok()) {
+    return s;
+  }
+  // The container's processes may run as any user.
+  if (Status s = MakeFolder(slice.host_folder, 0777); !s.ok()) return s;
+  for (int gpu : slice.gpus) {
+    // An empty file: the first runtime to open it lays the segment out (ComputeArbiter::Open).
+    const std::string path =
+        options_.slice_dir + "/" + runtime::ComputeSegmentName(node_.devices(gpu).uuid());
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return Status::IoError("cannot make '" + path + "': " + std::strerror(errno));
+    fchmod(fd, 0666);  // slices of different users share the device
+    close(fd);
+  }
+  return Status::Ok();
 }
 
 void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::string& preload,
@@ -300,9 +357,9 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
   env["NVIDIA_VISIBLE_DEVICES"] = visible;
   env["XPOOL_GPU_MEMORY"] = std::to_string(slice.memory_mib);
   if (slice.core_percent < 100) env["XPOOL_GPU_CORE"] = std::to_string(slice.core_percent);
-  env["XPOOL_SLICE"] = slice.segment;
-  // Every container on a GPU must arbitrate in one folder: the host's, mounted below.
-  env["XPOOL_COMPUTE_DIR"] = options_.slice_dir;
+  env["XPOOL_SLICE"] = std::string(kContainerSliceDir) + "/" + slice.segment_name;
+  // Every container on a GPU arbitrates in one file: the host's, mounted below.
+  env["XPOOL_COMPUTE_DIR"] = std::string(kContainerComputeDir);
   for (const auto& [name, value] : slice.compute_env) env[name] = value;
   if (!slice.allocation.empty()) {
     env["XPOOL_ALLOCATION"] = slice.allocation;
@@ -318,9 +375,15 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
     ld->set_container_path("/etc/ld.so.preload");
     ld->set_read_only(true);
   }
-  auto* shm = out->add_mounts();  // the slice's segment is shared with the host's observers
-  shm->set_host_path(options_.slice_dir);
-  shm->set_container_path(options_.slice_dir);
+  auto* folder = out->add_mounts();  // the slice's segment, seen by every process of the slice
+  folder->set_host_path(slice.host_folder);
+  folder->set_container_path(std::string(kContainerSliceDir));
+  for (int gpu : slice.gpus) {
+    const std::string name = runtime::ComputeSegmentName(node_.devices(gpu).uuid());
+    auto* arbitration = out->add_mounts();
+    arbitration->set_host_path(options_.slice_dir + "/" + name);
+    arbitration->set_container_path(std::string(kContainerComputeDir) + "/" + name);
+  }
   std::set<std::string> nodes{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"};
   for (int gpu : slice.gpus)
     nodes.insert("/dev/nvidia" + std::to_string(node_.devices(gpu).index()));

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return e.get_exit_code() == 0 ? app.exit(e) : (app.exit(e), 2);
   }
+  plugin.slice_dir = options.tasks.slice_dir;  // pods' slices live where tasks' do
   xpool::OnTerminationSignal([] {
     if (auto* running = g_agent.load()) running->Shutdown();
   });

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The agent's Kubernetes device plugin against a kubelet harness (tests/tools/kubelet_harness.cc)
 # over unix sockets: registration, options, the device list with NUMA, a preferred allocation that
-# keeps to one GPU, Allocate's quotas and mounts, refusal of an unknown device, and registering
-# again when the kubelet's socket is recreated. GPUs: the fake NVML's two H100s.
+# keeps to one GPU, Allocate's quotas and mounts (the container sees its slice's own folder and its
+# GPU's arbitration file, never the agent's --slice-dir), refusal of an unknown device, and
+# registering again when the kubelet's socket is recreated. GPUs: the fake NVML's two H100s.
 set -uo pipefail
 XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
 export LD_LIBRARY_PATH="$BIN/fake_driver" FAKE_CUDA_DEVICES=2 FAKE_CUDA_DEVICE_MIB=81920
-mkdir -p "$WORK/plugins"
+mkdir -p "$WORK/plugins" "$WORK/shm"
+SHM="$WORK/shm"
 
 "$BIN/kubelet_harness" "$WORK/plugins" >"$WORK/kubelet.log" 2>&1 &
 HARNESS=$!
@@ -18,6 +20,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
 "$BIN/xpool-agent" --controller "$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")" \
   --state-dir "$WORK/state" --device-plugin-dir "$WORK/plugins" --device-plugin-split 4 \
+  --slice-dir "$SHM" \
   "${RUN_AS[@]}" >"$WORK/agent.log" 2>&1 &
 pids+=($!)
 wait $HARNESS
@@ -30,8 +33,13 @@ echo "$out" | grep -q '^options preferred 1$' || fail "options: $out"
 echo "$out" | grep -q "^devices 8 healthy 8 first $U0::0 numa " || fail "device list: $out"
 echo "$out" | grep -qE "^preferred ($U0::[0-3] ){3}\$" || fail "a preferred allocation spread over GPUs: $out"
 # 3 of 4 virtual devices of one 80 GiB GPU: 75 % of its memory and compute, runtime mounted.
-echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_GPU_MEMORY=61440 XPOOL_GPU_CORE=75 XPOOL_COMPUTE_DIR=/dev/shm mounts /usr/local/xpool/lib/libxpool-cuda.so /etc/ld.so.preload /dev/shm$" ||
+ARB=xpool-compute-v4-$U0
+SLICE=xpool-k8s-${U0}__0
+echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_GPU_MEMORY=61440 XPOOL_GPU_CORE=75 XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts [^ ]*:/usr/local/xpool/lib/libxpool-cuda.so [^ ]*:/etc/ld.so.preload $SHM/xpool-pods/$SLICE:/var/run/xpool/slice $SHM/$ARB:/var/run/xpool/compute/$ARB\$" ||
   fail "allocate: $out"
+[ -f "$SHM/$ARB" ] && [ "$(stat -c %a "$SHM/$ARB")" = 666 ] || fail "no arbitration file for $U0 in --slice-dir"
+[ "$(stat -c %a "$SHM/xpool-pods")" = 711 ] || fail "the pods' folder can be listed: $(stat -c %a "$SHM/xpool-pods")"
+[ "$(stat -c %a "$SHM/xpool-pods/$SLICE")" = 777 ] || fail "the slice's folder: $(ls -la "$SHM/xpool-pods")"
 echo "$out" | grep -q '^unknown device: refused$' || fail "an unknown device was accepted: $out"
 echo "$out" | grep -q '^registered again xpool.io/gpu$' || fail "no re-registration after the kubelet restarted: $out"
 

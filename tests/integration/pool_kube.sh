@@ -9,7 +9,7 @@ XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
 export LD_LIBRARY_PATH="$BIN/fake_driver" FAKE_CUDA_DEVICES=2 FAKE_CUDA_DEVICE_MIB=81920
 cd "$WORK" || exit 1
-mkdir -p plugins
+mkdir -p plugins shm
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 1 -subj /CN=127.0.0.1 \
   -addext subjectAltName=IP:127.0.0.1 2>/dev/null || fail "openssl: no certificate"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 1 -subj /CN=other \
@@ -55,7 +55,7 @@ start_controller --kube-ca-file cert.pem
 HARNESS=$!
 pids+=($HARNESS)
 "$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --node-name node-a --state-dir state \
-  --device-plugin-dir plugins "${RUN_AS[@]}" >agent.log 2>&1 &
+  --device-plugin-dir plugins --slice-dir "$WORK/shm" "${RUN_AS[@]}" >agent.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do "$XPOOL" nodes 2>/dev/null | grep -q node-a && break; sleep 0.1; done
 
@@ -102,16 +102,16 @@ wait $HARNESS
 grep -q "^preferred $TRAIN_GPU::[0-9]* \$" kubelet.log ||
   fail "the preferred device is not on train's GPU $TRAIN_GPU: $(cat kubelet.log)"
 got=$(grep '^allocated' kubelet.log)
-echo "$got" | sed -n 1p | grep -q "CUDA_VISIBLE_DEVICES=GPU-[0-9a-f-]* XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=30 XPOOL_ALLOCATION=$ALLOC XPOOL_SLICE=/dev/shm/xpool-slice-$ALLOC " ||
+echo "$got" | sed -n 1p | grep -q "CUDA_VISIBLE_DEVICES=GPU-[0-9a-f-]* XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=30 XPOOL_ALLOCATION=$ALLOC XPOOL_SLICE=/var/run/xpool/slice/xpool-slice-$ALLOC " ||
   fail "the first container did not get train's slice: $(cat kubelet.log)"
 echo "$got" | sed -n 2p | grep -q "XPOOL_GPU_MEMORY=4096 XPOOL_GPU_CORE=20 XPOOL_ALLOCATION=" ||
   fail "the second container did not get infer's slice: $(cat kubelet.log)"
 # infer's annotations reach its runtime; train, without any, gets the defaults
-echo "$got" | sed -n 2p | grep -q "XPOOL_COMPUTE_DIR=/dev/shm XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high XPOOL_COMPUTE_PERIOD_MS=200 mounts" ||
+echo "$got" | sed -n 2p | grep -q "XPOOL_COMPUTE_DIR=/var/run/xpool/compute XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high XPOOL_COMPUTE_PERIOD_MS=200 mounts" ||
   fail "infer's compute annotations did not reach its container: $(cat kubelet.log)"
 echo "$got" | sed -n 1p | grep -q "XPOOL_PRIORITY" && fail "train got a priority it did not ask for: $(cat kubelet.log)"
 # a pod the extender did not place falls back to 1/10 of a GPU
-echo "$got" | sed -n 3p | grep -q "XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=10 XPOOL_COMPUTE_DIR=/dev/shm mounts" ||
+echo "$got" | sed -n 3p | grep -q "XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=10 XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts" ||
   fail "the third container: $(cat kubelet.log)"
 
 # a pod that does not fit is not bound and holds nothing

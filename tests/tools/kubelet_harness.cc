@@ -80,7 +80,14 @@ void PrintAllocated(const v1beta1::ContainerAllocateResponse& r) {
     if (r.envs().count(k) != 0) std::printf(" %s=%s", k, env(k).c_str());
   }
   std::printf(" mounts");
-  for (const auto& m : r.mounts()) std::printf(" %s", m.container_path().c_str());
+  for (const auto& m : r.mounts()) {
+    // host:container where they differ
+    if (m.host_path() == m.container_path()) {
+      std::printf(" %s", m.container_path().c_str());
+    } else {
+      std::printf(" %s:%s", m.host_path().c_str(), m.container_path().c_str());
+    }
+  }
   std::printf("\n");
   std::fflush(stdout);
 }
