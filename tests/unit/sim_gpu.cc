@@ -188,6 +188,7 @@ std::unique_ptr<ComputeArbiter> SimArbiter(SimGpu& gpu, const std::string& segme
   timing.wait = ComputeWait::kSpin;
   timing.member_pid = gettid();  // alive, and its own, as the others see it
   if (arbitration.period_ns > 0) timing.fixed_period_ns = arbitration.period_ns;
+  if (arbitration.queue_ns > 0) timing.queue_ns = arbitration.queue_ns;
   auto arbiter = ComputeArbiter::Open(segment, arbitration.policy, static_cast<uint64_t>(index) + 1,
                                       arbitration.share, arbitration.high, timing,
                                       "sim " + std::to_string(index));
@@ -216,11 +217,13 @@ void RunProgram(SimGpu& gpu, const std::string& segment, const Tenant& tenant, i
   }
   const Program& p = tenant.program;
   int launched_in_step = 0;
+  int64_t launched = 0;
   int64_t step_start = gpu.NowNs();
   while (gpu.NowNs() < end) {
     gpu.Spend(p.cpu_ns);
+    const bool long_one = p.long_every > 0 && ++launched % p.long_every == 0;
     auto launch = [&] {
-      gpu.Launch(p.kernel_ns);
+      gpu.Launch(long_one ? p.long_kernel_ns : p.kernel_ns);
       return CUDA_SUCCESS;
     };
     if (limiter != nullptr) {

@@ -105,11 +105,15 @@ class SimGpu final : public ComputeClock {
 // What a simulated process does: before each launch it spends `cpu_ns` (a framework's work) and
 // launches a kernel of `kernel_ns`. With `kernels_per_step`, it waits for each step's kernels to
 // finish (an inference request), then pauses for `pause_ns`.
+// With `long_every`, every long_every-th kernel takes `long_kernel_ns` instead (a training step:
+// large products among many small element-wise kernels, the host running ahead during the former).
 struct Program {
   int64_t cpu_ns;
   int64_t kernel_ns;
   int kernels_per_step = 0;
   int64_t pause_ns = 0;
+  int long_every = 0;
+  int64_t long_kernel_ns = 0;
 };
 
 // A process's arbitration: no limiter at all, or a limiter of its own slice.
@@ -119,6 +123,7 @@ struct Arbitration {
   int share = 100;
   bool high = false;
   int64_t period_ns = 0;  // fixed: the slice's period (XPOOL_COMPUTE_PERIOD_MS); 0: the default
+  int64_t queue_ns = 0;   // the holder's queue (XPOOL_COMPUTE_QUEUE_US); 0: the default
 };
 
 struct Outcome {
