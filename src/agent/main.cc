@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/device_plugin.h"
+#include "agent/health.h"
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
 #include "agent/task_runner.h"
@@ -38,6 +39,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--device-plugin-resource", plugin.resource, "the resource registered")
       ->capture_default_str();
+  int health_interval_ms = 5000;
+  app.add_option("--health-interval-ms", health_interval_ms,
+                 "how often NVML is asked whether each GPU still answers (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3'600'000));
   std::string node_name;
   app.add_option("--node-name", node_name,
                  "this node's name in the pool (under Kubernetes: the node's name there); "
@@ -142,6 +148,25 @@ int main(int argc, char** argv) {
       return 2;
     }
     kubelet_plugin = std::move(*started);
+  }
+  // GPUs NVML found are watched: one it no longer answers for is reported unhealthy to the
+  // kubelet (ListAndWatch), which then gives it to no new container.
+  std::unique_ptr<xpool::agent::HealthWatcher> health;
+  if (kubelet_plugin != nullptr && inventory.empty() && health_interval_ms > 0) {
+    if (auto probe = xpool::agent::NvmlHealthProbe()) {
+      std::vector<std::string> uuids;
+      for (const auto& d : node->devices()) {
+        if (d.type() == "gpu") uuids.push_back(d.uuid());
+      }
+      health = std::make_unique<xpool::agent::HealthWatcher>(
+          uuids, probe,
+          [raw = kubelet_plugin.get()](const std::string& uuid, bool healthy) {
+            std::fprintf(stderr, "xpool-agent: GPU %s is %s\n", uuid.c_str(),
+                         healthy ? "healthy again" : "unhealthy (NVML does not answer for it)");
+            raw->SetHealth(uuid, healthy);
+          },
+          std::chrono::milliseconds(health_interval_ms));
+    }
   }
   std::printf("xpool-agent: node %s, tasks on %s\n", node->name().c_str(),
               (*agent)->address().c_str());

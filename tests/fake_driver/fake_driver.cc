@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -661,9 +662,24 @@ FAKE_API nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int i, nvmlDevice_t
   *h = HandleOf(static_cast<int>(i));
   return NVML_SUCCESS;
 }
+// FAKE_NVML_LOST_FILE names a file; while it exists, the devices whose indexes it lists (one a
+// line) are lost, as a GPU that fell off the bus: NVML answers GPU_IS_LOST for them.
+bool Lost(int p) {
+  const char* path = std::getenv("FAKE_NVML_LOST_FILE");
+  if (path == nullptr) return false;
+  std::ifstream in(path);
+  int index = -1;
+  while (in >> index) {
+    if (index == p) return true;
+  }
+  return false;
+}
+constexpr nvmlReturn_t kNvmlGpuIsLost = 15;
+
 FAKE_API nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* h) {
   for (size_t i = 0; i < S().devices.size(); ++i) {
     if (UuidString(static_cast<int>(i)) == uuid) {
+      if (Lost(static_cast<int>(i))) return kNvmlGpuIsLost;
       *h = HandleOf(static_cast<int>(i));
       return NVML_SUCCESS;
     }
@@ -685,6 +701,7 @@ FAKE_API nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t h, char* out, unsigned int 
 FAKE_API nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t h, nvmlMemory_t* m) {
   const int p = PhysicalOf(h);
   if (p < 0) return NVML_ERROR_INVALID_ARGUMENT;
+  if (Lost(p)) return kNvmlGpuIsLost;
   std::lock_guard<std::mutex> lock(S().mu);
   m->total = S().devices[p].capacity;
   m->used = ProcessUse(p);

@@ -134,6 +134,23 @@ int RunCommands(v1beta1::DevicePlugin::Stub& plugin, const std::string& path) {
         std::fflush(stdout);
         continue;
       }
+      if (std::sscanf(line.c_str(), "watch-health %d", &n) == 1) {
+        // ListAndWatch until a list has N healthy devices (10 s at most).
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        auto reader = plugin.ListAndWatch(&ctx, v1beta1::Empty());
+        v1beta1::ListAndWatchResponse update;
+        int healthy = -1;
+        while (healthy != n && reader->Read(&update)) {
+          healthy = 0;
+          for (const auto& d : update.devices()) healthy += d.health() == "Healthy" ? 1 : 0;
+        }
+        std::printf("health %d of %d\n", healthy, update.devices_size());
+        std::fflush(stdout);
+        ctx.TryCancel();
+        (void)reader->Finish();
+        continue;
+      }
       if (std::sscanf(line.c_str(), "allocate %d", &n) != 1 || n < 1) return Fail(line.c_str());
       grpc::ClientContext ctx;
       v1beta1::AllocateRequest request;
