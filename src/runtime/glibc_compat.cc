@@ -6,8 +6,8 @@
 //  - functions glibc has had since 2.17, only under newer versions since they moved from
 //    libpthread or libdl into libc (2.34), are bound to their old versions; libpthread.so.0 and
 //    libdl.so.2 are needed explicitly so that older glibcs load them;
-//  - functions younger than 2.17 (getrandom, getentropy, arc4random, memfd_create, fstat's 2.33
-//    entry point) are made of system calls;
+//  - functions younger than 2.17 (getrandom, getentropy, arc4random, memfd_create, the 2.33
+//    entry points of fstat, stat and lstat) are made of system calls;
 //  - _dl_find_object (2.35), which libgcc's unwinder asks first, is answered from
 //    dl_iterate_phdr;
 //  - __libc_single_threaded (2.32), which libstdc++ reads to skip atomics, is defined here as
@@ -145,6 +145,12 @@ __attribute__((visibility("hidden"))) int __wrap_memfd_create(const char* name,
 // x86-64's struct stat is the kernel's.
 __attribute__((visibility("hidden"))) int __wrap_fstat(int fd, struct stat* st) {
   return static_cast<int>(syscall(SYS_fstat, fd, st));
+}
+__attribute__((visibility("hidden"))) int __wrap_stat(const char* path, struct stat* st) {
+  return static_cast<int>(syscall(SYS_stat, path, st));
+}
+__attribute__((visibility("hidden"))) int __wrap_lstat(const char* path, struct stat* st) {
+  return static_cast<int>(syscall(SYS_lstat, path, st));
 }
 
 // glibc 2.35's struct dl_find_object on x86-64 (no eh_dbase there).

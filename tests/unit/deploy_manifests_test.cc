@@ -149,4 +149,51 @@ TEST(DeployManifests, AgentHostPathsAreWhereItsFlagsSay) {
             host_path.at(init["volumeMounts"][0]["name"].as<std::string>()));
 }
 
+// What an operator's admission policies ask of every workload: requests and limits, probes on
+// long-running containers, no privilege escalation, every capability dropped but the agent's
+// few, the controller and scheduler as non-root, no privileged container.
+TEST(DeployManifests, EveryContainerIsBoundedProbedAndHoldsOnlyTheRightsItNeeds) {
+  const auto docs = LoadAll();
+  const std::map<std::string, std::vector<std::string>> allowed_capabilities = {
+      {"agent", {"SETUID", "SETGID", "KILL", "CHOWN", "FOWNER"}}};
+  int checked = 0;
+  for (const auto& d : docs) {
+    const auto kind = d["kind"].as<std::string>();
+    if (kind != "Deployment" && kind != "DaemonSet") continue;
+    const auto pod = d["spec"]["template"]["spec"];
+    for (const char* list : {"initContainers", "containers"}) {
+      for (const auto& c : pod[list]) {
+        const auto name = c["name"].as<std::string>();
+        ++checked;
+        for (const char* bound : {"requests", "limits"}) {
+          EXPECT_TRUE(c["resources"][bound]["cpu"] && c["resources"][bound]["memory"])
+              << name << " has no " << bound;
+        }
+        if (std::string(list) == "containers") {
+          EXPECT_TRUE(c["livenessProbe"] && c["readinessProbe"]) << name << " is not probed";
+        }
+        const auto sc = c["securityContext"];
+        EXPECT_FALSE(sc["privileged"] && sc["privileged"].as<bool>()) << name;
+        ASSERT_TRUE(sc["allowPrivilegeEscalation"]) << name;
+        EXPECT_FALSE(sc["allowPrivilegeEscalation"].as<bool>()) << name;
+        ASSERT_TRUE(sc["capabilities"]["drop"]) << name;
+        EXPECT_EQ(sc["capabilities"]["drop"][0].as<std::string>(), "ALL") << name;
+        std::vector<std::string> added;
+        for (const auto& cap : sc["capabilities"]["add"]) added.push_back(cap.as<std::string>());
+        const auto allowed = allowed_capabilities.find(name);
+        EXPECT_EQ(added, allowed == allowed_capabilities.end() ? std::vector<std::string>{}
+                                                               : allowed->second)
+            << name;
+        if (name == "controller" || name == "kube-scheduler") {
+          const bool non_root = (sc["runAsNonRoot"] && sc["runAsNonRoot"].as<bool>()) ||
+                                (pod["securityContext"]["runAsNonRoot"] &&
+                                 pod["securityContext"]["runAsNonRoot"].as<bool>());
+          EXPECT_TRUE(non_root) << name << " runs as root";
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 4);  // controller, the agent's init and main containers, kube-scheduler
+}
+
 }  // namespace
