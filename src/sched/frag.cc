@@ -26,8 +26,9 @@ std::vector<TypicalShape> TypicalShapesByCount(const std::vector<PodShape>& pods
   return out;
 }
 
-FragMeasure::FragMeasure(const Pool& pool, std::vector<TypicalShape> shapes)
-    : shapes_(std::move(shapes)) {
+FragMeasure::FragMeasure(const Pool& pool, std::vector<TypicalShape> shapes,
+                         bool mismatch_is_fragment)
+    : shapes_(std::move(shapes)), mismatch_is_fragment_(mismatch_is_fragment) {
   for (const auto& t : shapes_) {
     Compiled c{t.shape.cpu, t.host_memory, t.shape.milli, t.shape.device_count, t.weight, {}};
     if (!t.shape.models.empty()) {
@@ -55,6 +56,7 @@ double FragMeasure::Amount(ModelId model, int64_t cpu_free, int64_t mem_free,
     const bool accessible =
         c.models.empty() ||
         (model >= 0 && model < static_cast<int>(c.models.size()) && c.models[model]);
+    if (!accessible && !mismatch_is_fragment_) continue;
     if (c.milli == 0 || !accessible || cpu_free < c.cpu || mem_free < c.mem) {
       amount += c.weight * static_cast<double>(free_total);
       continue;

@@ -37,7 +37,9 @@ std::vector<TypicalShape> TypicalShapesByCount(const std::vector<PodShape>& pods
 class FragMeasure {
  public:
   FragMeasure() = default;
-  FragMeasure(const Pool& pool, std::vector<TypicalShape> shapes);
+  // `mismatch_is_fragment`: whether a node's free share counts as a fragment for shapes that
+  // name other models (FGD's measure: yes).
+  FragMeasure(const Pool& pool, std::vector<TypicalShape> shapes, bool mismatch_is_fragment = true);
 
   // Expected fragmented milli-devices of a node of `model` with `cpu_free` and per-device free
   // share `milli_free` (any order).
@@ -60,6 +62,7 @@ class FragMeasure {
   };
   std::vector<TypicalShape> shapes_;
   std::vector<Compiled> compiled_;
+  bool mismatch_is_fragment_ = true;
 };
 
 }  // namespace xpool::sched

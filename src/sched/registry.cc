@@ -46,8 +46,10 @@ Result<std::unique_ptr<Policy>> MakePolicy(std::string_view name, const PolicyCo
         milli += static_cast<double>(w.shape.milli) * w.shape.device_count;
       }
     }
-    return MakeXpoolPolicy(FragMeasure(*ctx.pool, DemandWeightedShapes(shapes, memory)),
-                           milli > 0 ? cpu / milli : 0);
+    // Which models a constrained pod needs is the model pressure's to weigh, not the measure's.
+    return MakeXpoolPolicy(FragMeasure(*ctx.pool, DemandWeightedShapes(shapes, memory),
+                                       /*mismatch_is_fragment=*/false),
+                           milli > 0 ? cpu / milli : 0, ModelPressure(*ctx.pool, shapes));
   }
   std::string known;
   for (const auto& n : PolicyNames()) known += (known.empty() ? "" : ", ") + n;

@@ -6,6 +6,7 @@
 
 #include "sched/policies.h"
 #include "sched/policies/baselines.h"
+#include "sched/policies/xpool_policy.h"
 #include "sched_fixture.h"
 
 namespace xpool::sched {
@@ -244,6 +245,46 @@ TEST(XpoolPolicy, LeavesFreeShareThatCommonPodsFill) {
   EXPECT_EQ(xpool.Schedule(pool, d, rng)->devices, std::vector<int>{0});
   auto best_fit = Single(MakeBestFitPolicy());
   EXPECT_EQ(best_fit.Schedule(pool, d, rng)->devices, std::vector<int>{1});
+}
+
+// A scarce model kept for the pods that need it: two T4 GPUs that the workload's T4-only pods will
+// want, beside eight G2 GPUs anyone may use. Six pods that could run anywhere come first, then two
+// that name T4. The measure alone packs the first ones onto the small T4 node (it leaves the least
+// free share) and the T4 pods then find no GPU; the model pressure sends them to the G2 node.
+TEST(XpoolPolicy, KeepsAScarceModelForThePodsThatNameIt) {
+  Pool pool;
+  ShapeTable shapes;
+  AddNode(pool, "T4", 2);
+  AddNode(pool, "G2", 8);
+  PolicyContext ctx{&pool, {}};
+  for (int i = 0; i < 6; ++i) ctx.workload.push_back({{4000, 1000, 1, ""}, 1024});
+  for (int i = 0; i < 2; ++i) ctx.workload.push_back({{4000, 1000, 1, "T4"}, 1024});
+  const auto place_all = [&](Scheduler s) {
+    Pool copy = pool;
+    Rng rng(1);
+    int placed = 0;
+    for (const auto& w : ctx.workload) {
+      const Demand d = MakeDemand(
+          copy, shapes, 1, 1000, 4000, 1024,
+          w.shape.models.empty() ? std::vector<std::string>{} : std::vector<std::string>{"T4"});
+      if (auto p = s.Schedule(copy, d, rng)) {
+        Scheduler::Commit(copy, d, *p);
+        ++placed;
+      }
+    }
+    return placed;
+  };
+  EXPECT_EQ(place_all(Single(MakePolicy("xpool", ctx).value())), 8);
+  EXPECT_LT(place_all(Single(MakeBestFitPolicy())), 8);
+  // Pressure: the T4 pods' 2,000 milli over the T4s' 2,000; none on G2.
+  const auto pressure =
+      ModelPressure(pool, {{4000, 1000, 1, "T4"}, {4000, 1000, 1, "T4"}, {4000, 500, 1, ""}});
+  EXPECT_DOUBLE_EQ(pressure[pool.FindModelId("T4")], 1.0);
+  EXPECT_DOUBLE_EQ(pressure[pool.FindModelId("G2")], 0.0);
+  // A pod that accepts either model spreads over both by capacity: 1,000 / 10,000 on each.
+  const auto either = ModelPressure(pool, {{4000, 1000, 1, "T4|G2"}});
+  EXPECT_DOUBLE_EQ(either[pool.FindModelId("T4")], 0.1);
+  EXPECT_DOUBLE_EQ(either[pool.FindModelId("G2")], 0.1);
 }
 
 TEST(PolicyRegistry, KnowsEveryPolicyAndRefusesOthers) {

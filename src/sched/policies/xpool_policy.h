@@ -17,6 +17,12 @@ std::vector<TypicalShape> DemandWeightedShapes(const std::vector<PodShape>& shap
 
 // `cpu_per_milli`: millicores the workload's device pods bring per milli-device they use (0: CPU
 // is not weighed against free devices).
-std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure, double cpu_per_milli = 0);
+// How much of each model's capacity (by ModelId) the pods that name models would take: each such
+// pod's device demand spread over the models it accepts in proportion to their capacity, summed,
+// over the model's capacity. 0 for a model no pod names.
+std::vector<double> ModelPressure(const Pool& pool, const std::vector<PodShape>& shapes);
+
+std::unique_ptr<Policy> MakeXpoolPolicy(FragMeasure measure, double cpu_per_milli = 0,
+                                        std::vector<double> model_pressure = {});
 
 }  // namespace xpool::sched
