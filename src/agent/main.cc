@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "xpool-agent: registers this node's devices with the xpool controller and runs "
       "the tasks scheduled onto them"};
+  app.set_version_flag("--version", "xpool-agent " XPOOL_VERSION);
   xpool::agent::AgentOptions options;
   std::string inventory, token_file;
   app.add_option("--controller", options.controller, "controller address host:port")

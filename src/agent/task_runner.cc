@@ -16,6 +16,7 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <thread>
 
 #include "agent/compute_env.h"
@@ -216,6 +217,38 @@ void WriteNumber(const char* path, long value) {
   close(fd);
 }
 
+// Why execve failed, in words; async-signal-safe (a forked child of a threaded process).
+const char* ExecErrorText(int error) {
+  switch (error) {
+    case ENOENT:
+      return "no such file or directory\n";
+    case EACCES:
+      return "permission denied (not executable, or a folder on its path cannot be searched)\n";
+    case ENOEXEC:
+      return "not an executable format (a script without #!?)\n";
+    case ETXTBSY:
+      return "the file is open for writing\n";
+    case ENOMEM:
+      return "out of memory\n";
+    case E2BIG:
+      return "its arguments and environment are too long\n";
+    case ELOOP:
+      return "too many symbolic links\n";
+    case ENOTDIR:
+      return "a part of its path is not a folder\n";
+    default:
+      return "execve failed\n";
+  }
+}
+
+void WriteAll(int fd, std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t n = write(fd, text.data(), text.size());
+    if (n <= 0) return;
+    text.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
 }  // namespace
 
 Status TaskRunner::Start(const v1::Allocation& a, const std::vector<std::string>& argv) {
@@ -272,6 +305,10 @@ Status TaskRunner::Start(const v1::Allocation& a, const std::vector<std::string>
     (void)!fchown(out, uid_, gid_);
     (void)!fchown(err, uid_, gid_);
   }
+  // Made before fork: the children may only write them (async-signal-safe calls).
+  const std::string cannot_run = "xpool-agent: cannot run '" + executable + "': ";
+  const std::string cannot_switch = "xpool-agent: cannot run the task as user " +
+                                    std::to_string(uid_) + " (setuid/setgid refused)\n";
   const pid_t supervisor = fork();
   if (supervisor < 0) {
     close(out);
@@ -294,10 +331,14 @@ Status TaskRunner::Start(const v1::Allocation& a, const std::vector<std::string>
     if (task == 0) {
       setpgid(0, 0);
       if (switch_user_ && (setgroups(0, nullptr) != 0 || setgid(gid_) != 0 || setuid(uid_) != 0)) {
+        WriteAll(2, cannot_switch);
         _exit(126);
       }
       execve(executable.c_str(), argp.data(), envp.data());
-      _exit(127);
+      const int error = errno;
+      WriteAll(2, cannot_run);
+      WriteAll(2, ExecErrorText(error));
+      _exit(error == ENOENT ? 127 : 126);  // as a shell says it
     }
     if (task < 0) {
       WriteNumber(exit_tmp.c_str(), 255);

@@ -9,6 +9,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"xpool: pools accelerators across nodes and schedules work onto slices of them"};
+  app.set_version_flag("--version", "xpool " XPOOL_VERSION);
   app.require_subcommand(1);
   int exit_code = 0;
   xpool::cli::AddSimCommand(app, &exit_code);
@@ -20,6 +21,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "xpool: " << e.what() << "\n"

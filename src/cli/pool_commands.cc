@@ -473,6 +473,22 @@ int Run(const RunOptions& o) {
                 s.error_code() == grpc::StatusCode::NOT_FOUND ? 2 : 1);
   }
   if (exit_code < 0) return Fail("the agent on " + a.node() + " ended without an exit code", 1);
+  if (exit_code > 128 && exit_code < 128 + 65) {
+    // Killed: say by what, and whether its slice was taken away first.
+    const int signal = exit_code - 128;
+    const char* name = sigabbrev_np(signal);
+    std::string why = "the task was killed by signal " + std::to_string(signal) +
+                      (name != nullptr ? " (SIG" + std::string(name) + ")" : std::string());
+    v1::Allocation current;
+    v1::GetAllocationRequest get;
+    get.set_id(a.id());
+    auto ctx = c->Context();
+    if (c->pool->GetAllocation(ctx.get(), get, &current).ok() && current.state() == "released" &&
+        current.reason() != "task ended") {
+      why += " after " + a.id() + " was released: " + current.reason();
+    }
+    std::cerr << "xpool: " << why << "\n";
+  }
   return exit_code;
 }
 
@@ -486,6 +502,25 @@ struct UpOptions {
   int64_t lease_ms = 10'000;
   bool demo = false;
 };
+
+// Waits up to 10 s for `node` to register with the controller at `address`.
+Status WaitForNode(const std::string& address, const std::string& node) {
+  auto probe = Client::Open(address);
+  if (!probe.ok()) return probe.status();
+  for (int i = 0; i < 200; ++i) {
+    v1::ListNodesResponse nodes;
+    auto ctx = probe->Context();
+    if (probe->pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &nodes).ok()) {
+      for (const auto& n : nodes.nodes()) {
+        if (n.name() == node) return Status::Ok();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return Status::FailedPrecondition("the agent of node " + node +
+                                    " did not register with the controller on " + address +
+                                    " within 10 s");
+}
 
 int Up(const UpOptions& o) {
   // This process's controller and agent serve loopback in plaintext; its own calls to them must
@@ -521,7 +556,8 @@ int Up(const UpOptions& o) {
   copts.lease_ms = o.lease_ms;
   controller::ServeOptions serve;
   serve.listen = listen;
-  serve.http_listen = o.metrics;
+  // /metrics on any free loopback port unless told: printed below.
+  serve.http_listen = o.metrics.empty() ? "127.0.0.1:0" : o.metrics;
   auto c = controller::Controller::Start(data, copts, serve);
   if (!c.ok()) return Fail(c.status().message());
   agent::AgentOptions aopts;
@@ -539,26 +575,24 @@ int Up(const UpOptions& o) {
     std::filesystem::create_directories(StateDir());
     std::ofstream(AddressFile()) << (*c)->address() << "\n";
   }
+  // A pool whose agent never registers has nowhere to run anything: say so and stop.
+  if (Status s = WaitForNode((*c)->address(), node->name()); !s.ok()) {
+    (*a)->Shutdown();
+    (*c)->Shutdown();
+    if (!o.demo) std::filesystem::remove(AddressFile());
+    return Fail(s.message());
+  }
   std::cout << "xpool: controller on " << (*c)->address() << " (data in " << data << "), node "
             << node->name() << " with " << node->devices_size() << " device(s)" << origin << "\n";
+  std::cout << "xpool: agent of " << node->name() << " runs tasks on " << (*a)->address() << "\n";
   if (!(*c)->metrics_address().empty()) {
-    std::cout << "xpool: metrics on http://" << (*c)->metrics_address() << "/metrics\n";
+    std::cout << "xpool: metrics and the scheduler extender on http://" << (*c)->metrics_address()
+              << " (/metrics, /scheduler/*)\n";
   }
   std::cout << std::flush;
   int code = 0;
   if (o.demo) {
-    // Wait for the agent's registration, then one sample run on a quarter of a device.
-    auto probe = Client::Open((*c)->address());
-    if (!probe.ok()) return Fail(probe.status().message());
-    for (int i = 0; i < 100; ++i) {
-      v1::ListNodesResponse nodes;
-      auto ctx = probe->Context();
-      if (probe->pool->ListNodes(ctx.get(), v1::ListNodesRequest(), &nodes).ok() &&
-          nodes.nodes_size() > 0) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    // One sample run on a quarter of a device.
     RunOptions run;
     run.controller = (*c)->address();
     run.gpu_core = "25";
@@ -601,7 +635,9 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   cmd->add_option("--policy", up->policy, "scheduling policy")->capture_default_str();
   cmd->add_option("--run-as", up->run_as, "user tasks run as (default: yours; nobody for root)");
   cmd->add_option("--lease-ms", up->lease_ms, "node lease")->capture_default_str();
-  cmd->add_option("--metrics", up->metrics, "address of /metrics over HTTP (default: off)");
+  cmd->add_option("--metrics", up->metrics,
+                  "address of /metrics and the scheduler extender over HTTP (default: any free "
+                  "loopback port, printed)");
   cmd->add_flag("--demo", up->demo,
                 "run one sample task, show the pool, and stop (any free port, a throw-away store)");
   cmd->callback([up, exit_code] {

@@ -52,8 +52,11 @@ Status WriteAtomically(const std::string& path, const std::string& content) {
 class Progress {
  public:
   explicit Progress(size_t runs) : runs_(runs), enabled_(isatty(STDERR_FILENO) != 0) {}
-  ~Progress() {
+  ~Progress() { Clear(); }
+  // Erases the bar, so that what is printed next starts a clean line.
+  void Clear() {
     if (enabled_ && drawn_) std::fprintf(stderr, "\r%*s\r", 72, "");
+    drawn_ = false;
   }
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -163,6 +166,7 @@ int RunSim(const SimOptions& o) {
     }
   }
 
+  progress.Clear();
   if (!o.csv.empty()) {
     const std::string csv =
         o.replay == "inflate" ? sim::CurvesCsv(w.name, inflate_rows) : sim::TimedCsv(timed_rows);

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
   CLI::App app{"xpool-controller: the pool's API, scheduler and durable state"};
+  app.set_version_flag("--version", "xpool-controller " XPOOL_VERSION);
   xpool::controller::ServeOptions serve;
   std::string data = "xpool-data";
   serve.http_listen = "127.0.0.1:7071";

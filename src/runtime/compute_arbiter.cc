@@ -363,6 +363,10 @@ Result<std::vector<ComputeDeviceUse>> ComputeArbiter::ReadAll(const std::string&
   std::sort(paths.begin(), paths.end());
   std::vector<ComputeDeviceUse> devices;
   for (const std::string& path : paths) {
+    // An empty file is one the agent made for a container to mount; no runtime has used the
+    // device through it yet.
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && st.st_size == 0) continue;
     auto use = Read(path);
     if (use.ok()) {
       devices.push_back(std::move(*use));

@@ -10,6 +10,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 source "$(dirname "$0")/lib/expect.sh"
 
 # The main job: the built-in synthetic workload with the default policy.
+expect 0 '^xpool 0\.[0-9]+\.[0-9]+$' -- --version
 expect 0 '^xpool +[0-9]' -- sim --seeds 1
 # A trace in both pod formats, all policies, JSON and CSV.
 expect 0 'fgd' -- sim --nodes "$DATA/nodes.csv" --pods "$DATA/pods.csv" --policy all --seeds 1-2
@@ -77,6 +78,18 @@ expect 2 "needs creation and deletion times" -- sim --nodes "$DATA/nodes.csv" --
 expect 2 "tune" -- sim --tune 0
 expect 2 "" -- sim --no-such-flag
 [ ! -e "$WORK/never.csv" ] && [ ! -e "$WORK/never.csv.tmp" ] || fail "a failed run left output behind"
+
+# On a terminal the progress bar is erased before the table: the table's first line starts a
+# clean line (it was glued to the bar).
+if command -v script >/dev/null; then
+  script -qec "'$XPOOL' sim --seeds 42" /dev/null >"$WORK/tty.out" 2>&1
+  python3 - "$WORK/tty.out" <<'PY' || fail "the progress bar is not erased before the table"
+import sys
+text = open(sys.argv[1], "rb").read().decode(errors="replace")
+before = text[: text.find("workload ")]
+sys.exit(0 if "[#" in before and before.endswith("\r") else 1)
+PY
+fi
 
 [ "$failures" -eq 0 ] && echo "all CLI checks passed"
 exit "$failures"

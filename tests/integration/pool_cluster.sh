@@ -144,6 +144,11 @@ expect 0 "released $ID" -- release "$ID"
 wait $HELD
 rc=$?
 [ "$rc" -eq 137 ] || fail "the released run exited $rc, expected 137: $(cat "$WORK/held.log")"
+grep -q "^xpool: the task was killed by signal 9 (SIGKILL) after $ID was released: " "$WORK/held.log" ||
+  fail "the released run did not say why it ended: $(cat "$WORK/held.log")"
+# A command the agent cannot execute says why (it exited 127 with no message).
+printf '#!/bin/sh\necho hi\n' >"$WORK/noexec.sh"; chmod 644 "$WORK/noexec.sh"
+expect 126 "cannot run '$WORK/noexec.sh': permission denied" -- run --type fpga -- "$WORK/noexec.sh"
 expect 0 '^free$' -- run --type fpga -- echo free
 
 # A controller killed with -9 and restarted keeps every allocation it acknowledged.
