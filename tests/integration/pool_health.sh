@@ -23,10 +23,12 @@ for _ in $(seq 100); do grep -q "listening on" c.log && break; sleep 0.05; done
   "${RUN_AS[@]}" >agent.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "^registered" kubelet.log && break; sleep 0.05; done
+# One step at a time: each change is made once the harness has seen the state before it.
 echo "watch-health 20" >>commands
+for _ in $(seq 300); do grep -q "^health 20 of" kubelet.log && break; sleep 0.05; done
 echo 1 >lost
 echo "watch-health 10" >>commands
-for _ in $(seq 100); do grep -q "^health 10 of" kubelet.log && break; sleep 0.05; done
+for _ in $(seq 300); do grep -q "^health 10 of" kubelet.log && break; sleep 0.05; done
 rm -f lost
 echo "watch-health 20" >>commands
 echo quit >>commands
