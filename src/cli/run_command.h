@@ -1,0 +1,27 @@
+// `xpool run`: allocates a slice, runs a command on the node chosen, streams its output (and
+// attaches again if the stream breaks), releases the slice, and exits with the command's status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace xpool::cli {
+
+struct RunOptions {
+  std::string controller;
+  int gpus = 1;
+  std::string gpu_memory;
+  std::string gpu_core;
+  std::string compute_policy;
+  std::string priority;
+  std::string compute_period;
+  std::string models;  // comma-separated (a vector option would swallow the "--" after it)
+  std::string type;
+  std::string tenant;
+  std::vector<std::string> command;
+};
+
+// Returns the exit code.
+int Run(const RunOptions& o);
+
+}  // namespace xpool::cli
