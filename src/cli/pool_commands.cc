@@ -327,6 +327,11 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
       "under fixed, the period in ms over which the share is held, 10-10000 (default 20)");
   r->add_option("--model", run->models, "allowed device models, comma-separated");
   r->add_option("--type", run->type, "device type: gpu, npu, fpga, cpu");
+  r->add_option("--min-bf16-tflops", run->min_bf16_tflops,
+                "any model rated at least this many dense bf16 TFLOPS (the catalog's rating)")
+      ->check(CLI::NonNegativeNumber);
+  r->add_option("--min-device-memory", run->min_device_memory,
+                "any model whose devices have at least this much memory (e.g. 40Gi)");
   r->add_option("--tenant", run->tenant, "tenant charged for it");
   r->add_option("command", run->command, "command and its arguments (after --)")->required();
   r->callback([run, exit_code] {

@@ -42,6 +42,12 @@ int Run(const RunOptions& o) {
     pos = comma + 1;
   }
   request.set_type(o.type);
+  request.set_min_bf16_tflops(o.min_bf16_tflops);
+  if (!o.min_device_memory.empty()) {
+    auto m = ParseMemory(o.min_device_memory);
+    if (!m.ok()) return Fail("--min-device-memory: " + m.status().message());
+    request.set_min_device_memory_mib(m->value());
+  }
   request.set_tenant(o.tenant);
   const char* user = std::getenv("USER");
   request.set_owner(user != nullptr ? user : std::to_string(getuid()));

@@ -17,6 +17,8 @@ struct RunOptions {
   std::string compute_period;
   std::string models;  // comma-separated (a vector option would swallow the "--" after it)
   std::string type;
+  double min_bf16_tflops = 0;     // a rating instead of model names; 0: no bound
+  std::string min_device_memory;  // e.g. 40Gi; empty: no bound
   std::string tenant;
   std::vector<std::string> command;
 };

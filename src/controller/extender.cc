@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -142,6 +143,25 @@ Status ReadComputeAnnotations(const json& pod, v1::AllocateRequest& r) {
   };
   if (auto policy = text(kComputePolicyAnnotation)) r.set_compute_policy(*policy);
   if (auto priority = text(kPriorityAnnotation)) r.set_priority(*priority);
+  if (auto tflops = text(kMinBf16TflopsAnnotation)) {
+    double v = -1;
+    const auto [end, ec] = std::from_chars(tflops->data(), tflops->data() + tflops->size(), v);
+    if (ec != std::errc() || end != tflops->data() + tflops->size() || !(v >= 0)) {
+      return Status::InvalidArgument(std::string(kMinBf16TflopsAnnotation) + ": '" + *tflops +
+                                     "' is not a number of TFLOPS");
+    }
+    r.set_min_bf16_tflops(v);
+  }
+  if (auto memory = text(kMinDeviceMemoryAnnotation)) {
+    // A quantity in bytes, as Kubernetes writes memory ("40Gi", "40G"), taken in whole MiB.
+    auto bytes = ParseKubeWholeQuantity(*memory);
+    if (!bytes.ok()) {
+      return Status::InvalidArgument(std::string(kMinDeviceMemoryAnnotation) + ": " +
+                                     bytes.status().message());
+    }
+    constexpr int64_t kMiB = int64_t{1} << 20;
+    r.set_min_device_memory_mib(*bytes / kMiB + (*bytes % kMiB != 0 ? 1 : 0));
+  }
   if (auto period = text(kComputePeriodAnnotation)) {
     auto ms = runtime::ParseComputePeriod(*period);
     if (!ms.ok()) {

@@ -37,6 +37,9 @@ inline constexpr std::string_view kCoreAnnotation = "xpool.io/gpu-core";  // per
 inline constexpr std::string_view kComputePolicyAnnotation = "xpool.io/compute-policy";
 inline constexpr std::string_view kPriorityAnnotation = "xpool.io/priority";
 inline constexpr std::string_view kComputePeriodAnnotation = "xpool.io/compute-period-ms";
+// A rating instead of model names: any model that has it (a number; a Kubernetes quantity).
+inline constexpr std::string_view kMinBf16TflopsAnnotation = "xpool.io/min-bf16-tflops";
+inline constexpr std::string_view kMinDeviceMemoryAnnotation = "xpool.io/min-device-memory";
 
 // The bind verb: ExtenderBindingArgs in, ExtenderBindingResult out. It reads the pod from the API,
 // allocates its slice on the node (again the same one when the same pod is bound again),

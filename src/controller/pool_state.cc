@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "controller/model_rating.h"
 #include "core/catalog.h"
 #include "core/quantity.h"
 #include "runtime/config.h"
@@ -215,6 +216,7 @@ Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
     }
     spec.device_memory = MiB(memory);
     model_types_[spec.model] = spec.device_type;
+    model_memory_mib_[spec.model] = std::max(model_memory_mib_[spec.model], memory);
   }
   NodeEntry& entry = nodes_[node.name()];
   node_index_[node.name()] = &entry;
@@ -387,6 +389,18 @@ Result<sched::Demand> PoolState::DemandLocked(const v1::AllocateRequest& r, Refu
     if (of_type.empty())
       of_type.emplace_back("");  // matches no node: the pool has none of the type
     models = of_type;
+  }
+  if (r.min_bf16_tflops() < 0 || r.min_device_memory_mib() < 0) {
+    return Status::InvalidArgument("a rating bound must not be negative");
+  }
+  if (r.min_bf16_tflops() > 0 || r.min_device_memory_mib() > 0) {
+    auto rated =
+        ModelsRated(model_memory_mib_, r.min_bf16_tflops(), r.min_device_memory_mib(), models);
+    if (!rated.ok()) {
+      *refusal = Refusal::kNeverFits;
+      return rated.status();
+    }
+    models = std::move(*rated);
   }
   request.selector.models = models;
   auto demand = sched::CompileDemand(pool_, request, shapes_);
@@ -658,8 +672,17 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
   std::lock_guard<std::mutex> lock(mu_);
   Refusal refusal = Refusal::kNone;
   auto demand = DemandLocked(request, &refusal);
-  if (!demand.ok()) return demand.status();
   std::vector<NodeVerdict> out(names.size());
+  if (!demand.ok() && refusal == Refusal::kNeverFits) {
+    // Well formed, but nothing in the pool could ever hold it (no model has the rating asked):
+    // every node says why.
+    for (auto& v : out) {
+      v.never = true;
+      v.reason = demand.status().message();
+    }
+    return out;
+  }
+  if (!demand.ok()) return demand.status();
   std::vector<int64_t> raw(names.size(), 0);
   int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
   constexpr int64_t kDoesNotFit = std::numeric_limits<int64_t>::min();

@@ -159,6 +159,7 @@ class PoolState {
   absl::flat_hash_map<std::string, NodeEntry*> node_index_;  // the same entries, hashed
   std::vector<std::string> node_names_;                      // by pool index
   std::map<std::string, DeviceType> model_types_;            // every device model registered
+  std::map<std::string, int64_t> model_memory_mib_;          // the most a device of it has
   std::map<std::string, v1::Allocation> allocations_;        // every one ever made, released too
   std::map<std::string, Live> live_;  // the ones not released: what the pool holds
   // The same ids by node (heartbeats, lease expiry, claims) and by Kubernetes pod uid (bind, the

@@ -73,6 +73,11 @@ kill $WATCH
 
 # Selectors send runs where they belong; the slice's quotas reach the task's environment.
 expect 0 '^on a100$' -- run --model A100-80GB -- sh -c 'echo on $XPOOL_NODE'
+# A rating instead of a model: the H100s (989 dense bf16 TFLOPS) have 900, nothing has 5000.
+expect 0 '^on h100$' -- run --min-bf16-tflops 900 -- sh -c 'echo on $XPOOL_NODE'
+expect 0 '^on a100$' -- run --min-bf16-tflops 300 --model A100-80GB,L4 -- sh -c 'echo on $XPOOL_NODE'
+expect 2 'no device model in the pool has at least 5000 dense bf16 TFLOPS \(the best: H100-SXM' -- \
+  run --min-bf16-tflops 5000 -- true
 expect 0 '^on npu$' -- run --type npu -- sh -c 'echo on $XPOOL_NODE'
 expect 0 '^on fpga$' -- run --type fpga -- sh -c 'echo on $XPOOL_NODE'
 expect 0 '^on h100 devices 0,1,2,3$' -- run --gpus 4 --model H100-SXM -- \
@@ -94,8 +99,8 @@ expect 0 '^\[\]$' -- allocs -o json
 metrics >"$WORK/metrics.txt"
 promtool check metrics <"$WORK/metrics.txt" || fail "promtool rejects the metrics page: $(cat "$WORK/metrics.txt")"
 grep -q '^xpool_devices{type="gpu",model="H100-SXM"} 8$' "$WORK/metrics.txt" || fail "no H100 count in metrics"
-grep -q '^xpool_allocations{state="released"} 9$' "$WORK/metrics.txt" || fail "released count wrong: $(grep allocations "$WORK/metrics.txt")"
-grep -q '^xpool_scheduling_duration_seconds_count 9$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
+grep -q '^xpool_allocations{state="released"} 11$' "$WORK/metrics.txt" || fail "released count wrong: $(grep allocations "$WORK/metrics.txt")"
+grep -q '^xpool_scheduling_duration_seconds_count 11$' "$WORK/metrics.txt" || fail "scheduling histogram count wrong"
 grep -q '^xpool_nodes{ready="true"} 4$' "$WORK/metrics.txt" || fail "ready node count wrong"
 
 # The scheduler extender's verbs over HTTP, as kube-scheduler posts them.

@@ -195,6 +195,33 @@ TEST_F(ExtenderTest, EveryQuantityFormThePodCanCarryIsReadAsKubernetesReadsIt) {
   }
 }
 
+// A pod may name a rating instead of models: node a (H100, 989 TFLOPS) has it, node b (L4, 121)
+// does not and never will.
+TEST_F(ExtenderTest, APodNamingARatingGoesToTheModelsThatHaveIt) {
+  int status = 0;
+  const auto filter = [&](const json& annotations) {
+    json pod = json::parse(Pod({{"xpool.io/gpu", "1"}}));
+    pod["metadata"]["annotations"] = annotations;
+    return json::parse(
+        ExtenderFilter(*state_, Args(pod.dump(), {"a", "b"}, true), ResourceNames(), &status));
+  };
+  for (const json& annotations :
+       {json{{"xpool.io/min-bf16-tflops", "300"}}, json{{"xpool.io/min-device-memory", "40Gi"}}}) {
+    const json out = filter(annotations);
+    EXPECT_EQ(out["Error"], "") << annotations;
+    EXPECT_EQ(out["NodeNames"], json::array({"a"})) << annotations;
+    EXPECT_TRUE(out["FailedAndUnresolvableNodes"].contains("b")) << annotations;
+  }
+  const json none = filter({{"xpool.io/min-bf16-tflops", "5000"}});
+  EXPECT_EQ(none["NodeNames"], json::array());
+  EXPECT_NE(none["FailedAndUnresolvableNodes"]["a"].get<std::string>().find("5000 dense bf16"),
+            std::string::npos)
+      << none.dump();
+  EXPECT_NE(filter({{"xpool.io/min-bf16-tflops", "fast"}})["Error"].get<std::string>().find(
+                "'fast' is not a number of TFLOPS"),
+            std::string::npos);
+}
+
 TEST_F(ExtenderTest, MalformedBodiesAreAnsweredWithAnErrorNotACrash) {
   int status = 0;
   for (const std::string body :
