@@ -1,5 +1,6 @@
 #include "cli/sim_command.h"
 
+#include <fmt/core.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +26,7 @@ struct SimOptions {
                            replay = "inflate";
   std::string csv, published, arrivals;
   double tune = 1.3;
+  double load = 1;
   bool json = false;
 };
 
@@ -92,6 +94,7 @@ int RunSim(const SimOptions& o) {
   if (o.replay != "inflate" && o.replay != "timed")
     return Fail("--replay must be 'inflate' or 'timed', not '" + o.replay + "'");
   if (!(o.tune > 0 && o.tune <= 10)) return Fail("--tune must be in (0, 10]");
+  if (!(o.load > 0 && o.load <= 1e6)) return Fail("--load must be in (0, 1000000]");
   if (!o.arrivals.empty() && o.replay != "inflate")
     return Fail("--arrivals needs the inflate replay");
   auto seeds = sim::ParseSeeds(o.seeds);
@@ -143,6 +146,7 @@ int RunSim(const SimOptions& o) {
       ro.policy = policy;
       ro.seed = seed;
       ro.tune = o.tune;
+      ro.load = o.load;
       ro.record_arrivals = !o.arrivals.empty();
       ro.progress = progress.For(run_index++, policy + " seed " + std::to_string(seed));
       if (o.replay == "inflate") {
@@ -184,7 +188,7 @@ int RunSim(const SimOptions& o) {
     std::cout << "workload " << w.name << ": " << w.nodes.size() << " nodes, " << w.pods.size()
               << " pods, " << o.replay << " replay"
               << (o.replay == "inflate" ? " (tune " + std::to_string(o.tune).substr(0, 4) + ")"
-                                        : "")
+                                        : " (load " + fmt::format("{:g}", o.load) + ")")
               << "\n";
     std::cout << (o.replay == "inflate" ? sim::FormatTable(inflate_rows)
                                         : sim::FormatTable(timed_rows));
@@ -206,6 +210,10 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   sim->add_option("--seeds", opts->seeds, "seeds: 42, 42-51, 1,5,9")->capture_default_str();
   sim->add_option("--tune", opts->tune,
                   "inflate the workload to this multiple of cluster GPU capacity")
+      ->capture_default_str();
+  sim->add_option("--load", opts->load,
+                  "timed: arrivals this many times as fast as the trace's (run times unchanged), "
+                  "so that queues form")
       ->capture_default_str();
   sim->add_option("--replay", opts->replay,
                   "inflate (FGD artifact method) or timed (creation/deletion times)")

@@ -28,6 +28,9 @@ struct ReplayOptions {
   std::function<void(double)> progress;
   // Inflate only: keep every arrived pod's shape and fate, in arrival order.
   bool record_arrivals = false;
+  // Timed only: arrivals come `load` times as fast (the gaps between creation times divided by
+  // it; run times unchanged), so that queues form on a trace whose own load is low.
+  double load = 1;
 };
 
 // One pod of an inflate replay, in arrival order.
@@ -54,9 +57,13 @@ Result<InflateResult> ReplayInflate(const std::vector<TraceNode>& nodes,
 
 struct TimedResult {
   int total_gpus = 0;
-  double time_avg_alloc_pct = 0;  // GPU share allocated, averaged over the replay's span
+  // GPU share allocated, averaged from the first arrival to the last (the whole span when they
+  // coincide).
+  double time_avg_alloc_pct = 0;
   double wait_p50_s = 0;          // queueing delay of pods that started
   double wait_p99_s = 0;
+  double completion_mean_s = 0;  // arrival to end, of the pods that started
+  double makespan_s = 0;         // first arrival to the last pod's end
   int64_t pods = 0;
   int64_t started = 0;
   int64_t queued = 0;         // pods that waited at least once

@@ -94,13 +94,15 @@ TimedSummary Summarize(const std::string& policy, const std::vector<uint64_t>& s
   s.policy = policy;
   s.seeds = seeds;
   s.wall_seconds = wall_seconds;
-  std::vector<double> alloc, p50, p99, started, never, unsched;
+  std::vector<double> alloc, p50, p99, started, never, unsched, completion, makespan;
   int64_t decisions = 0;
   double sched_seconds = 0;
   for (const auto& r : runs) {
     alloc.push_back(r.time_avg_alloc_pct);
     p50.push_back(r.wait_p50_s);
     p99.push_back(r.wait_p99_s);
+    completion.push_back(r.completion_mean_s);
+    makespan.push_back(r.makespan_s);
     started.push_back(static_cast<double>(r.started));
     never.push_back(static_cast<double>(r.never_started));
     unsched.push_back(static_cast<double>(r.unschedulable));
@@ -110,6 +112,8 @@ TimedSummary Summarize(const std::string& policy, const std::vector<uint64_t>& s
   s.time_avg_alloc_pct = Mean(alloc);
   s.wait_p50_s = Mean(p50);
   s.wait_p99_s = Mean(p99);
+  s.completion_mean_s = Mean(completion);
+  s.makespan_s = Mean(makespan);
   s.started = Mean(started);
   s.never_started = Mean(never);
   s.unschedulable = Mean(unsched);
@@ -150,6 +154,8 @@ nlohmann::json ToJson(const std::vector<TimedSummary>& rows) {
                    {"time_avg_alloc_pct", r.time_avg_alloc_pct},
                    {"queue_wait_p50_s", r.wait_p50_s},
                    {"queue_wait_p99_s", r.wait_p99_s},
+                   {"completion_mean_s", r.completion_mean_s},
+                   {"makespan_s", r.makespan_s},
                    {"started", r.started},
                    {"never_started", r.never_started},
                    {"unschedulable", r.unschedulable},
@@ -190,13 +196,14 @@ std::string FormatTable(const std::vector<InflateSummary>& rows) {
 }
 
 std::string FormatTable(const std::vector<TimedSummary>& rows) {
-  std::string out =
-      fmt::format("{:<15} {:>12} {:>12} {:>12} {:>10} {:>10} {:>11}\n", "policy", "alloc%(time)",
-                  "wait p50 s", "wait p99 s", "started", "waiting", "decisions/s");
+  std::string out = fmt::format("{:<15} {:>12} {:>10} {:>10} {:>12} {:>12} {:>9} {:>8} {:>11}\n",
+                                "policy", "alloc%(time)", "wait p50 s", "wait p99 s",
+                                "completion s", "makespan s", "started", "waiting", "decisions/s");
   for (const auto& r : rows) {
-    out += fmt::format("{:<15} {:>12.2f} {:>12.0f} {:>12.0f} {:>10.0f} {:>10.0f} {:>11.0f}\n",
-                       r.policy, r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.started,
-                       r.never_started, r.decisions_per_second);
+    out += fmt::format(
+        "{:<15} {:>12.2f} {:>10.0f} {:>10.0f} {:>12.0f} {:>12.0f} {:>9.0f} {:>8.0f} {:>11.0f}\n",
+        r.policy, r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.completion_mean_s,
+        r.makespan_s, r.started, r.never_started, r.decisions_per_second);
   }
   if (!rows.empty()) out += fmt::format("mean of {} seed(s)\n", rows.front().seeds.size());
   return out;
@@ -238,12 +245,13 @@ std::string ArrivalsCsv(const std::vector<InflateSummary>& rows) {
 
 std::string TimedCsv(const std::vector<TimedSummary>& rows) {
   std::string out =
-      "policy,seeds,time_avg_alloc_pct,queue_wait_p50_s,queue_wait_p99_s,started,never_started,"
-      "unschedulable\n";
+      "policy,seeds,time_avg_alloc_pct,queue_wait_p50_s,queue_wait_p99_s,completion_mean_s,"
+      "makespan_s,started,never_started,unschedulable\n";
   for (const auto& r : rows) {
-    out += fmt::format("{},{},{:.3f},{:.1f},{:.1f},{:.1f},{:.1f},{:.1f}\n", r.policy,
-                       r.seeds.size(), r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.started,
-                       r.never_started, r.unschedulable);
+    out +=
+        fmt::format("{},{},{:.3f},{:.1f},{:.1f},{:.1f},{:.1f},{:.1f},{:.1f},{:.1f}\n", r.policy,
+                    r.seeds.size(), r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s,
+                    r.completion_mean_s, r.makespan_s, r.started, r.never_started, r.unschedulable);
   }
   return out;
 }

@@ -42,6 +42,7 @@ struct TimedSummary {
   std::string policy;
   std::vector<uint64_t> seeds;
   double time_avg_alloc_pct = 0, wait_p50_s = 0, wait_p99_s = 0;
+  double completion_mean_s = 0, makespan_s = 0;
   double started = 0, never_started = 0, unschedulable = 0;  // means over seeds
   double decisions_per_second = 0;
   double wall_seconds = 0;

@@ -114,6 +114,29 @@ TEST(ReplayTimed, QueuesPodsThatDoNotFitUntilResourcesFree) {
   EXPECT_NEAR(r->time_avg_alloc_pct, 100.0, 1e-9);
 }
 
+TEST(ReplayTimed, ALoadFactorBringsArrivalsCloserAndReportsCompletionTimes) {
+  // One 1-GPU node; two 1-GPU pods arrive at 0 and 40 and run 100 s each.
+  std::vector<TraceNode> nodes = {{"a", 64000, 262144, 1, "G2"}};
+  std::vector<TracePod> pods = {{"p0", 1000, 1024, 1, 1000, "", true, 0, 100, 0},
+                                {"p1", 1000, 1024, 1, 1000, "", true, 40, 140, 40}};
+  ReplayOptions o;
+  auto once = ReplayTimed(nodes, pods, o);
+  ASSERT_TRUE(once.ok());
+  // p1 waits 60 s (0 to 100): completions 100 and 160, makespan 200.
+  EXPECT_DOUBLE_EQ(once->wait_p99_s, 60);
+  EXPECT_DOUBLE_EQ(once->completion_mean_s, 130);
+  EXPECT_DOUBLE_EQ(once->makespan_s, 200);
+  // Four times the load: p1 arrives at 10 and waits 90 s; completions 100 and 190.
+  o.load = 4;
+  auto busy = ReplayTimed(nodes, pods, o);
+  ASSERT_TRUE(busy.ok());
+  EXPECT_DOUBLE_EQ(busy->wait_p99_s, 90);
+  EXPECT_DOUBLE_EQ(busy->completion_mean_s, 145);
+  EXPECT_DOUBLE_EQ(busy->makespan_s, 200);
+  o.load = 0;
+  EXPECT_FALSE(ReplayTimed(nodes, pods, o).ok());
+}
+
 TEST(ReplayTimed, NeedsTimes) {
   auto pods = Pods();
   pods[3].has_times = false;
