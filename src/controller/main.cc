@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics,--http", serve.http_listen,
                  "address of /metrics and the scheduler extender's /scheduler/* (HTTP; empty: off)")
       ->capture_default_str();
+  app.add_option("--metrics-listen", serve.metrics_listen,
+                 "serve /metrics here alone (plain HTTP), and not on --http (Prometheus then needs "
+                 "no extender client certificate)");
   app.add_option("--http-max-body", serve.http_limits.max_body_bytes,
                  "larger request bodies on --http are refused (413) unread, bytes")
       ->capture_default_str()
@@ -114,9 +117,15 @@ int main(int argc, char** argv) {
                  "--tls-key, or keep the network private\n",
                  (*controller)->address().c_str());
   }
+  const bool metrics_apart = !serve.metrics_listen.empty();
   if (!(*controller)->metrics_address().empty()) {
     std::printf("xpool-controller: metrics on http%s://%s/metrics\n",
-                serve.http_tls_cert.empty() ? "" : "s", (*controller)->metrics_address().c_str());
+                serve.http_tls_cert.empty() || metrics_apart ? "" : "s",
+                (*controller)->metrics_address().c_str());
+  }
+  if (metrics_apart && !(*controller)->http_address().empty()) {
+    std::printf("xpool-controller: scheduler extender on http%s://%s/scheduler\n",
+                serve.http_tls_cert.empty() ? "" : "s", (*controller)->http_address().c_str());
   }
   if (serve.kube) {
     std::printf("xpool-controller: binding and watching pods through %s\n",

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "controller/extender.h"
+#include "controller/http_endpoint.h"
 #include "controller/pod_watcher.h"
 #include "core/address.h"
 
@@ -226,68 +227,52 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
   if (c->kube_ != nullptr) {
     c->pod_watcher_ = std::make_unique<PodWatcher>(c->state_.get(), c->kube_.get());
   }
+  PoolState* pool_state = c->state_.get();
+  const auto serve_metrics = [pool_state](httplib::Server& http) {
+    http.Get("/metrics", [pool_state](const httplib::Request&, httplib::Response& res) {
+      res.set_content(pool_state->Metrics(), "text/plain; version=0.0.4");
+    });
+  };
   if (!serve.http_listen.empty()) {
-    const std::string& metrics_listen = serve.http_listen;
-    const std::string metrics_host = HostOf(metrics_listen);
-    const int metrics_port = std::atoi(metrics_listen.substr(metrics_host.size() + 1).c_str());
-    if (serve.http_tls_cert.empty()) {
-      c->metrics_ = std::make_unique<httplib::Server>();
-    } else {
-      auto tls = std::make_unique<httplib::SSLServer>(
-          serve.http_tls_cert.c_str(), serve.http_tls_key.c_str(),
-          serve.http_client_ca.empty() ? nullptr : serve.http_client_ca.c_str());
-      if (!tls->is_valid()) {
-        return Status::InvalidArgument("cannot serve HTTPS with certificate '" +
-                                       serve.http_tls_cert + "', key '" + serve.http_tls_key + "'" +
-                                       (serve.http_client_ca.empty()
-                                            ? std::string()
-                                            : " and client CA '" + serve.http_client_ca + "'"));
-      }
-      c->metrics_ = std::move(tls);
-    }
-    // Answers go out as soon as they are written: without this, Nagle's algorithm holds a
-    // body written after its headers until the peer's delayed ACK, 40 ms later.
-    c->metrics_->set_tcp_nodelay(true);
-    // kube-scheduler keeps its connection to the extender: do not close it every 5 requests.
-    c->metrics_->set_keep_alive_max_count(100'000);
-    const HttpLimits& limits = serve.http_limits;
-    c->metrics_->set_payload_max_length(limits.max_body_bytes);
-    c->metrics_->set_read_timeout(std::chrono::milliseconds(limits.read_timeout_ms));
-    c->metrics_->set_write_timeout(std::chrono::milliseconds(limits.write_timeout_ms));
-    c->metrics_->set_keep_alive_timeout(limits.keep_alive_timeout_s);
-    c->metrics_->new_task_queue = [workers = limits.workers] {
-      return new httplib::ThreadPool(static_cast<size_t>(workers));
-    };
-    PoolState* state = c->state_.get();
     KubeClient* kube = c->kube_.get();
     const ResourceNames resources = serve.resources;
-    c->metrics_->Get("/metrics", [state](const httplib::Request&, httplib::Response& res) {
-      res.set_content(state->Metrics(), "text/plain; version=0.0.4");
-    });
-    // The Kubernetes scheduler extender's verbs share the HTTP server.
-    const auto serve_verb = [&](const char* path, auto verb) {
-      c->metrics_->Post(path, [verb](const httplib::Request& req, httplib::Response& res) {
-        int status = 200;
-        res.set_content(verb(req.body, &status), "application/json");
-        res.status = status;
-      });
-    };
-    serve_verb("/scheduler/filter", [state, resources](const std::string& body, int* status) {
-      return ExtenderFilter(*state, body, resources, status);
-    });
-    serve_verb("/scheduler/prioritize", [state, resources](const std::string& body, int* status) {
-      return ExtenderPrioritize(*state, body, resources, status);
-    });
-    serve_verb("/scheduler/bind", [state, kube, resources](const std::string& body, int* status) {
-      return ExtenderBind(*state, kube, body, resources, status);
-    });
-    const int bound =
-        metrics_port == 0
-            ? c->metrics_->bind_to_any_port(metrics_host)
-            : (c->metrics_->bind_to_port(metrics_host, metrics_port) ? metrics_port : -1);
-    if (bound <= 0) return Status::IoError("cannot serve HTTP on '" + metrics_listen + "'");
-    c->metrics_address_ = metrics_host + ":" + std::to_string(bound);
-    c->metrics_thread_ = std::thread([raw = c.get()] { raw->metrics_->listen_after_bind(); });
+    const bool with_metrics = serve.metrics_listen.empty();
+    auto http = HttpEndpoint::Start(
+        serve.http_listen, {serve.http_tls_cert, serve.http_tls_key, serve.http_client_ca},
+        serve.http_limits, [&](httplib::Server& http) {
+          if (with_metrics) serve_metrics(http);
+          // The Kubernetes scheduler extender's verbs.
+          const auto serve_verb = [&](const char* path, auto verb) {
+            http.Post(path, [verb](const httplib::Request& req, httplib::Response& res) {
+              int status = 200;
+              res.set_content(verb(req.body, &status), "application/json");
+              res.status = status;
+            });
+          };
+          serve_verb("/scheduler/filter",
+                     [pool_state, resources](const std::string& body, int* status) {
+                       return ExtenderFilter(*pool_state, body, resources, status);
+                     });
+          serve_verb("/scheduler/prioritize",
+                     [pool_state, resources](const std::string& body, int* status) {
+                       return ExtenderPrioritize(*pool_state, body, resources, status);
+                     });
+          serve_verb("/scheduler/bind",
+                     [pool_state, kube, resources](const std::string& body, int* status) {
+                       return ExtenderBind(*pool_state, kube, body, resources, status);
+                     });
+        });
+    if (!http.ok()) return http.status();
+    c->http_ = std::move(*http);
+    if (with_metrics) c->metrics_address_ = c->http_->address();
+  }
+  if (!serve.metrics_listen.empty()) {
+    // Prometheus on a port of its own, plain HTTP: the extender's port may ask for a client
+    // certificate that Prometheus has no reason to hold.
+    auto metrics = HttpEndpoint::Start(serve.metrics_listen, {}, serve.http_limits, serve_metrics);
+    if (!metrics.ok()) return metrics.status();
+    c->metrics_http_ = std::move(*metrics);
+    c->metrics_address_ = c->metrics_http_->address();
   }
   return c;
 }
@@ -296,7 +281,13 @@ Controller::~Controller() {
   Shutdown();
   pod_watcher_.reset();
   if (sweeper_.joinable()) sweeper_.join();
-  if (metrics_thread_.joinable()) metrics_thread_.join();
+  http_.reset();
+  metrics_http_.reset();
+}
+
+const std::string& Controller::http_address() const {
+  static const std::string kNone;
+  return http_ != nullptr ? http_->address() : kNone;
 }
 
 void Controller::Wait() {
@@ -305,7 +296,8 @@ void Controller::Wait() {
 
 void Controller::Shutdown() {
   if (stop_.exchange(true)) return;
-  if (metrics_ != nullptr) metrics_->stop();
+  if (http_ != nullptr) http_->Stop();
+  if (metrics_http_ != nullptr) metrics_http_->Stop();
   if (server_ != nullptr)
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }

@@ -89,6 +89,8 @@ struct ServeOptions {
   // Set: that address serves HTTPS with this certificate and key; with a client CA, only clients
   // presenting a certificate it signed (kube-scheduler's tlsConfig) are answered.
   std::string http_tls_cert, http_tls_key, http_client_ca;
+  // Set: /metrics is served here alone (plain HTTP), and not on http_listen.
+  std::string metrics_listen;
   HttpLimits http_limits;
   Auth auth;  // without credentials, only loopback addresses are served
   ResourceNames resources;
@@ -96,6 +98,8 @@ struct ServeOptions {
   // release the slices of those that finish or are deleted.
   std::optional<KubeOptions> kube;
 };
+
+class HttpEndpoint;
 
 // A running controller: the services, and threads expiring leases and watching pods.
 class Controller {
@@ -109,8 +113,9 @@ class Controller {
 
   const std::string& address() const { return address_; }  // host:port actually bound
   const std::string& metrics_address() const { return metrics_address_; }  // empty: none
-  void Wait();                                                             // until Shutdown
-  void Shutdown();                                                         // from any thread
+  const std::string& http_address() const;  // the extender's; empty: none
+  void Wait();                              // until Shutdown
+  void Shutdown();                          // from any thread
 
  private:
   Controller() = default;
@@ -124,8 +129,8 @@ class Controller {
   std::unique_ptr<PoolService> pool_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
-  std::unique_ptr<httplib::Server> metrics_;
-  std::thread metrics_thread_;
+  std::unique_ptr<HttpEndpoint> http_;          // the extender (and /metrics without its own)
+  std::unique_ptr<HttpEndpoint> metrics_http_;  // /metrics on a port of its own
   std::string metrics_address_;
   std::atomic<bool> stop_{false};
   std::thread sweeper_;

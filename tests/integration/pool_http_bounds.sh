@@ -15,7 +15,20 @@ CONTROLLER=$!
 pids+=($CONTROLLER)
 for _ in $(seq 100); do grep -q "metrics on" controller.log && break; sleep 0.05; done
 METRICS_PORT=$(sed -n 's|.*metrics on http://127.0.0.1:\([0-9]*\)/metrics.*|\1|p' controller.log)
-[ -n "$METRICS_PORT" ] || { cat controller.log; fail "no HTTP port"; pool_finish pool_http_bounds; }
+[ -n "$METRICS_PORT" ] || { cat controller.log; fail "no HTTP port"; # 4. --metrics-listen: /metrics on a port of its own, the extender alone on --http.
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --data data2 --metrics 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0 >apart.log 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q "scheduler extender on" apart.log && break; sleep 0.05; done
+M=$(sed -n 's|.*metrics on http://\(127.0.0.1:[0-9]*\)/metrics.*|\1|p' apart.log)
+E=$(sed -n 's|.*scheduler extender on http://\(127.0.0.1:[0-9]*\)/scheduler.*|\1|p' apart.log)
+[ -n "$M" ] && [ -n "$E" ] && [ "$M" != "$E" ] || fail "addresses: $(cat apart.log)"
+code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(code "http://$M/metrics")" = 200 ] || fail "/metrics not on its own port"
+[ "$(code "http://$E/metrics")" = 404 ] || fail "/metrics still on the extender's port"
+[ "$(code --data-binary "$body" "http://$E/scheduler/filter")" = 200 ] || fail "no extender on --http"
+[ "$(code --data-binary "$body" "http://$M/scheduler/filter")" = 404 ] || fail "the extender on the metrics port"
+pool_finish pool_http_bounds; }
 URL="http://127.0.0.1:$METRICS_PORT"
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$CONTROLLER/status"; }
 
