@@ -1,13 +1,15 @@
 #include "core/kube_quantity.h"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <string>
 
 namespace xpool {
 namespace {
 
-__extension__ typedef __int128 Int128;  // exact products of up to 38 digits
+// Exact products of up to 38 digits. (__extension__: -Wpedantic knows no 128-bit integers.)
+__extension__ using Int128 = __int128;
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 // More significant digits than any int64 has, with room for exact division by 5^k.
 constexpr int kMaxSignificantDigits = 38;
@@ -53,10 +55,20 @@ bool ParseSuffix(std::string_view s, Parsed* p) {
     int exponent10;
     int exponent2;
   };
-  static constexpr Named kSuffixes[] = {{"", 0, 0},    {"m", -3, 0},  {"k", 3, 0},   {"M", 6, 0},
-                                        {"G", 9, 0},   {"T", 12, 0},  {"P", 15, 0},  {"E", 18, 0},
-                                        {"Ki", 0, 10}, {"Mi", 0, 20}, {"Gi", 0, 30}, {"Ti", 0, 40},
-                                        {"Pi", 0, 50}, {"Ei", 0, 60}};
+  static constexpr std::array<Named, 14> kSuffixes = {{{"", 0, 0},
+                                                       {"m", -3, 0},
+                                                       {"k", 3, 0},
+                                                       {"M", 6, 0},
+                                                       {"G", 9, 0},
+                                                       {"T", 12, 0},
+                                                       {"P", 15, 0},
+                                                       {"E", 18, 0},
+                                                       {"Ki", 0, 10},
+                                                       {"Mi", 0, 20},
+                                                       {"Gi", 0, 30},
+                                                       {"Ti", 0, 40},
+                                                       {"Pi", 0, 50},
+                                                       {"Ei", 0, 60}}};
   for (const auto& n : kSuffixes) {
     if (s == n.suffix) {
       p->exponent10 = n.exponent10;

@@ -14,17 +14,20 @@
 //    "not single-threaded", always the safe answer.
 #include <dlfcn.h>
 #include <elf.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
+
+// __wrap_NAME and the reserved names of glibc are the linker's and the C library's contract.
+// NOLINTBEGIN(bugprone-reserved-identifier)
 
 // Old versions of functions that moved into libc. Each xpool_glibc_NAME is a reference to NAME at
 // the version glibc 2.17 has it under.
@@ -188,9 +191,12 @@ __attribute__((visibility("hidden"))) int __wrap__dl_find_object(void* pc,
         }
         if (!inside) return 0;
         *s->result = XpoolDlFindObject{};
+        // The program headers give addresses as integers.
+        // NOLINTBEGIN(performance-no-int-to-ptr)
         s->result->dlfo_map_start = reinterpret_cast<void*>(low);
         s->result->dlfo_map_end = reinterpret_cast<void*>(high);
         s->result->dlfo_eh_frame = reinterpret_cast<void*>(eh_frame);
+        // NOLINTEND(performance-no-int-to-ptr)
         s->found = true;
         return 1;
       },
@@ -201,3 +207,5 @@ __attribute__((visibility("hidden"))) int __wrap__dl_find_object(void* pc,
 __attribute__((visibility("hidden"))) char __libc_single_threaded = 0;
 
 }  // extern "C"
+
+// NOLINTEND(bugprone-reserved-identifier)
