@@ -37,6 +37,7 @@ Result<std::unique_ptr<Agent>> Agent::Start(const v1::Node& inventory,
   agent->pool_ = v1::Pool::NewStub(agent->channel_);
   grpc::ServerBuilder builder;
   int port = 0;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // one listener per address
   builder.AddListeningPort(options.listen, *server_credentials, &port);
   builder.RegisterService(agent.get());
   agent->server_ = builder.BuildAndStart();

@@ -30,6 +30,12 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
   // Answers go out as soon as they are written: without this, Nagle's algorithm holds a body
   // written after its headers until the peer's delayed ACK, 40 ms later.
   server.set_tcp_nodelay(true);
+  // The library's default adds SO_REUSEPORT, with which a second server on the port starts
+  // silently and takes part of the traffic.
+  server.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   // kube-scheduler keeps its connection to the extender: do not close it every 5 requests.
   server.set_keep_alive_max_count(100'000);
   server.set_payload_max_length(limits.max_body_bytes);

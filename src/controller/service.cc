@@ -215,6 +215,9 @@ Result<std::unique_ptr<Controller>> Controller::Start(const std::string& data_di
   c->lease_ms_ = options.lease_ms;
   grpc::ServerBuilder builder;
   int port = 0;
+  // gRPC sets SO_REUSEPORT by default: a second controller on the same port would start and
+  // share the connections. One listener per address.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(listen, *credentials, &port);
   builder.RegisterService(c->agents_.get());
   builder.RegisterService(c->pool_.get());

@@ -1,6 +1,12 @@
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include "store/store.h"
@@ -11,10 +17,12 @@ namespace {
 // One table `records(tbl, key, value)`; statements are prepared once.
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  // `lock_fd`: the data directory's lock, held for as long as the store is open.
+  SqliteStore(sqlite3* db, int lock_fd) : db_(db), lock_fd_(lock_fd) {}
   ~SqliteStore() override {
     for (sqlite3_stmt* s : {put_, del_, scan_}) sqlite3_finalize(s);
     sqlite3_close(db_);
+    if (lock_fd_ >= 0) close(lock_fd_);  // releases the lock
   }
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
@@ -109,10 +117,38 @@ class SqliteStore final : public Store {
 
   std::mutex mu_;
   sqlite3* db_;
+  int lock_fd_ = -1;
   sqlite3_stmt* put_ = nullptr;
   sqlite3_stmt* del_ = nullptr;
   sqlite3_stmt* scan_ = nullptr;
 };
+
+// One writer per store: a second controller on the same data directory would acknowledge
+// allocations the first one does not see (two writers handed out 8 whole GPUs of a 4-GPU node).
+// The lock is the kernel's (flock), so it goes with the process that held it, even on kill -9.
+Result<int> LockDataDirectory(const std::string& dir) {
+  const std::string path = dir + "/LOCK";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError("cannot open '" + path + "': " + std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    std::string holder;
+    std::ifstream(path) >> holder;
+    close(fd);
+    if (error == EWOULDBLOCK) {
+      return Status::FailedPrecondition(
+          "data directory '" + dir + "' is in use by another xpool-controller" +
+          (holder.empty() ? std::string() : " (pid " + holder + ")") +
+          ": one controller writes a store; stop it first, or give another --data");
+    }
+    return Status::IoError("cannot lock '" + path + "': " + std::strerror(error));
+  }
+  const std::string pid = std::to_string(getpid()) + "\n";
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+    // The pid is for the message above only; the lock holds without it.
+  }
+  return fd;
+}
 
 }  // namespace
 
@@ -120,16 +156,19 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("cannot create data directory '" + dir + "': " + ec.message());
+  auto lock = LockDataDirectory(dir);
+  if (!lock.ok()) return lock.status();
   const std::string path = dir + "/xpool.db";
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
     std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
+    close(*lock);
     return Status::IoError("cannot open store '" + path + "': " + message);
   }
   sqlite3_busy_timeout(db, 5000);
-  auto store = std::make_unique<SqliteStore>(db);
+  auto store = std::make_unique<SqliteStore>(db, *lock);
   if (Status s = store->Prepare(); !s.ok()) return s;
   return std::unique_ptr<Store>(std::move(store));
 }
