@@ -125,9 +125,10 @@ class XpoolPolicy final : public Policy {
   static constexpr int32_t kWholeMilli = 1000;
   // Score weight of a milli-device placed on a model, per unit of the model's pressure. Pods that
   // name models are refused at the end when pods that could run anywhere took the few GPUs of the
-  // models they name. Over 27 generated variants of the default openb trace (5-33 % of its GPU
-  // pods naming models, three ways of choosing the models, three seeds; bench/gpuspec_variants.py)
-  // weights 3 to 5 beat FGD on every one, 1 and 2 fell behind it on some; 4 is the middle.
+  // models they name. Chosen on 21 generated variants of the default openb trace (5-33 % of its
+  // GPU pods naming models, three ways of choosing the models, seeds 11 and 23;
+  // bench/gpuspec_variants.py): weights 3 to 5 beat FGD on each variant tried, 1 and 2 fell
+  // behind it on some; 4 is the middle (docs/benchmarks.md, "Pods that name GPU models").
   static constexpr double kModelPressureWeight = 4;
   double PressureOn(ModelId m) const {
     return m >= 0 && m < static_cast<int>(model_pressure_.size()) ? model_pressure_[m] : 0.0;
