@@ -4,12 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <string_view>
@@ -266,9 +265,7 @@ DevicePlugin::ContainerSlice DevicePlugin::SliceFromSplit(
   }
   slice.memory_mib = slice.memory_mib * share / options_.split;
   slice.core_percent = 100 * share / options_.split;
-  const std::string name = PathComponent("xpool-k8s-" + c.devices_ids(0).substr(0, 48));
-  slice.segment_name = name;
-  slice.host_folder = options_.slice_dir + "/" + std::string(kPodSlicesFolder) + "/" + name;
+  slice.segment_name = PathComponent("xpool-k8s-" + c.devices_ids(0).substr(0, 48));
   return slice;
 }
 
@@ -287,9 +284,7 @@ Result<DevicePlugin::ContainerSlice> DevicePlugin::SliceFromClaim(
   }
   slice.allocation = claim.allocation().id();
   slice.compute_env = ComputeEnvironment(claim.allocation().request());
-  const std::string name = PathComponent("xpool-slice-" + claim.allocation().id());
-  slice.segment_name = name;
-  slice.host_folder = options_.slice_dir + "/" + std::string(kPodSlicesFolder) + "/" + name;
+  slice.segment_name = PathComponent("xpool-slice-" + claim.allocation().id());
   return slice;
 }
 
@@ -328,6 +323,14 @@ grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::Allocat
   return grpc::Status::OK;
 }
 
+std::string DevicePlugin::HostFolder(const ContainerSlice& slice) const {
+  return options_.slice_dir + "/" + std::string(kPodSlicesFolder) + "/" + slice.segment_name;
+}
+
+std::string DevicePlugin::ArbitrationFile(int gpu) const {
+  return options_.slice_dir + "/" + runtime::ComputeSegmentName(node_.devices(gpu).uuid());
+}
+
 Status DevicePlugin::PrepareHostFiles(const ContainerSlice& slice) const {
   // The parent is searchable but not listable: a slice's folder is found only by its name.
   if (Status s = MakeFolder(options_.slice_dir + "/" + std::string(kPodSlicesFolder), 0711);
@@ -335,11 +338,10 @@ Status DevicePlugin::PrepareHostFiles(const ContainerSlice& slice) const {
     return s;
   }
   // The container's processes may run as any user.
-  if (Status s = MakeFolder(slice.host_folder, 0777); !s.ok()) return s;
+  if (Status s = MakeFolder(HostFolder(slice), 0777); !s.ok()) return s;
   for (int gpu : slice.gpus) {
     // An empty file: the first runtime to open it lays the segment out (ComputeArbiter::Open).
-    const std::string path =
-        options_.slice_dir + "/" + runtime::ComputeSegmentName(node_.devices(gpu).uuid());
+    const std::string path = ArbitrationFile(gpu);
     const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) return Status::IoError("cannot make '" + path + "': " + std::strerror(errno));
     fchmod(fd, 0666);  // slices of different users share the device
@@ -376,13 +378,13 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
     ld->set_read_only(true);
   }
   auto* folder = out->add_mounts();  // the slice's segment, seen by every process of the slice
-  folder->set_host_path(slice.host_folder);
+  folder->set_host_path(HostFolder(slice));
   folder->set_container_path(std::string(kContainerSliceDir));
   for (int gpu : slice.gpus) {
-    const std::string name = runtime::ComputeSegmentName(node_.devices(gpu).uuid());
     auto* arbitration = out->add_mounts();
-    arbitration->set_host_path(options_.slice_dir + "/" + name);
-    arbitration->set_container_path(std::string(kContainerComputeDir) + "/" + name);
+    arbitration->set_host_path(ArbitrationFile(gpu));
+    arbitration->set_container_path(std::string(kContainerComputeDir) + "/" +
+                                    runtime::ComputeSegmentName(node_.devices(gpu).uuid()));
   }
   std::set<std::string> nodes{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"};
   for (int gpu : slice.gpus)

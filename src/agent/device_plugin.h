@@ -77,11 +77,10 @@ class DevicePlugin final : public v1beta1::DevicePlugin::Service {
     std::vector<int> gpus;  // indexes into node_.devices()
     int64_t memory_mib = 0;
     int core_percent = 100;
-    // The runtime's shared segment: a file of this name in a folder of the slice's own (below
-    // slice_dir on the host), the only part of slice_dir a container sees besides its GPUs'
-    // arbitration files.
+    // The runtime's shared segment: a file of this name in a folder of the slice's own of the
+    // same name (HostFolder), the only part of slice_dir a container sees besides its GPUs'
+    // arbitration files (ArbitrationFile).
     std::string segment_name;
-    std::string host_folder;
     std::string allocation;  // the pool's allocation, when the extender made one
     // How it takes turns on the device, as the pod's annotations asked (ComputeEnvironment).
     std::map<std::string, std::string> compute_env;
@@ -89,6 +88,9 @@ class DevicePlugin final : public v1beta1::DevicePlugin::Service {
   // `c` names only devices of this node (Allocate checks).
   ContainerSlice SliceFromSplit(const v1beta1::ContainerAllocateRequest& c) const;
   Result<ContainerSlice> SliceFromClaim(const v1::ClaimPodSlicesResponse& claim) const;
+  // On the host: the slice's own folder, and the arbitration file of GPU `gpu`.
+  std::string HostFolder(const ContainerSlice& slice) const;
+  std::string ArbitrationFile(int gpu) const;
   // Makes the slice's folder and its GPUs' arbitration files on the host, so that they can be
   // mounted one by one.
   Status PrepareHostFiles(const ContainerSlice& slice) const;
