@@ -33,14 +33,7 @@ FragMeasure::FragMeasure(const Pool& pool, std::vector<TypicalShape> shapes,
     Compiled c{t.shape.cpu, t.host_memory, t.shape.milli, t.shape.device_count, t.weight, {}};
     if (!t.shape.models.empty()) {
       c.models.assign(pool.model_count(), false);
-      std::string_view rest = t.shape.models;
-      while (!rest.empty()) {
-        const auto bar = rest.find('|');
-        const ModelId id = pool.FindModelId(std::string(rest.substr(0, bar)));
-        if (id >= 0) c.models[id] = true;
-        if (bar == std::string_view::npos) break;
-        rest.remove_prefix(bar + 1);
-      }
+      for (ModelId id : pool.FindModelIds(t.shape.models)) c.models[id] = true;
     }
     compiled_.push_back(std::move(c));
   }

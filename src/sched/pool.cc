@@ -53,6 +53,18 @@ ModelId Pool::FindModelId(const std::string& model) const {
   return it == model_ids_.end() ? ModelId{-1} : it->second;
 }
 
+std::vector<ModelId> Pool::FindModelIds(std::string_view models) const {
+  std::vector<ModelId> ids;
+  while (!models.empty()) {
+    const auto bar = models.find('|');
+    const ModelId id = FindModelId(std::string(models.substr(0, bar)));
+    if (id >= 0) ids.push_back(id);
+    if (bar == std::string_view::npos) break;
+    models.remove_prefix(bar + 1);
+  }
+  return ids;
+}
+
 size_t Pool::KeyHash::operator()(const Key& k) const {
   uint64_t h = 1469598103934665603ULL;
   for (int64_t v : k) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -64,6 +65,8 @@ class Pool {
   const NodeSpec& spec(NodeIndex n) const { return specs_[n]; }
   const NodeState& state(NodeIndex n) const { return states_[n]; }
   ModelId FindModelId(const std::string& model) const;  // -1 when no node has it
+  // The ids of the models a '|'-separated list names ("V100M16|V100M32") that some node has.
+  std::vector<ModelId> FindModelIds(std::string_view models) const;
   const std::string& model_name(ModelId m) const { return model_names_[m]; }
   int model_count() const { return static_cast<int>(model_names_.size()); }
 

@@ -48,26 +48,17 @@ std::vector<double> ModelPressure(const Pool& pool, const std::vector<PodShape>&
     const ModelId m = pool.FindModelId(pool.spec(n).model);
     if (m >= 0) capacity[m] += 1000.0 * pool.spec(n).device_count;
   }
-  std::vector<ModelId> accepted;
   for (const auto& s : shapes) {
     if (s.models.empty() || s.device_count == 0) continue;
-    accepted.clear();
+    const std::vector<ModelId> accepted = pool.FindModelIds(s.models);
     double accepted_capacity = 0;
-    std::string_view rest = s.models;
-    while (!rest.empty()) {
-      const auto bar = rest.find('|');
-      const ModelId id = pool.FindModelId(std::string(rest.substr(0, bar)));
-      if (id >= 0 && capacity[id] > 0) {
-        accepted.push_back(id);
-        accepted_capacity += capacity[id];
-      }
-      if (bar == std::string_view::npos) break;
-      rest.remove_prefix(bar + 1);
-    }
+    for (ModelId id : accepted) accepted_capacity += capacity[id];
     if (accepted_capacity <= 0) continue;
     // Spread by capacity, each model's part over its capacity: demand / accepted capacity each.
     const double share = static_cast<double>(s.milli) * s.device_count / accepted_capacity;
-    for (ModelId id : accepted) pressure[id] += share;
+    for (ModelId id : accepted) {
+      if (capacity[id] > 0) pressure[id] += share;  // a model with no devices takes no demand
+    }
   }
   return pressure;
 }
