@@ -9,10 +9,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "controller/model_rating.h"
-#include "core/catalog.h"
 #include "core/quantity.h"
-#include "runtime/config.h"
 #include "sched/policies.h"
 
 namespace xpool::controller {
@@ -56,11 +53,6 @@ std::vector<sched::WorkloadShape> DefaultWorkload() {
     w.push_back({{int64_t{8000} * count, 1000, count, ""}, 64 * kGiB});
   }
   return w;
-}
-
-std::string CanonicalModel(const std::string& model) {
-  const CatalogEntry* entry = FindModel(model);
-  return entry != nullptr ? std::string(entry->model) : model;
 }
 
 bool SameInventory(const v1::Node& a, const v1::Node& b) {
@@ -215,8 +207,7 @@ Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
       memory = std::min(memory, d.memory_mib());
     }
     spec.device_memory = MiB(memory);
-    model_types_[spec.model] = spec.device_type;
-    model_memory_mib_[spec.model] = std::max(model_memory_mib_[spec.model], memory);
+    models_.Add(spec.model, spec.device_type, memory);
   }
   NodeEntry& entry = nodes_[node.name()];
   node_index_[node.name()] = &entry;
@@ -332,87 +323,10 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
   return response;
 }
 
-namespace {
-
-// The settings the task's runtime reads (docs/runtime.md): refused here, where the client hears
-// why, rather than by the runtime on the node, which would refuse every allocation of the task.
-Status CheckComputeSettings(const v1::AllocateRequest& r) {
-  if (!r.compute_policy().empty()) {
-    auto policy = runtime::ParseComputePolicy(r.compute_policy());
-    if (!policy.ok()) return policy.status();
-  }
-  if (!r.priority().empty()) {
-    auto high = runtime::ParseComputePriority(r.priority());
-    if (!high.ok()) return high.status();
-  }
-  if (r.compute_period_ms() != 0) {
-    auto period = runtime::ParseComputePeriod(std::to_string(r.compute_period_ms()));
-    if (!period.ok()) return period.status();
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
-Result<sched::Demand> PoolState::DemandLocked(const v1::AllocateRequest& r, Refusal* refusal) {
-  *refusal = Refusal::kInvalid;
-  if (r.devices() < 1) return Status::InvalidArgument("ask for at least one device");
-  if (Status s = CheckComputeSettings(r); !s.ok()) return s;
-  const int32_t milli = r.compute_milli() == 0 ? 1000 : r.compute_milli();
-  if (milli < 10 || milli > 1000 || milli % 10 != 0) {
-    return Status::InvalidArgument("a compute share is 1..100 % of a device in steps of 1 %");
-  }
-  if (r.devices() > 1 && milli < 1000) {
-    return Status::InvalidArgument(
-        "several devices are whole devices: leave the compute share out");
-  }
-  if (r.memory_mib() < 0) return Status::InvalidArgument("device memory must not be negative");
-  if (milli < 1000 && r.memory_mib() == 0) {
-    return Status::InvalidArgument("a shared slice (compute below 100 %) needs its device memory");
-  }
-  Request request;
-  request.device_count = r.devices();
-  request.compute = MilliDevice(milli);
-  request.memory = MiB(r.memory_mib());
-  std::vector<std::string> models;
-  for (const auto& m : r.models()) models.push_back(CanonicalModel(m));
-  if (!r.type().empty()) {
-    auto type = ParseDeviceType(r.type());
-    if (!type.ok()) return type.status();
-    std::vector<std::string> of_type;
-    for (const auto& [model, model_type] : model_types_) {
-      if (model_type == *type &&
-          (models.empty() || std::find(models.begin(), models.end(), model) != models.end())) {
-        of_type.push_back(model);
-      }
-    }
-    if (of_type.empty())
-      of_type.emplace_back("");  // matches no node: the pool has none of the type
-    models = of_type;
-  }
-  if (r.min_bf16_tflops() < 0 || r.min_device_memory_mib() < 0) {
-    return Status::InvalidArgument("a rating bound must not be negative");
-  }
-  if (r.min_bf16_tflops() > 0 || r.min_device_memory_mib() > 0) {
-    auto rated =
-        ModelsRated(model_memory_mib_, r.min_bf16_tflops(), r.min_device_memory_mib(), models);
-    if (!rated.ok()) {
-      *refusal = Refusal::kNeverFits;
-      return rated.status();
-    }
-    models = std::move(*rated);
-  }
-  request.selector.models = models;
-  auto demand = sched::CompileDemand(pool_, request, shapes_);
-  if (!demand.ok()) return demand.status();
-  *refusal = Refusal::kNone;
-  return demand;
-}
-
 Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& request,
                                                    int64_t now_ms, Refusal* refusal) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto demand = DemandLocked(request, refusal);
+  auto demand = DemandOf(request, models_, pool_, shapes_, refusal);
   if (!demand.ok()) return demand.status();
   std::optional<sched::Placement> placement;
   if (!request.node().empty()) {
@@ -483,7 +397,7 @@ Status PoolState::CommitLocked(const v1::Allocation& a) {
                            "'");
   }
   Refusal refusal = Refusal::kNone;
-  auto demand = DemandLocked(a.request(), &refusal);
+  auto demand = DemandOf(a.request(), models_, pool_, shapes_, &refusal);
   if (!demand.ok()) return demand.status();
   sched::Placement placement;
   placement.node = node->second.index;
@@ -671,7 +585,7 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
     const v1::AllocateRequest& request, const std::vector<std::string>& names) {
   std::lock_guard<std::mutex> lock(mu_);
   Refusal refusal = Refusal::kNone;
-  auto demand = DemandLocked(request, &refusal);
+  auto demand = DemandOf(request, models_, pool_, shapes_, &refusal);
   std::vector<NodeVerdict> out(names.size());
   if (!demand.ok() && refusal == Refusal::kNeverFits) {
     // Well formed, but nothing in the pool could ever hold it (no model has the rating asked):

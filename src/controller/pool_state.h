@@ -22,6 +22,7 @@
 
 #include "controller/group_commit.h"
 #include "controller/metrics.h"
+#include "controller/request_demand.h"
 #include "core/status.h"
 #include "sched/demand.h"
 #include "sched/pool.h"
@@ -40,9 +41,6 @@ struct ControllerOptions {
   int64_t keep_released_ms = int64_t{7} * 24 * 3600 * 1000;
   uint64_t seed = 42;
 };
-
-// Why an allocation could not be made: bad input, or a pool that cannot hold it now or ever.
-enum class Refusal { kNone, kInvalid, kNoCapacityNow, kNeverFits };
 
 class PoolState {
  public:
@@ -135,7 +133,6 @@ class PoolState {
   // device time its leases held over the last 2 s or more, in percent of one device.
   void UpdateComputeInUseLocked(v1::Allocation& a, int64_t now_ms);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
-  Result<sched::Demand> DemandLocked(const v1::AllocateRequest& request, Refusal* refusal);
   Status CommitLocked(const v1::Allocation& allocation);
   Result<v1::Allocation> ReleaseLocked(const std::string& id, const std::string& reason,
                                        int64_t now_ms);
@@ -158,10 +155,9 @@ class PoolState {
   std::map<std::string, NodeEntry> nodes_;
   absl::flat_hash_map<std::string, NodeEntry*> node_index_;  // the same entries, hashed
   std::vector<std::string> node_names_;                      // by pool index
-  std::map<std::string, DeviceType> model_types_;            // every device model registered
-  std::map<std::string, int64_t> model_memory_mib_;          // the most a device of it has
-  std::map<std::string, v1::Allocation> allocations_;        // every one ever made, released too
-  std::map<std::string, Live> live_;  // the ones not released: what the pool holds
+  RegisteredModels models_;
+  std::map<std::string, v1::Allocation> allocations_;  // every one ever made, released too
+  std::map<std::string, Live> live_;                   // the ones not released: what the pool holds
   // The same ids by node (heartbeats, lease expiry, claims) and by Kubernetes pod uid (bind, the
   // pod watch), which would otherwise scan every live allocation of the pool.
   std::unordered_map<std::string, std::set<std::string>> live_on_node_;
