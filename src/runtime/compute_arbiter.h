@@ -104,6 +104,10 @@ struct MemberRecord {
 };
 
 namespace arbiter_policy {
+// A slice's weight under `policy`: its share under weighted, equal weights otherwise.
+int64_t Weight(ComputePolicy policy, const SliceRecord& slice);
+// Whether a member is waiting for the device.
+bool Waiting(const MemberRecord& m);
 // Credit a fixed slice holds the device for at a time: share × period, at least the shortest lease.
 int64_t FullCredit(const SliceRecord& slice, const ArbiterTiming& timing);
 // Since when, and beside how long leases, a fixed slice has wanted the device (for Refill).
