@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "agent/agent.h"
+#include "core/install_paths.h"
 #include "agent/device_plugin.h"
 #include "agent/health.h"
 #include "agent/inventory.h"
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
   // Tasks on GPUs NVML found get the pooling runtime (their quotas are enforced) unless told
   // otherwise; simulated devices have nothing to enforce on.
   if (inventory.empty() && options.tasks.runtime_path.empty()) {
-    options.tasks.runtime_path = xpool::agent::FindRuntimeLibrary("");
+    options.tasks.runtime_path = xpool::FindRuntimeLibrary("");
   }
   if (discover_only) {
     std::string json;
@@ -137,7 +138,7 @@ int main(int argc, char** argv) {
     for (const auto& d : node->devices()) {
       if (d.type() == "gpu") *gpus.add_devices() = d;
     }
-    plugin.runtime_path = options.tasks.runtime_path.empty() ? xpool::agent::FindRuntimeLibrary("")
+    plugin.runtime_path = options.tasks.runtime_path.empty() ? xpool::FindRuntimeLibrary("")
                                                              : options.tasks.runtime_path;
     plugin.claim = [raw = agent->get()](int devices, bool peek) {
       return raw->ClaimPodSlices(devices, peek);

@@ -53,18 +53,6 @@ int ExitCodeOf(int status) {
 
 }  // namespace
 
-std::string FindRuntimeLibrary(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("XPOOL_RUNTIME"); env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
-  for (const auto& candidate :
-       {self / "libxpool-cuda.so", self / ".." / "lib" / "xpool" / "libxpool-cuda.so"}) {
-    if (std::filesystem::exists(candidate, ec)) return std::filesystem::canonical(candidate, ec);
-  }
-  return {};
-}
-
 Result<std::unique_ptr<TaskRunner>> TaskRunner::Create(const TaskOptions& options) {
   uid_t uid = geteuid();
   gid_t gid = getegid();

@@ -33,10 +33,6 @@ struct TaskOptions {
   std::string state_dir;               // tasks' folders; default ~/.xpool/agent-<node>
 };
 
-// The pooling runtime library: `flag`, else $XPOOL_RUNTIME, else libxpool-cuda.so beside the
-// running binary (a build tree) or in ../lib/xpool/ (an installed tree); empty when none exists.
-std::string FindRuntimeLibrary(const std::string& flag);
-
 class TaskRunner {
  public:
   // Checks the options (the run-as user exists; root only when asked for by name) and adopts the

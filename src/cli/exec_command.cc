@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -13,6 +14,7 @@
 
 #include "agent/task_runner.h"
 #include "cli/compute_flags.h"
+#include "core/install_paths.h"
 #include "core/quantity.h"
 #include "runtime/config.h"
 
@@ -31,6 +33,9 @@ struct ExecOptions {
   std::string priority;        // normal | high
   std::string compute_period;  // ms, under fixed
   std::string runtime;
+  std::string remote;             // HOST:PORT of a remote GPU server
+  std::string remote_credential;  // file holding the session credential
+  std::string remote_timeout;     // ms
   std::vector<std::string> command;
 };
 
@@ -52,9 +57,73 @@ bool ValidDeviceList(const std::string& list) {
   return true;
 }
 
+[[noreturn]] void ExecOrExit(const std::vector<std::string>& command) {
+  std::vector<char*> argv;
+  for (const auto& a : command) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  execvp(argv[0], argv.data());
+  std::cerr << "xpool exec: cannot run '" << command[0] << "': " << std::strerror(errno) << "\n";
+  _exit(127);
+}
+
 pid_t g_child = -1;
 void Forward(int signal) {
   if (g_child > 0) kill(g_child, signal);
+}
+
+// Runs the child until it ends, forwarding the signals a terminal sends; returns its exit code.
+int WaitForChild() {
+  struct sigaction forward {};
+  forward.sa_handler = &Forward;
+  sigaction(SIGINT, &forward, nullptr);
+  sigaction(SIGTERM, &forward, nullptr);
+  sigaction(SIGHUP, &forward, nullptr);
+  int status = 0;
+  while (waitpid(g_child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+// The command computes on a GPU of another node: xpool's client is its libcuda.so.1, and the
+// quota and share travel to the server, which holds the session to them (docs/remote.md).
+int RunRemote(const ExecOptions& o) {
+  const std::string client_dir = FindRemoteClientDir();
+  if (client_dir.empty()) {
+    return Fail(
+        "cannot find the remote client (remote/libcuda.so.1 beside this binary or in "
+        "../lib/xpool/remote; set XPOOL_REMOTE_CLIENT_DIR)");
+  }
+  if (!o.devices.empty() || !o.slice.empty()) {
+    return Fail(
+        "--devices and --slice name this machine's GPUs; a remote session gets the "
+        "server's device");
+  }
+  if (!o.remote_timeout.empty()) {
+    const long ms = std::strtol(o.remote_timeout.c_str(), nullptr, 10);
+    if (ms < 100 || ms > 600000) return Fail("--remote-timeout: give 100 to 600000 ms");
+  }
+  if (!o.remote_credential.empty() && !std::filesystem::exists(o.remote_credential)) {
+    return Fail("--remote-credential-file '" + o.remote_credential + "' does not exist");
+  }
+  std::string library_path = client_dir;
+  if (const char* existing = std::getenv("LD_LIBRARY_PATH"); existing != nullptr && *existing) {
+    library_path += std::string(":") + existing;
+  }
+  g_child = fork();
+  if (g_child < 0) return Fail(std::string("fork: ") + std::strerror(errno));
+  if (g_child == 0) {
+    setenv("LD_LIBRARY_PATH", library_path.c_str(), 1);
+    setenv("XPOOL_REMOTE", o.remote.c_str(), 1);
+    if (!o.remote_credential.empty()) {
+      setenv("XPOOL_REMOTE_CREDENTIAL_FILE", o.remote_credential.c_str(), 1);
+    }
+    if (!o.remote_timeout.empty()) setenv("XPOOL_REMOTE_TIMEOUT_MS", o.remote_timeout.c_str(), 1);
+    if (!o.gpu_memory.empty()) setenv(runtime::kEnvGpuMemory, o.gpu_memory.c_str(), 1);
+    if (!o.gpu_core.empty()) setenv(runtime::kEnvGpuCore, o.gpu_core.c_str(), 1);
+    ExecOrExit(o.command);
+  }
+  return WaitForChild();
 }
 
 int RunExec(const ExecOptions& o) {
@@ -79,7 +148,8 @@ int RunExec(const ExecOptions& o) {
       !compute.ok()) {
     return Fail(compute.status().message());
   }
-  const std::string runtime_lib = agent::FindRuntimeLibrary(o.runtime);
+  if (!o.remote.empty()) return RunRemote(o);
+  const std::string runtime_lib = FindRuntimeLibrary(o.runtime);
   if (runtime_lib.empty() || !std::filesystem::exists(runtime_lib)) {
     return Fail(
         "cannot find libxpool-cuda.so (looked beside this binary and in ../lib/xpool; "
@@ -109,25 +179,11 @@ int RunExec(const ExecOptions& o) {
     if (!o.compute_period.empty()) {
       setenv(runtime::kEnvComputePeriod, o.compute_period.c_str(), 1);
     }
-    std::vector<char*> argv;
-    for (const auto& a : o.command) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execvp(argv[0], argv.data());
-    std::cerr << "xpool exec: cannot run '" << o.command[0] << "': " << std::strerror(errno)
-              << "\n";
-    _exit(127);
+    ExecOrExit(o.command);
   }
-  struct sigaction forward {};
-  forward.sa_handler = &Forward;
-  sigaction(SIGINT, &forward, nullptr);
-  sigaction(SIGTERM, &forward, nullptr);
-  sigaction(SIGHUP, &forward, nullptr);
-  int status = 0;
-  while (waitpid(g_child, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int code = WaitForChild();
   if (own_slice) std::filesystem::remove(slice);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  return code;
 }
 
 }  // namespace
@@ -155,6 +211,13 @@ void AddExecCommand(CLI::App& app, int* exit_code) {
                   "(default 20; longer suits power-bound training)");
   cmd->add_option("--log-level", opts->log_level, "Runtime log level: error, warn, info, debug");
   cmd->add_option("--runtime", opts->runtime, "Path of libxpool-cuda.so");
+  cmd->add_option("--remote", opts->remote,
+                  "Compute on a GPU of another node: HOST:PORT (or unix:PATH) of its "
+                  "xpool-remote-server; --gpu-memory and --gpu-core travel with the session");
+  cmd->add_option("--remote-credential-file", opts->remote_credential,
+                  "File holding the session credential (needed off the server's machine)");
+  cmd->add_option("--remote-timeout", opts->remote_timeout,
+                  "Milliseconds of silence after which the link counts as lost (default 5000)");
   cmd->add_option("command", opts->command, "The command and its arguments, after --")->required();
   cmd->callback([opts, exit_code] { *exit_code = RunExec(*opts); });
 }

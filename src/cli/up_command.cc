@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "core/install_paths.h"
 #include "agent/agent.h"
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
@@ -55,7 +56,7 @@ int Up(const UpOptions& o) {
     node = agent::LoadInventory(o.inventory, host.data());
   } else if (node = agent::DiscoverNvidiaNode(host.data()); node.ok()) {
     origin = " found by NVML";
-    runtime = agent::FindRuntimeLibrary("");
+    runtime = FindRuntimeLibrary("");
   } else {
     node = agent::ParseInventory(agent::BuiltInInventory(), "built-in inventory", host.data());
     origin = " from the built-in simulated inventory";

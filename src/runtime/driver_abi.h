@@ -30,8 +30,11 @@ struct CUfunc_st;
 using CUfunction = CUfunc_st*;
 struct CUgraphExec_st;
 using CUgraphExec = CUgraphExec_st*;
+struct CUmod_st;
+using CUmodule = CUmod_st*;
 
 // The per-thread default stream as a handle; a _ptsz call's null stream means this one.
+inline const CUstream CU_STREAM_LEGACY = reinterpret_cast<CUstream>(0x1);
 inline const CUstream CU_STREAM_PER_THREAD = reinterpret_cast<CUstream>(0x2);
 inline constexpr unsigned int CU_EVENT_DEFAULT = 0x0;
 inline constexpr unsigned int CU_EVENT_DISABLE_TIMING = 0x2;
@@ -57,6 +60,18 @@ inline constexpr CUresult CUDA_ERROR_INVALID_DEVICE = 101;
 inline constexpr CUresult CUDA_ERROR_INVALID_CONTEXT = 201;
 inline constexpr CUresult CUDA_ERROR_INVALID_HANDLE = 400;
 inline constexpr CUresult CUDA_ERROR_NOT_FOUND = 500;
+inline constexpr CUresult CUDA_ERROR_DEVICE_UNAVAILABLE = 46;
+inline constexpr CUresult CUDA_ERROR_INVALID_IMAGE = 200;
+inline constexpr CUresult CUDA_ERROR_LAUNCH_FAILED = 719;
+inline constexpr CUresult CUDA_ERROR_NOT_PERMITTED = 800;
+inline constexpr CUresult CUDA_ERROR_NOT_SUPPORTED = 801;
+
+// cuDeviceGetAttribute's attributes run from 1 to below this (CUDA 13.0's CU_DEVICE_ATTRIBUTE_MAX).
+inline constexpr int kDeviceAttributeEnd = 148;
+// cuLaunchKernel's `extra` keys.
+inline void* const CU_LAUNCH_PARAM_END = nullptr;
+inline void* const CU_LAUNCH_PARAM_BUFFER_POINTER = reinterpret_cast<void*>(0x01);
+inline void* const CU_LAUNCH_PARAM_BUFFER_SIZE = reinterpret_cast<void*>(0x02);
 
 // cuGetProcAddress flags and the symbol-status out-parameter of its _v2.
 inline constexpr cuuint64_t CU_GET_PROC_ADDRESS_DEFAULT = 0;

@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "fake_driver/fake_contents.h"
 #include "runtime/driver_abi.h"
 
 #define FAKE_API extern "C" __attribute__((visibility("default")))
@@ -117,6 +118,7 @@ CUresult Give(uint64_t key) {
   if (!it->second.imported) s.devices[it->second.physical].used -= it->second.bytes;
   if (it->second.managed) s.devices[it->second.physical].managed -= it->second.bytes;
   s.allocations.erase(it);
+  fake::ForgetContents(key);
   return CUDA_SUCCESS;
 }
 
@@ -169,6 +171,18 @@ uint64_t ArrayBytes(const CUDA_ARRAY3D_DESCRIPTOR& d) {
 
 }  // namespace
 
+bool fake::FindAllocation(uint64_t pointer, uint64_t* base, uint64_t* bytes) {
+  State& s = S();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.allocations.upper_bound(pointer);
+  if (it == s.allocations.begin()) return false;
+  --it;
+  if (pointer >= it->first + it->second.bytes) return false;
+  *base = it->first;
+  *bytes = it->second.bytes;
+  return true;
+}
+
 FAKE_API CUresult cuInit(unsigned int) {
   S().initialised = true;
   return CUDA_SUCCESS;
@@ -194,6 +208,36 @@ FAKE_API CUresult cuDeviceGetUuid_v2(CUuuid* u, CUdevice dev) {
 }
 FAKE_API CUresult cuDeviceGetUuid(CUuuid* u, CUdevice dev) {
   return cuDeviceGetUuid_v2(u, dev);
+}
+FAKE_API CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
+  const int p = Physical(dev);
+  if (p < 0) return CUDA_ERROR_INVALID_DEVICE;
+  std::snprintf(name, static_cast<size_t>(len), "Fake GPU %d", p);
+  return CUDA_SUCCESS;
+}
+// Values shaped like an H100's where programs read them (compute capability 9.0, 132 SMs,
+// 1024 threads a block); the rest differ per attribute and device, so a wrong index shows.
+FAKE_API CUresult cuDeviceGetAttribute(int* value, int attribute, CUdevice dev) {
+  const int p = Physical(dev);
+  if (p < 0) return CUDA_ERROR_INVALID_DEVICE;
+  if (attribute <= 0 || attribute >= kDeviceAttributeEnd) return CUDA_ERROR_INVALID_VALUE;
+  switch (attribute) {
+    case 1:
+      *value = 1024;
+      break;
+    case 16:
+      *value = 132;
+      break;
+    case 75:
+      *value = 9;
+      break;
+    case 76:
+      *value = 0;
+      break;
+    default:
+      *value = attribute * 7 + p;
+  }
+  return CUDA_SUCCESS;
 }
 FAKE_API CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
   const int p = Physical(dev);
@@ -465,8 +509,9 @@ CUresult Run(CUstream stream, int64_t micros) {
 }
 }  // namespace
 
-FAKE_API CUresult cuLaunchKernel(CUfunction, unsigned gx, unsigned, unsigned, unsigned, unsigned,
-                                 unsigned, unsigned, CUstream stream, void**, void**) {
+FAKE_API CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned, unsigned, unsigned, unsigned,
+                                 unsigned, unsigned, CUstream stream, void** params, void** extra) {
+  if (CUresult rc = fake::RunKernel(f, params, extra); rc != CUDA_SUCCESS) return rc;
   return Run(stream, gx);
 }
 FAKE_API CUresult cuLaunchKernel_ptsz(CUfunction, unsigned gx, unsigned, unsigned, unsigned,
@@ -483,6 +528,45 @@ FAKE_API CUresult cuLaunchCooperativeKernel(CUfunction, unsigned gx, unsigned, u
 }
 FAKE_API CUresult cuGraphLaunch(CUgraphExec graph, CUstream stream) {
   return Run(stream, static_cast<int64_t>(reinterpret_cast<uintptr_t>(graph)));
+}
+FAKE_API CUresult cuStreamCreateWithPriority(CUstream* stream, unsigned int, int) {
+  static std::atomic<uintptr_t> next{0x10000};
+  *stream = reinterpret_cast<CUstream>(next.fetch_add(16));
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  g_stream_tail[*stream] = 0;
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
+  return cuStreamCreateWithPriority(stream, flags, 0);
+}
+FAKE_API CUresult cuStreamDestroy_v2(CUstream stream) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  return g_stream_tail.erase(stream) == 1 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+FAKE_API CUresult cuStreamSynchronize(CUstream stream) {
+  int64_t t = 0;
+  {
+    std::lock_guard<std::mutex> lock(g_streams_mu);
+    t = TailOf(stream);
+  }
+  SleepUntil(t);
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuStreamQuery(CUstream stream) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  return NowNs() >= TailOf(stream) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+}
+FAKE_API CUresult cuStreamWaitEvent(CUstream stream, CUevent event, unsigned int) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  if (g_events.count(event) == 0) return CUDA_ERROR_INVALID_HANDLE;
+  int64_t& tail = g_stream_tail[stream];
+  tail = std::max(tail, g_events[event]);
+  return CUDA_SUCCESS;
+}
+FAKE_API CUresult cuEventDestroy_v2(CUevent event) {
+  std::lock_guard<std::mutex> lock(g_streams_mu);
+  g_untimed_events.erase(event);
+  return g_events.erase(event) == 1 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 FAKE_API CUresult cuStreamIsCapturing(CUstream, int* status) {
   *status = CU_STREAM_CAPTURE_STATUS_NONE;
@@ -549,6 +633,8 @@ const Exported kExported[] = {
     FAKE_ENTRY(cuDeviceGetUuid),
     FAKE_ENTRY(cuDeviceGetUuid_v2),
     FAKE_ENTRY(cuDeviceTotalMem_v2),
+    FAKE_ENTRY(cuDeviceGetName),
+    FAKE_ENTRY(cuDeviceGetAttribute),
     FAKE_ENTRY(cuDevicePrimaryCtxRetain),
     FAKE_ENTRY(cuDevicePrimaryCtxRelease_v2),
     FAKE_ENTRY(cuCtxCreate_v4),
@@ -586,6 +672,13 @@ const Exported kExported[] = {
     FAKE_ENTRY(cuLaunchCooperativeKernel),
     FAKE_ENTRY(cuGraphLaunch),
     FAKE_ENTRY(cuStreamIsCapturing),
+    FAKE_ENTRY(cuStreamCreate),
+    FAKE_ENTRY(cuStreamCreateWithPriority),
+    FAKE_ENTRY(cuStreamDestroy_v2),
+    FAKE_ENTRY(cuStreamSynchronize),
+    FAKE_ENTRY(cuStreamQuery),
+    FAKE_ENTRY(cuStreamWaitEvent),
+    FAKE_ENTRY(cuEventDestroy_v2),
     FAKE_ENTRY(cuEventCreate),
     FAKE_ENTRY(cuEventRecord),
     FAKE_ENTRY(cuEventQuery),
@@ -598,7 +691,7 @@ void* FindExported(const std::string& name) {
   for (const Exported& e : kExported) {
     if (name == e.name) return e.fn;
   }
-  return nullptr;
+  return fake::FindContentsFunction(name.c_str());
 }
 }  // namespace
 
