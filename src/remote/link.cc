@@ -111,6 +111,7 @@ Result<int> Dial(std::string_view endpoint, int timeout_ms) {
       fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
       SetNoDelay(fd);
       SetSendTimeout(fd, timeout_ms);
+      SetUnacknowledgedTimeout(fd, timeout_ms);
       return fd;
     }
     why = Errno("connect " + std::string(endpoint));
@@ -251,6 +252,11 @@ Status WriteFrame(int fd, Op op, uint16_t flags, uint64_t sequence, const void* 
   }
   if (Status s = WriteAll(fd, header, sizeof(header)); !s.ok()) return s;
   return n == 0 ? Status::Ok() : WriteAll(fd, payload, n);
+}
+
+void SetUnacknowledgedTimeout(int fd, int timeout_ms) {
+  const unsigned ms = static_cast<unsigned>(timeout_ms);
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
 }
 
 void SetNoDelay(int fd) {

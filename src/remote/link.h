@@ -27,6 +27,9 @@ std::string PeerName(int fd);
 void SetSendTimeout(int fd, int timeout_ms);
 // Sends small writes at once (TCP; harmless on a unix socket).
 void SetNoDelay(int fd);
+// A TCP connection whose sent data stays unacknowledged this long is aborted by the kernel, so a
+// peer behind a cut link is noticed by the next write (or the read waiting beside it).
+void SetUnacknowledgedTimeout(int fd, int timeout_ms);
 
 Status WriteAll(int fd, const void* data, size_t n);
 // Reads exactly n bytes; fails when nothing arrives for idle_timeout_ms (< 0: wait forever) or

@@ -14,6 +14,8 @@
 //     hold                sleep until killed
 //     sync-every MS       synchronise every MS ms until it fails; prints the error and how long
 //                         the failing call took
+//     run US SECONDS      launch kernels of US microseconds of (fake) device time back to back
+//                         for SECONDS, waiting after every 20; prints the launches made
 //     bench SECONDS       round trips of an empty synchronisation (p50, µs) and launches/s
 #include <dlfcn.h>
 #include <unistd.h>
@@ -262,6 +264,30 @@ void SyncEvery(int ms) {
   }
 }
 
+void Run(unsigned micros, double seconds) {
+  LoadModule();
+  CUfunction fill = nullptr;
+  CHECK(F<CUresult (*)(CUfunction*, CUmodule, const char*)>("cuModuleGetFunction")(&fill, g_module,
+                                                                                   "fill32"));
+  CUdeviceptr buf = 0;
+  CHECK(F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&buf, 4));
+  auto sync = F<CUresult (*)()>("cuCtxSynchronize");
+  auto launch = F<CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
+                               unsigned, unsigned, CUstream, void**, void**)>("cuLaunchKernel");
+  unsigned value = 1, n = 1;
+  void* args[] = {&buf, &value, &n};
+  long launches = 0;
+  // The fake device runs a launch for gridDimX microseconds.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 20; ++i)
+      CHECK(launch(fill, micros, 1, 1, 1, 1, 1, 0, nullptr, args, nullptr));
+    CHECK(sync());
+    launches += 20;
+  }
+  std::printf("ran %ld launches\n", launches);
+}
+
 void Bench(double seconds) {
   LoadModule();
   CUfunction fill = nullptr;
@@ -337,7 +363,10 @@ int main(int argc, char** argv) {
       std::ofstream(next()) << getpid() << "\n";
     else if (step == "hold")
       for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
-    else if (step == "sync-every")
+    else if (step == "run") {
+      const unsigned us = static_cast<unsigned>(std::atoi(next()));
+      Run(us, std::strtod(next(), nullptr));
+    } else if (step == "sync-every")
       SyncEvery(std::atoi(next()));
     else if (step == "bench")
       Bench(std::strtod(next(), nullptr));

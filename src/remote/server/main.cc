@@ -39,6 +39,7 @@ struct ServerOptions {
   std::string slice_dir = "/dev/shm";
   std::string compute_policy;
   int heartbeat_ms = 500;
+  int client_timeout_ms = 10000;
   int session_fd = -1;
   ServerLimits limits;
 };
@@ -54,7 +55,9 @@ const char kUsage[] =
     "  --compute-policy P     fixed | equal | weighted | best-effort (docs/runtime.md)\n"
     "  --runtime LIB          libxpool-cuda.so (default: beside this program)\n"
     "  --slice-dir DIR        where sessions' slice segments live (default /dev/shm)\n"
-    "  --heartbeat-ms N       how often an idle session tells its client it lives (default 500)\n";
+    "  --heartbeat-ms N       how often an idle session tells its client it lives (default 500)\n"
+    "  --client-timeout-ms N  a session whose client stops acknowledging for this long (a cut\n"
+    "                         link) ends, releasing its memory (default 10000)\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "xpool-remote-server: %s\n", message.c_str());
@@ -91,6 +94,8 @@ bool ParseArgs(int argc, char** argv, ServerOptions* o, std::string* error) {
       o->slice_dir = value;
     else if (flag == "--heartbeat-ms")
       o->heartbeat_ms = std::atoi(value.c_str());
+    else if (flag == "--client-timeout-ms")
+      o->client_timeout_ms = std::atoi(value.c_str());
     else if (flag == "--session-fd")
       o->session_fd = std::atoi(value.c_str());
     else {
@@ -100,6 +105,10 @@ bool ParseArgs(int argc, char** argv, ServerOptions* o, std::string* error) {
   }
   if (o->heartbeat_ms < 10 || o->heartbeat_ms > 60000) {
     *error = "--heartbeat-ms: give 10 to 60000";
+    return false;
+  }
+  if (o->client_timeout_ms < 100 || o->client_timeout_ms > 3600000) {
+    *error = "--client-timeout-ms: give 100 to 3600000";
     return false;
   }
   if (o->session_fd < 0 && o->listen.empty()) {
@@ -216,6 +225,8 @@ int Serve(const ServerOptions& o) {
     const int fd = accept4(*listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     SetNoDelay(fd);
+    // Heartbeats keep data in flight, so a client behind a cut link is noticed in this time.
+    SetUnacknowledgedTimeout(fd, o.client_timeout_ms);
     const pid_t child = fork();
     if (child == 0) {
       close(*listener);
