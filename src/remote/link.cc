@@ -66,7 +66,7 @@ std::string FormatAddress(const sockaddr_storage& ss);
 }  // namespace
 
 void SetSendTimeout(int fd, int timeout_ms) {
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  timeval tv{timeout_ms / 1000, static_cast<suseconds_t>(timeout_ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
@@ -243,7 +243,7 @@ Status WriteFrame(int fd, Op op, uint16_t flags, uint64_t sequence, const void* 
   uint8_t header[kFrameHeaderBytes];
   EncodeHeader(FrameHeader{static_cast<uint32_t>(n), op, flags, sequence}, header);
   // Small frames go out in one segment: a header sent alone would wait for the peer's ACK.
-  constexpr size_t kCoalesce = 64 * 1024;
+  constexpr size_t kCoalesce = size_t{64} * 1024;
   if (n > 0 && n <= kCoalesce) {
     uint8_t frame[kFrameHeaderBytes + kCoalesce];
     std::memcpy(frame, header, sizeof(header));
