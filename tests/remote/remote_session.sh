@@ -42,6 +42,22 @@ live_session() { ps -o pid=,stat= --ppid "$SERVER_PID" | awk '$2 !~ /Z/ {print $
 remote() { XPOOL_REMOTE="$EP" LD_LIBRARY_PATH="$CLIENT" exec "$PROGRAM" "$@"; }
 local_run() { CUDA_VISIBLE_DEVICES=0 LD_LIBRARY_PATH="$FAKE" "$PROGRAM" "$@"; }
 
+# Bad input: clear messages and non-zero exits.
+"$SERVER" --device x --listen 127.0.0.1:0 >/dev/null 2>"$WORK/bad"
+[ $? -eq 2 ] || fail "a bad --device must exit 2"
+expect "$(cat "$WORK/bad")" "--device 'x': give a device index"
+"$SERVER" --runtime "$RUNTIME" >/dev/null 2>"$WORK/bad"
+[ $? -eq 2 ] || fail "no --listen must exit 2"
+expect "$(cat "$WORK/bad")" "give --listen"
+got="$(LD_LIBRARY_PATH="$CLIENT" "$PROGRAM" describe 2>&1)"
+expect "$got" "xpool-remote: XPOOL_REMOTE is not set: name the server as HOST:PORT"
+expect "$got" "error 100"
+got="$(XPOOL_REMOTE=127.0.0.1:1 LD_LIBRARY_PATH="$CLIENT" "$PROGRAM" describe 2>&1)"
+expect "$got" "xpool-remote: cannot reach the GPU server 127.0.0.1:1"
+got="$(XPOOL_REMOTE=127.0.0.1:1 XPOOL_REMOTE_TIMEOUT_MS=5 LD_LIBRARY_PATH="$CLIENT" "$PROGRAM" describe 2>&1)"
+expect "$got" "XPOOL_REMOTE_TIMEOUT_MS '5': give milliseconds from 100 to 600000"
+echo "ok: bad input named"
+
 start_server "$WORK/s1" --listen 127.0.0.1:0
 
 # Same results, both ways of finding the driver's functions; 3 M floats cross the 4 MiB chunks.
