@@ -61,7 +61,23 @@ bool Await(int fd, short events, int timeout_ms) {
   }
 }
 
-std::string FormatAddress(const sockaddr_storage& ss);
+std::string FormatAddress(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  if (ss.ss_family == AF_UNIX) {
+    return std::string(kUnixPrefix) + reinterpret_cast<const sockaddr_un*>(&ss)->sun_path;
+  }
+  return "?";
+}
 
 }  // namespace
 
@@ -157,26 +173,6 @@ Result<int> Listen(std::string_view endpoint) {
   freeaddrinfo(found);
   return fd;
 }
-
-namespace {
-std::string FormatAddress(const sockaddr_storage& ss) {
-  char host[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (ss.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  if (ss.ss_family == AF_UNIX) {
-    return std::string(kUnixPrefix) + reinterpret_cast<const sockaddr_un*>(&ss)->sun_path;
-  }
-  return "?";
-}
-}  // namespace
 
 std::string BoundEndpoint(int listen_fd) {
   sockaddr_storage ss{};

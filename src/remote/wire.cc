@@ -14,68 +14,6 @@ Status Malformed(std::string_view what) {
 
 }  // namespace
 
-std::string_view OpName(Op op) {
-  switch (op) {
-    case Op::kHello:
-      return "hello";
-    case Op::kWelcome:
-      return "welcome";
-    case Op::kReply:
-      return "reply";
-    case Op::kData:
-      return "data";
-    case Op::kHeartbeat:
-      return "heartbeat";
-    case Op::kMemAlloc:
-      return "cuMemAlloc";
-    case Op::kMemFree:
-      return "cuMemFree";
-    case Op::kMemGetInfo:
-      return "cuMemGetInfo";
-    case Op::kMemcpyHtoD:
-      return "cuMemcpyHtoD";
-    case Op::kMemcpyDtoH:
-      return "cuMemcpyDtoH";
-    case Op::kMemcpyDtoD:
-      return "cuMemcpyDtoD";
-    case Op::kMemset:
-      return "cuMemset";
-    case Op::kModuleLoad:
-      return "cuModuleLoadData";
-    case Op::kModuleUnload:
-      return "cuModuleUnload";
-    case Op::kModuleGetFunction:
-      return "cuModuleGetFunction";
-    case Op::kLaunchKernel:
-      return "cuLaunchKernel";
-    case Op::kStreamCreate:
-      return "cuStreamCreate";
-    case Op::kStreamDestroy:
-      return "cuStreamDestroy";
-    case Op::kStreamSynchronize:
-      return "cuStreamSynchronize";
-    case Op::kStreamQuery:
-      return "cuStreamQuery";
-    case Op::kStreamWaitEvent:
-      return "cuStreamWaitEvent";
-    case Op::kEventCreate:
-      return "cuEventCreate";
-    case Op::kEventDestroy:
-      return "cuEventDestroy";
-    case Op::kEventRecord:
-      return "cuEventRecord";
-    case Op::kEventSynchronize:
-      return "cuEventSynchronize";
-    case Op::kEventQuery:
-      return "cuEventQuery";
-    case Op::kEventElapsedTime:
-      return "cuEventElapsedTime";
-    case Op::kCtxSynchronize:
-      return "cuCtxSynchronize";
-  }
-  return "unknown";
-}
-
 bool IsCallOp(uint16_t op) {
   return op >= static_cast<uint16_t>(Op::kMemAlloc) && op <= static_cast<uint16_t>(Op::kLastOp);
 }

@@ -63,10 +63,16 @@ enum class Op : uint16_t {
   kLastOp = kCtxSynchronize,
 };
 
-std::string_view OpName(Op op);
 bool IsCallOp(uint16_t op);
 
 inline constexpr uint16_t kWantsReply = 1;
+
+// Object names: the client names streams, events, modules and functions from kFirstClientId up;
+// the names below it are the driver's predefined streams.
+inline constexpr uint64_t kNullStreamId = 0;
+inline constexpr uint64_t kLegacyStreamId = 1;
+inline constexpr uint64_t kPerThreadStreamId = 2;
+inline constexpr uint64_t kFirstClientId = 16;
 
 struct FrameHeader {
   uint32_t payload_bytes = 0;

@@ -133,12 +133,21 @@ void LoadModule() {
                                                                     g_module_image.data()));
 }
 
-void Compute(size_t n) {
+using LaunchKernelFn = CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
+                                    unsigned, unsigned, CUstream, void**, void**);
+
+// A kernel of the module given with --module, loading it on first use.
+CUfunction KernelNamed(const char* name) {
   LoadModule();
-  CUfunction saxpy = nullptr, fill = nullptr;
-  auto get = F<CUresult (*)(CUfunction*, CUmodule, const char*)>("cuModuleGetFunction");
-  CHECK(get(&saxpy, g_module, "saxpy"));
-  CHECK(get(&fill, g_module, "fill32"));
+  CUfunction f = nullptr;
+  CHECK(F<CUresult (*)(CUfunction*, CUmodule, const char*)>("cuModuleGetFunction")(&f, g_module,
+                                                                                   name));
+  return f;
+}
+
+void Compute(size_t n) {
+  const CUfunction saxpy = KernelNamed("saxpy");
+  const CUfunction fill = KernelNamed("fill32");
   auto alloc = F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2");
   CUdeviceptr x = 0, y = 0, z = 0;
   const size_t bytes = n * sizeof(float);
@@ -157,8 +166,7 @@ void Compute(size_t n) {
   CHECK(event_create(&start, 0));
   CHECK(event_create(&end, 0));
   auto record = F<CUresult (*)(CUevent, CUstream)>("cuEventRecord");
-  auto launch = F<CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                               unsigned, unsigned, CUstream, void**, void**)>("cuLaunchKernel");
+  auto launch = F<LaunchKernelFn>("cuLaunchKernel");
   const unsigned blocks = static_cast<unsigned>((n + 255) / 256);
   unsigned one_bits = 0x3f800000u;  // 1.0f
   auto count = static_cast<unsigned>(n);
@@ -265,15 +273,11 @@ void SyncEvery(int ms) {
 }
 
 void Run(unsigned micros, double seconds) {
-  LoadModule();
-  CUfunction fill = nullptr;
-  CHECK(F<CUresult (*)(CUfunction*, CUmodule, const char*)>("cuModuleGetFunction")(&fill, g_module,
-                                                                                   "fill32"));
+  const CUfunction fill = KernelNamed("fill32");
   CUdeviceptr buf = 0;
   CHECK(F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&buf, 4));
   auto sync = F<CUresult (*)()>("cuCtxSynchronize");
-  auto launch = F<CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                               unsigned, unsigned, CUstream, void**, void**)>("cuLaunchKernel");
+  auto launch = F<LaunchKernelFn>("cuLaunchKernel");
   unsigned value = 1, n = 1;
   void* args[] = {&buf, &value, &n};
   long launches = 0;
@@ -289,15 +293,11 @@ void Run(unsigned micros, double seconds) {
 }
 
 void Bench(double seconds) {
-  LoadModule();
-  CUfunction fill = nullptr;
-  CHECK(F<CUresult (*)(CUfunction*, CUmodule, const char*)>("cuModuleGetFunction")(&fill, g_module,
-                                                                                   "fill32"));
+  const CUfunction fill = KernelNamed("fill32");
   CUdeviceptr buf = 0;
   CHECK(F<CUresult (*)(CUdeviceptr*, size_t)>("cuMemAlloc_v2")(&buf, 4096));
   auto sync = F<CUresult (*)()>("cuCtxSynchronize");
-  auto launch = F<CUresult (*)(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                               unsigned, unsigned, CUstream, void**, void**)>("cuLaunchKernel");
+  auto launch = F<LaunchKernelFn>("cuLaunchKernel");
   using Clock = std::chrono::steady_clock;
   std::vector<double> rtt;
   const auto until = Clock::now() + std::chrono::duration<double>(seconds / 2);

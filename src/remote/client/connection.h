@@ -83,7 +83,7 @@ class Connection {
   std::condition_variable replied_;
   std::vector<uint8_t> queue_;  // encoded frames not yet written
   uint64_t next_sequence_ = 1;
-  uint64_t next_id_ = 16;  // ids below 16 name the special streams
+  uint64_t next_id_ = kFirstClientId;
   std::map<uint64_t, Waiter*> waiters_;
   std::map<uint64_t, ReadTarget> reads_;
   CUresult deferred_ = CUDA_SUCCESS;  // a failure reported by a reply nobody waited for

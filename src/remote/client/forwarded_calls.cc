@@ -325,7 +325,7 @@ XPOOL_REMOTE_API CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
   return cuStreamCreateWithPriority(stream, flags, 0);
 }
 XPOOL_REMOTE_API CUresult cuStreamDestroy_v2(CUstream stream) {
-  if (StreamId(stream) < 16) return CUDA_ERROR_INVALID_HANDLE;
+  if (StreamId(stream) < kFirstClientId) return CUDA_ERROR_INVALID_HANDLE;
   const CUresult rc = PostOnObject(Op::kStreamDestroy, StreamId(stream));
   delete reinterpret_cast<RemoteObject*>(stream);
   return rc;

@@ -20,11 +20,6 @@ struct RemoteFunction {
   ParamLayout layout;
 };
 
-// The wire's names for the streams the driver predefines.
-inline constexpr uint64_t kNullStreamId = 0;
-inline constexpr uint64_t kLegacyStreamId = 1;
-inline constexpr uint64_t kPerThreadStreamId = 2;
-
 inline uint64_t StreamId(CUstream s) {
   if (s == nullptr) return kNullStreamId;
   if (s == CU_STREAM_LEGACY) return kLegacyStreamId;

@@ -22,11 +22,11 @@ Session::Session(int fd, const RealDriver& driver, SessionOptions options)
     : fd_(fd), cu_(driver), options_(std::move(options)) {}
 
 bool Session::StreamOf(uint64_t id, CUstream* stream) const {
-  if (id == 0)
+  if (id == kNullStreamId)
     *stream = nullptr;
-  else if (id == 1)
+  else if (id == kLegacyStreamId)
     *stream = CU_STREAM_LEGACY;
-  else if (id == 2)
+  else if (id == kPerThreadStreamId)
     *stream = CU_STREAM_PER_THREAD;
   else {
     auto it = streams_.find(id);
@@ -147,7 +147,7 @@ CUresult Session::CopyToHost(Reader* r, uint64_t sequence) {
   CUstream stream = nullptr;
   if (!StreamOf(stream_id, &stream)) return CUDA_ERROR_INVALID_HANDLE;
   // An asynchronous copy reads what its stream has written by then.
-  if (stream_id != 0) {
+  if (stream_id != kNullStreamId) {
     if (CUresult rc = cu_.StreamSynchronize(stream); rc != CUDA_SUCCESS) return rc;
   }
   for (uint64_t done = 0; done < bytes;) {
@@ -170,7 +170,8 @@ CUresult Session::LoadModule(Reader* r) {
   const uint64_t total = r->U64();
   const uint64_t offset = r->U64();
   const std::string_view part = r->Rest();
-  if (r->failed() || id < 16 || modules_.count(id) != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (r->failed() || id < kFirstClientId || modules_.count(id) != 0)
+    return CUDA_ERROR_INVALID_VALUE;
   auto cached = images_.find(hash);
   if (total > 0) {
     PendingImage& pending = arriving_[hash];
@@ -199,7 +200,7 @@ CUresult Session::GetFunction(Reader* r, std::vector<uint8_t>* reply) {
   const uint64_t id = r->U64();
   const uint64_t module_id = r->U64();
   const std::string name(r->Bytes());
-  if (r->failed() || !r->at_end() || id < 16 || functions_.count(id) != 0) {
+  if (r->failed() || !r->at_end() || id < kFirstClientId || functions_.count(id) != 0) {
     return CUDA_ERROR_INVALID_VALUE;
   }
   auto module = modules_.find(module_id);

@@ -39,8 +39,9 @@ CUresult Session::Execute(const Frame& frame, std::vector<uint8_t>* reply) {
       if (!StreamOf(stream_id, &stream)) return CUDA_ERROR_INVALID_HANDLE;
       // From pageable memory the driver stages the bytes before it returns, so the frame's
       // buffer may be reused at once.
-      return stream_id == 0 ? cu_.MemcpyHtoD(dst, bytes.data(), bytes.size())
-                            : cu_.MemcpyHtoDAsync(dst, bytes.data(), bytes.size(), stream);
+      return stream_id == kNullStreamId
+                 ? cu_.MemcpyHtoD(dst, bytes.data(), bytes.size())
+                 : cu_.MemcpyHtoDAsync(dst, bytes.data(), bytes.size(), stream);
     }
     case Op::kMemcpyDtoH:
       return CopyToHost(&r, frame.header.sequence);
@@ -84,7 +85,8 @@ CUresult Session::Execute(const Frame& frame, std::vector<uint8_t>* reply) {
       const uint64_t id = r.U64();
       const uint32_t flags = r.U32();
       const int32_t priority = r.I32();
-      if (!complete() || id < 16 || streams_.count(id) != 0) return CUDA_ERROR_INVALID_VALUE;
+      if (!complete() || id < kFirstClientId || streams_.count(id) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
       CUstream s = nullptr;
       const CUresult rc = cu_.StreamCreateWithPriority(&s, flags, priority);
       if (rc == CUDA_SUCCESS) streams_[id] = s;
@@ -118,7 +120,8 @@ CUresult Session::Execute(const Frame& frame, std::vector<uint8_t>* reply) {
     case Op::kEventCreate: {
       const uint64_t id = r.U64();
       const uint32_t flags = r.U32();
-      if (!complete() || id < 16 || events_.count(id) != 0) return CUDA_ERROR_INVALID_VALUE;
+      if (!complete() || id < kFirstClientId || events_.count(id) != 0)
+        return CUDA_ERROR_INVALID_VALUE;
       CUevent e = nullptr;
       const CUresult rc = cu_.EventCreate(&e, flags);
       if (rc == CUDA_SUCCESS) events_[id] = e;
