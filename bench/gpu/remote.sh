@@ -10,7 +10,7 @@ set -euo pipefail
 OUT="${OUT:-/tmp/xpool-remote}"
 B=build-gpu
 mkdir -p "$OUT"
-cmake -S . -B "$B" -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B "$B" -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j "$(nproc)" --target xpool-cuda xpool-remote-server xpool-remote-cuda >/dev/null
 g++ -O2 -std=c++20 -Isrc tests/fake_driver/driver_program.cc -ldl -o "$B/driver_program"
 g++ -O2 bench/loopback_pingpong.cc -o "$B/loopback_pingpong"
