@@ -24,7 +24,8 @@ pair() {
   local case="$1" tag="$2" wa="$3" sa="$4" wb="$5" sb="$6"
   shift 6
   fresh
-  export BENCH_START_AT=$(($(date +%s) + ${WARM_S:-14}))
+  export BENCH_START_AT=$(($(date +%s) + ${WARM_S:-25}))
+  export BENCH_STOP_AT=$((BENCH_START_AT + SECS + ${PAD_S:-6}))
   if [ "$tag" = base ]; then
     BENCH_TAG="$case/$tag/a" $W "$wa" "$SECS" >>"$LOG" &
     BENCH_TAG="$case/$tag/b" $W "$wb" "$SECS" >>"$LOG"
@@ -33,7 +34,7 @@ pair() {
     env "$@" XPOOL_GPU_CORE="$sb" BENCH_TAG="$case/$tag/b" LD_PRELOAD="$RT" $W "$wb" "$SECS" >>"$LOG"
   fi
   for p in $(jobs -p); do wait "$p"; done
-  unset BENCH_START_AT
+  unset BENCH_START_AT BENCH_STOP_AT
   tail -2 "$LOG"
 }
 nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
@@ -67,7 +68,8 @@ for tag, r in by.items():
         continue
     na, nb = a["mean"] / ba["mean"], b["mean"] / bb["mean"]
     sa, sb = a["env"].get("XPOOL_GPU_CORE"), b["env"].get("XPOOL_GPU_CORE")
+    late = max(x.get("late_s", 0) for x in (a, b, ba, bb))
     print(f"{case}/{run}: {100 * (na + nb) / 2:.1f} %  a {a['mean']:.2f}/s = {100 * na / (na + nb):.1f} % "
           f"(share {sa}), b {b['mean']:.2f}/s = {100 * nb / (na + nb):.1f} % (share {sb}); "
-          f"base {ba['mean']:.2f} + {bb['mean']:.2f}")
+          f"base {ba['mean']:.2f} + {bb['mean']:.2f}" + (f"  UNRELIABLE: a process was {late:.1f} s late" if late > 0.5 else ""))
 PY

@@ -10,7 +10,9 @@
     matmul        8192^2 bf16 products: products/s
     train-wait    `train` waiting BENCH_INPUT_WAIT_MS (default 15) for its input each step, the
                   device idle meanwhile: steps/s
-  BENCH_START_AT=EPOCH_SECONDS   start measuring then (processes measured side by side)
+  BENCH_START_AT=EPOCH_SECONDS   start measuring then (processes measured side by side); late_s in
+                                 the output says how late a process was ready (its window moved)
+  BENCH_STOP_AT=EPOCH_SECONDS    keep working, unmeasured, until then (partners never run alone)
   BENCH_TAG                      copied into the output line
 Nothing is downloaded: models are built from their configurations.
 """
@@ -148,7 +150,9 @@ def main():
     for _ in range(3):
         step()
     torch.cuda.synchronize()
-    time.sleep(max(0.0, float(os.environ.get("BENCH_START_AT", "0")) - time.time()))
+    start_at = float(os.environ.get("BENCH_START_AT", "0"))
+    late_s = max(0.0, time.time() - start_at) if start_at > 0 else 0.0
+    time.sleep(max(0.0, start_at - time.time()))
     rates, done, second_start = [], 0, time.perf_counter()
     end = second_start + seconds
     while True:
@@ -159,8 +163,14 @@ def main():
             done, second_start = 0, now
             if now >= end:
                 break
+    # Keep the device busy, unmeasured, until the partners' windows are surely over: a process
+    # measured while its partner had already stopped would count time it had the GPU alone.
+    stop_at = float(os.environ.get("BENCH_STOP_AT", "0"))
+    while time.time() < stop_at:
+        step()
+    torch.cuda.synchronize()
     print(json.dumps({"workload": name, "tag": TAG, "env": ENV, "per_second": [round(r, 2) for r in rates],
-                      "mean": round(sum(rates) / len(rates), 3)}), flush=True)
+                      "mean": round(sum(rates) / len(rates), 3), "late_s": round(late_s, 2)}), flush=True)
 
 
 if __name__ == "__main__":
