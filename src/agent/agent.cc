@@ -82,17 +82,17 @@ void Agent::Authorize(grpc::ClientContext& context) const {
   if (!options_.token.empty()) context.AddMetadata("authorization", "Bearer " + options_.token);
 }
 
-Result<v1::ClaimPodSlicesResponse> Agent::ClaimPodSlices(int devices, bool peek) const {
+Result<v1::ClaimPodSlicesResponse> Agent::ClaimPodSlices(v1::ClaimPodSlicesRequest request) const {
   grpc::ClientContext context;
   Authorize(context);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  v1::ClaimPodSlicesRequest request;
   request.set_node(node_.name());
-  request.set_devices(devices);
-  request.set_peek(peek);
   v1::ClaimPodSlicesResponse response;
   const grpc::Status s = agents_->ClaimPodSlices(&context, request, &response);
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return Status::NotFound(s.error_message());
+  if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    return Status::FailedPrecondition(s.error_message());
+  }
   if (!s.ok()) return Status::IoError(s.error_message());
   return response;
 }

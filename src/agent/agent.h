@@ -41,8 +41,8 @@ class Agent final : public v1::Tasks::Service {
 
   const std::string& address() const { return address_; }
   // Agents.ClaimPodSlices for this node, over the agent's connection to the controller: the
-  // device plugin's claim (DevicePluginOptions::claim). NotFound: no pod allocation waits here.
-  Result<v1::ClaimPodSlicesResponse> ClaimPodSlices(int devices, bool peek) const;
+  // device plugin's claim (DevicePluginOptions::claim). NotFound: no allocation was made for it.
+  Result<v1::ClaimPodSlicesResponse> ClaimPodSlices(v1::ClaimPodSlicesRequest request) const;
   void Wait();
   void Shutdown();
 

@@ -15,6 +15,7 @@
 
 #include "agent/compute_env.h"
 #include "runtime/compute_arbiter.h"
+#include "runtime/config.h"
 
 namespace xpool::agent {
 namespace {
@@ -24,19 +25,11 @@ constexpr std::string_view kContainerRuntimePath = "/usr/local/xpool/lib/libxpoo
 // on its own: a container never sees the host's slice folder, and so no other pod's segment.
 constexpr std::string_view kContainerSliceDir = "/var/run/xpool/slice";
 constexpr std::string_view kContainerComputeDir = "/var/run/xpool/compute";
+constexpr std::string_view kContainerSettings = "/var/run/xpool/settings";
+// Allocate calls remembered for telling init containers' pods apart (ContainerIdentity).
+constexpr size_t kAllocateRecords = 4096;
 // Below the host's slice folder: one folder per container slice.
 constexpr std::string_view kPodSlicesFolder = "xpool-pods";
-
-// A name that is safe as one path component.
-std::string PathComponent(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 64)) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '-' || c == '_' || c == '.';
-    out.push_back(plain && !(out.empty() && c == '.') ? c : '_');
-  }
-  return out;
-}
 
 Status MakeFolder(const std::string& path, mode_t mode) {
   if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
@@ -44,6 +37,20 @@ Status MakeFolder(const std::string& path, mode_t mode) {
   }
   chmod(path.c_str(), mode);  // whatever the umask
   return Status::Ok();
+}
+
+// A name for a container's slice from its device ids (sorted): FNV-1a, 64 bits.
+std::string SliceNameOf(const std::vector<std::string>& ids) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const auto& id : ids) {
+    for (const char c : id + "\n") {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+  }
+  char hex[17];  // NOLINT(modernize-avoid-c-arrays): snprintf buffer
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return std::string("xpool-k8s-") + hex;
 }
 
 std::string UuidOf(const std::string& id) {
@@ -61,7 +68,9 @@ std::pair<ino_t, int64_t> IdentityOf(const std::string& path) {
 }  // namespace
 
 DevicePlugin::DevicePlugin(v1::Node node, DevicePluginOptions options)
-    : node_(std::move(node)), options_(std::move(options)) {
+    : node_(std::move(node)),
+      options_(std::move(options)),
+      pod_resources_(options_.pod_resources_socket) {
   for (int i = 0; i < node_.devices_size(); ++i) {
     gpu_of_uuid_[node_.devices(i).uuid()] = i;
     healthy_[node_.devices(i).uuid()] = node_.devices(i).healthy();
@@ -128,6 +137,7 @@ Status DevicePlugin::Register() {
   request.set_endpoint(options_.socket_name);
   request.set_resource_name(options_.resource);
   request.mutable_options()->set_get_preferred_allocation_available(true);
+  request.mutable_options()->set_pre_start_required(true);
   v1beta1::Empty empty;
   const grpc::Status s = registration->Register(&context, request, &empty);
   if (!s.ok())
@@ -180,6 +190,7 @@ void DevicePlugin::SetHealth(const std::string& uuid, bool healthy) {
 grpc::Status DevicePlugin::GetDevicePluginOptions(grpc::ServerContext*, const v1beta1::Empty*,
                                                   v1beta1::DevicePluginOptions* response) {
   response->set_get_preferred_allocation_available(true);
+  response->set_pre_start_required(true);
   return grpc::Status::OK;
 }
 
@@ -214,7 +225,10 @@ grpc::Status DevicePlugin::GetPreferredAllocation(
     // First the GPUs the scheduler extender chose for the pod being admitted, so that the
     // kubelet's count of virtual devices per GPU follows the slices actually held.
     if (options_.claim) {
-      auto next = options_.claim(c.allocation_size(), true);
+      v1::ClaimPodSlicesRequest peek;
+      peek.set_devices(c.allocation_size());
+      peek.set_peek(true);
+      auto next = options_.claim(peek);
       if (next.ok()) {
         for (const auto& slice : next->slices()) {
           for (const auto& id : c.available_deviceids()) {
@@ -249,10 +263,21 @@ grpc::Status DevicePlugin::GetPreferredAllocation(
   return grpc::Status::OK;
 }
 
+Result<std::vector<std::string>> DevicePlugin::KnownIds(
+    const google::protobuf::RepeatedPtrField<std::string>& ids) const {
+  if (ids.empty()) return Status::InvalidArgument("no devices to allocate");
+  std::vector<std::string> out(ids.begin(), ids.end());
+  for (const auto& id : out) {
+    if (gpu_of_uuid_.count(UuidOf(id)) == 0) return Status::InvalidArgument("unknown device " + id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 DevicePlugin::ContainerSlice DevicePlugin::SliceFromSplit(
-    const v1beta1::ContainerAllocateRequest& c) const {
+    const std::vector<std::string>& ids) const {
   std::map<std::string, int> shares;  // GPU uuid -> virtual devices
-  for (const auto& id : c.devices_ids()) ++shares[UuidOf(id)];
+  for (const auto& id : ids) ++shares[UuidOf(id)];
   // The runtime holds every GPU of the container to one quota: the smallest share among them.
   int share = options_.split;
   ContainerSlice slice;
@@ -265,26 +290,70 @@ DevicePlugin::ContainerSlice DevicePlugin::SliceFromSplit(
   }
   slice.memory_mib = slice.memory_mib * share / options_.split;
   slice.core_percent = 100 * share / options_.split;
-  slice.segment_name = PathComponent("xpool-k8s-" + c.devices_ids(0).substr(0, 48));
+  slice.segment_name = SliceNameOf(ids);
   return slice;
 }
 
-Result<DevicePlugin::ContainerSlice> DevicePlugin::SliceFromClaim(
-    const v1::ClaimPodSlicesResponse& claim) const {
-  ContainerSlice slice;
+Status DevicePlugin::ApplyClaim(const v1::ClaimPodSlicesResponse& claim,
+                                ContainerSlice& slice) const {
   for (const auto& s : claim.slices()) {
-    auto gpu = gpu_of_uuid_.find(s.device_uuid());
-    if (gpu == gpu_of_uuid_.end()) {
+    if (gpu_of_uuid_.count(s.device_uuid()) == 0) {
       return Status::FailedPrecondition("the controller gave " + claim.allocation().id() +
                                         " a device this node does not have: " + s.device_uuid());
     }
-    slice.gpus.push_back(gpu->second);
     slice.memory_mib = s.memory_mib();
     slice.core_percent = s.compute_milli() / 10;
   }
   slice.allocation = claim.allocation().id();
   slice.compute_env = ComputeEnvironment(claim.allocation().request());
-  slice.segment_name = PathComponent("xpool-slice-" + claim.allocation().id());
+  return Status::Ok();
+}
+
+Result<DevicePlugin::ContainerSlice> DevicePlugin::DecidedSlice(
+    const std::vector<std::string>& ids) const {
+  ContainerSlice slice = SliceFromSplit(ids);
+  if (!options_.claim) return slice;
+  std::deque<AllocateRecord> records;
+  {
+    std::lock_guard<std::mutex> lock(records_mu_);
+    records = records_;
+  }
+  // The kubelet records a container's devices as soon as Allocate returns; a moment's wait
+  // covers a List that raced it.
+  Result<ContainerIdentity> who = Status::NotFound("unasked");
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto listed = pod_resources_.List(options_.resource);
+    if (!listed.ok()) return listed.status();
+    who = IdentifyContainer(ids, *listed, records);
+    if (who.ok() || who.status().code() != StatusCode::kNotFound) break;
+  }
+  if (!who.ok()) return who.status();
+  v1::ClaimPodSlicesRequest request;
+  request.set_devices(static_cast<int32_t>(ids.size()));
+  request.set_pod_namespace(who->pod_namespace);
+  request.set_pod_name(who->pod_name);
+  request.set_container(who->container);
+  request.set_may_be_init_container(who->may_be_init_container);
+  for (int gpu : slice.gpus) request.add_device_uuids(node_.devices(gpu).uuid());
+  auto claim = options_.claim(request);
+  const std::string container =
+      who->pod_namespace + "/" + who->pod_name + " " +
+      (who->container.empty() ? std::string("(an init container)") : who->container);
+  if (!claim.ok() && claim.status().code() == StatusCode::kNotFound) {
+    std::fprintf(stderr, "xpool-agent: device plugin: %s gets %d/%d of its GPU: %s\n",
+                 container.c_str(), slice.core_percent * options_.split / 100, options_.split,
+                 claim.status().message().c_str());
+    return slice;
+  }
+  if (!claim.ok()) {
+    return Status::IoError("cannot claim the slice of " + container + ": " +
+                           claim.status().message());
+  }
+  if (Status s = ApplyClaim(*claim, slice); !s.ok()) return s;
+  std::fprintf(stderr, "xpool-agent: device plugin: %s starts with %s (%lld MiB, %d %%)\n",
+               container.c_str(), slice.allocation.c_str(),
+               static_cast<long long>(slice.memory_mib), slice.core_percent);
   return slice;
 }
 
@@ -294,37 +363,43 @@ grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::Allocat
   const std::string preload = options_.dir + "/xpool-ld.so.preload";
   if (!options_.runtime_path.empty()) std::ofstream(preload) << kContainerRuntimePath << "\n";
   for (const auto& c : request->container_requests()) {
-    if (c.devices_ids_size() == 0) {
-      return {grpc::StatusCode::INVALID_ARGUMENT, "no devices to allocate"};
-    }
-    for (const auto& id : c.devices_ids()) {
-      if (gpu_of_uuid_.count(UuidOf(id)) == 0) {
-        return {grpc::StatusCode::INVALID_ARGUMENT, "unknown device " + id};
-      }
-    }
-    // The scheduler extender's decision for the pod, where it made one; else k/split of a GPU.
-    Result<ContainerSlice> slice = Status::NotFound("no claim");
-    if (options_.claim) {
-      auto claim = options_.claim(c.devices_ids_size(), false);
-      if (claim.ok()) {
-        slice = SliceFromClaim(*claim);
-      } else if (claim.status().code() != StatusCode::kNotFound) {
-        return {grpc::StatusCode::UNAVAILABLE,
-                "cannot look up the pod's slice: " + claim.status().message()};
-      }
-    }
-    if (!slice.ok() && slice.status().code() == StatusCode::kNotFound) slice = SliceFromSplit(c);
-    if (!slice.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, slice.status().message()};
-    if (Status s = PrepareHostFiles(*slice); !s.ok()) {
+    auto ids = KnownIds(c.devices_ids());
+    if (!ids.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, ids.status().message()};
+    const ContainerSlice slice = SliceFromSplit(*ids);
+    if (Status s = PrepareHostFiles(slice); !s.ok()) {
       return {grpc::StatusCode::INTERNAL, s.message()};
     }
-    DescribeContainer(*slice, preload, response->add_container_responses());
+    {
+      std::lock_guard<std::mutex> lock(records_mu_);
+      records_.push_back(AllocateRecord{*ids});
+      if (records_.size() > kAllocateRecords) records_.pop_front();
+    }
+    DescribeContainer(slice, preload, response->add_container_responses());
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePlugin::PreStartContainer(grpc::ServerContext*,
+                                             const v1beta1::PreStartContainerRequest* request,
+                                             v1beta1::PreStartContainerResponse*) {
+  auto ids = KnownIds(request->devices_ids());
+  if (!ids.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, ids.status().message()};
+  auto slice = DecidedSlice(*ids);
+  if (!slice.ok()) {
+    std::fprintf(stderr, "xpool-agent: device plugin: a container with %s cannot start: %s\n",
+                 ids->front().c_str(), slice.status().message().c_str());
+    return {grpc::StatusCode::FAILED_PRECONDITION, slice.status().message()};
+  }
+  if (Status s = WriteSettings(*slice); !s.ok()) return {grpc::StatusCode::INTERNAL, s.message()};
   return grpc::Status::OK;
 }
 
 std::string DevicePlugin::HostFolder(const ContainerSlice& slice) const {
   return options_.slice_dir + "/" + std::string(kPodSlicesFolder) + "/" + slice.segment_name;
+}
+
+std::string DevicePlugin::SettingsFile(const ContainerSlice& slice) const {
+  return HostFolder(slice) + ".settings";
 }
 
 std::string DevicePlugin::ArbitrationFile(int gpu) const {
@@ -339,6 +414,14 @@ Status DevicePlugin::PrepareHostFiles(const ContainerSlice& slice) const {
   }
   // The container's processes may run as any user.
   if (Status s = MakeFolder(HostFolder(slice), 0777); !s.ok()) return s;
+  // Whatever a container that held these devices before left behind.
+  unlink((HostFolder(slice) + "/" + slice.segment_name).c_str());
+  // Empty until PreStartContainer writes it: a runtime that finds it so refuses to allocate.
+  const std::string settings = SettingsFile(slice);
+  const int fd = open(settings.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError("cannot make '" + settings + "': " + std::strerror(errno));
+  fchmod(fd, 0644);
+  close(fd);
   for (int gpu : slice.gpus) {
     // An empty file: the first runtime to open it lays the segment out (ComputeArbiter::Open).
     const std::string path = ArbitrationFile(gpu);
@@ -350,6 +433,24 @@ Status DevicePlugin::PrepareHostFiles(const ContainerSlice& slice) const {
   return Status::Ok();
 }
 
+Status DevicePlugin::WriteSettings(const ContainerSlice& slice) const {
+  runtime::SliceSettings settings = {{runtime::kEnvGpuMemory, std::to_string(slice.memory_mib)}};
+  if (slice.core_percent < 100) {
+    settings[runtime::kEnvGpuCore] = std::to_string(slice.core_percent);
+  }
+  for (const auto& [name, value] : slice.compute_env) settings[name] = value;
+  if (!slice.allocation.empty()) settings[runtime::kEnvAllocation] = slice.allocation;
+  const std::string text = runtime::FormatSliceSettings(settings);
+  // Rewritten in place: a container restarted with it has the file's inode mounted.
+  const std::string path = SettingsFile(slice);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::IoError("cannot write '" + path + "': " + std::strerror(errno));
+  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  if (!written) return Status::IoError("cannot write '" + path + "'");
+  return Status::Ok();
+}
+
 void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::string& preload,
                                      v1beta1::ContainerAllocateResponse* out) const {
   std::string visible;
@@ -357,16 +458,11 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
   auto& env = *out->mutable_envs();
   env["CUDA_VISIBLE_DEVICES"] = visible;
   env["NVIDIA_VISIBLE_DEVICES"] = visible;
-  env["XPOOL_GPU_MEMORY"] = std::to_string(slice.memory_mib);
-  if (slice.core_percent < 100) env["XPOOL_GPU_CORE"] = std::to_string(slice.core_percent);
   env["XPOOL_SLICE"] = std::string(kContainerSliceDir) + "/" + slice.segment_name;
+  // Quotas and compute settings: written when the container starts (PreStartContainer).
+  env[runtime::kEnvSliceSettings] = std::string(kContainerSettings);
   // Every container on a GPU arbitrates in one file: the host's, mounted below.
   env["XPOOL_COMPUTE_DIR"] = std::string(kContainerComputeDir);
-  for (const auto& [name, value] : slice.compute_env) env[name] = value;
-  if (!slice.allocation.empty()) {
-    env["XPOOL_ALLOCATION"] = slice.allocation;
-    (*out->mutable_annotations())["xpool.io/allocation"] = slice.allocation;
-  }
   if (!options_.runtime_path.empty()) {
     auto* lib = out->add_mounts();
     lib->set_host_path(options_.runtime_path);
@@ -380,6 +476,10 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
   auto* folder = out->add_mounts();  // the slice's segment, seen by every process of the slice
   folder->set_host_path(HostFolder(slice));
   folder->set_container_path(std::string(kContainerSliceDir));
+  auto* settings = out->add_mounts();
+  settings->set_host_path(SettingsFile(slice));
+  settings->set_container_path(std::string(kContainerSettings));
+  settings->set_read_only(true);
   for (int gpu : slice.gpus) {
     auto* arbitration = out->add_mounts();
     arbitration->set_host_path(ArbitrationFile(gpu));
@@ -396,12 +496,6 @@ void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::str
     dev->set_container_path(path);
     dev->set_permissions("rw");
   }
-}
-
-grpc::Status DevicePlugin::PreStartContainer(grpc::ServerContext*,
-                                             const v1beta1::PreStartContainerRequest*,
-                                             v1beta1::PreStartContainerResponse*) {
-  return grpc::Status::OK;
 }
 
 }  // namespace xpool::agent

@@ -1,10 +1,14 @@
 // The Kubernetes device plugin (API v1beta1) of the agent: it serves on a unix socket in the
 // kubelet's device-plugin directory, registers a resource (xpool.io/gpu) with the kubelet, and
-// advertises each GPU as `split` virtual devices ("<uuid>::<k>") with its NUMA node. Allocate is
-// given device ids only: it claims from the controller the slice the scheduler extender chose for
-// the pod (the oldest pod allocation on this node that waits for that many devices) and gives the
-// container that slice — its GPUs, memory and compute quotas in the environment, the runtime
-// mounted and preloaded. A pod the extender did not place gets k/split of a GPU for k virtual
+// advertises each GPU as `split` virtual devices ("<uuid>::<k>") with its NUMA node.
+//
+// Allocate is given device ids only, so it gives the container what follows from them alone: its
+// GPUs, the runtime mounted and preloaded, a slice folder of its own, and a settings file that is
+// still empty (XPOOL_SLICE_SETTINGS). The plugin asks the kubelet to call PreStartContainer before
+// the container starts; by then the kubelet's pod-resources API lists which pod and container
+// hold those ids (ContainerIdentity), and the plugin claims from the controller the slice the
+// scheduler extender decided for exactly that container and writes its quotas and compute
+// settings into the file. A pod the extender did not place gets k/split of a GPU for k virtual
 // devices. When the kubelet restarts (its socket is recreated), the plugin serves a fresh socket
 // and registers again.
 #pragma once
@@ -13,6 +17,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -21,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent/container_identity.h"
+#include "agent/pod_resources.h"
 #include "core/status.h"
 #include "k8s/deviceplugin/v1beta1/api.grpc.pb.h"
 #include "xpool/v1/pool.pb.h"
@@ -34,11 +41,11 @@ struct DevicePluginOptions {
   int split = 10;            // virtual devices per GPU
   std::string runtime_path;  // libxpool-cuda.so on the host; mounted into containers
   std::string slice_dir = "/dev/shm";
-  // Claims the next `devices` slices of a pod allocation on this node from the controller
-  // (Agents.ClaimPodSlices). NotFound: the extender placed no pod here that waits for them.
-  // Unset: every container gets k/split of a GPU.
-  // With `peek`, only names the slices (GetPreferredAllocation).
-  std::function<Result<v1::ClaimPodSlicesResponse>(int devices, bool peek)> claim;
+  // Agents.ClaimPodSlices of the controller, for this node: a container's slice, or with peek
+  // the GPUs to prefer. NotFound: the extender made no allocation for it. Unset: every
+  // container gets k/split of a GPU.
+  std::function<Result<v1::ClaimPodSlicesResponse>(v1::ClaimPodSlicesRequest)> claim;
+  std::string pod_resources_socket = kDefaultPodResourcesSocket;
 };
 
 class DevicePlugin final : public v1beta1::DevicePlugin::Service {
@@ -78,22 +85,32 @@ class DevicePlugin final : public v1beta1::DevicePlugin::Service {
     int64_t memory_mib = 0;
     int core_percent = 100;
     // The runtime's shared segment: a file of this name in a folder of the slice's own of the
-    // same name (HostFolder), the only part of slice_dir a container sees besides its GPUs'
-    // arbitration files (ArbitrationFile).
+    // same name (HostFolder), the only part of slice_dir a container sees besides its settings
+    // file (SettingsFile) and its GPUs' arbitration files (ArbitrationFile). Named after the
+    // device ids, which no two containers hold at once.
     std::string segment_name;
     std::string allocation;  // the pool's allocation, when the extender made one
     // How it takes turns on the device, as the pod's annotations asked (ComputeEnvironment).
     std::map<std::string, std::string> compute_env;
   };
-  // `c` names only devices of this node (Allocate checks).
-  ContainerSlice SliceFromSplit(const v1beta1::ContainerAllocateRequest& c) const;
-  Result<ContainerSlice> SliceFromClaim(const v1::ClaimPodSlicesResponse& claim) const;
-  // On the host: the slice's own folder, and the arbitration file of GPU `gpu`.
+  // The ids, sorted, when all are devices of this node.
+  Result<std::vector<std::string>> KnownIds(
+      const google::protobuf::RepeatedPtrField<std::string>& ids) const;
+  // `ids` sorted, of this node.
+  ContainerSlice SliceFromSplit(const std::vector<std::string>& ids) const;
+  // The claim's quotas and settings on top of `slice` (its GPUs stay the kubelet's).
+  Status ApplyClaim(const v1::ClaimPodSlicesResponse& claim, ContainerSlice& slice) const;
+  // The container's slice as decided for it (PreStartContainer).
+  Result<ContainerSlice> DecidedSlice(const std::vector<std::string>& ids) const;
+  // On the host: the slice's own folder, its settings file, and the arbitration file of GPU
+  // `gpu`.
   std::string HostFolder(const ContainerSlice& slice) const;
+  std::string SettingsFile(const ContainerSlice& slice) const;
   std::string ArbitrationFile(int gpu) const;
-  // Makes the slice's folder and its GPUs' arbitration files on the host, so that they can be
-  // mounted one by one.
+  // Makes the slice's folder (emptied), its settings file (empty) and its GPUs' arbitration
+  // files on the host, so that they can be mounted one by one.
   Status PrepareHostFiles(const ContainerSlice& slice) const;
+  Status WriteSettings(const ContainerSlice& slice) const;
   void DescribeContainer(const ContainerSlice& slice, const std::string& preload,
                          v1beta1::ContainerAllocateResponse* out) const;
 
@@ -108,6 +125,9 @@ class DevicePlugin final : public v1beta1::DevicePlugin::Service {
   std::atomic<bool> stop_{false};
   bool registered_ = false;  // by Start; the watcher's from then on
   std::thread watcher_;
+  PodResourcesClient pod_resources_;
+  mutable std::mutex records_mu_;
+  std::deque<AllocateRecord> records_;  // the latest Allocate calls, oldest first
 };
 
 }  // namespace xpool::agent

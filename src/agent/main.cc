@@ -8,13 +8,13 @@
 #include <iostream>
 
 #include "agent/agent.h"
-#include "core/install_paths.h"
 #include "agent/device_plugin.h"
 #include "agent/health.h"
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
 #include "agent/task_runner.h"
 #include "core/address.h"
+#include "core/install_paths.h"
 #include "core/signals.h"
 #include "core/token_file.h"
 
@@ -38,6 +38,11 @@ int main(int argc, char** argv) {
                  "serve the Kubernetes device plugin in this directory (the kubelet's)")
       ->each([&](const std::string&) { device_plugin = true; });
   app.add_option("--device-plugin-split", plugin.split, "virtual devices per GPU")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--pod-resources-socket", plugin.pod_resources_socket,
+                 "the kubelet's pod-resources API, which says which pod and container a "
+                 "container's devices went to")
       ->capture_default_str();
   app.add_option("--device-plugin-resource", plugin.resource, "the resource registered")
       ->capture_default_str();
@@ -140,8 +145,8 @@ int main(int argc, char** argv) {
     }
     plugin.runtime_path = options.tasks.runtime_path.empty() ? xpool::FindRuntimeLibrary("")
                                                              : options.tasks.runtime_path;
-    plugin.claim = [raw = agent->get()](int devices, bool peek) {
-      return raw->ClaimPodSlices(devices, peek);
+    plugin.claim = [raw = agent->get()](xpool::v1::ClaimPodSlicesRequest request) {
+      return raw->ClaimPodSlices(std::move(request));
     };
     auto started = xpool::agent::DevicePlugin::Start(gpus, plugin);
     if (!started.ok()) {

@@ -173,50 +173,80 @@ Status ReadComputeAnnotations(const json& pod, v1::AllocateRequest& r) {
   return Status::Ok();
 }
 
-// The slice of a GPU a pod asks for (limits, else requests): devices summed over its containers,
-// memory and core per device (the largest any container names); nullopt when it asks for none of
-// ours. InvalidArgument for values that are not whole numbers in range.
-Result<std::optional<v1::AllocateRequest>> RequestOfPodObject(const json& pod,
+// One container's slice (limits, else requests): nullopt when it asks for none of ours.
+// InvalidArgument for values that are not whole numbers in range.
+Result<std::optional<v1::AllocateRequest>> RequestOfContainer(const json& c,
                                                               const ResourceNames& names) {
+  const std::string name = c.value("name", std::string());
+  const json resources = c.value("resources", json::object());
+  json wanted = resources.is_object() ? resources.value("limits", json::object()) : json();
+  if (!wanted.is_object() || wanted.empty()) {
+    wanted = resources.is_object() ? resources.value("requests", json::object()) : json();
+  }
+  if (!wanted.is_object()) return std::optional<v1::AllocateRequest>();
   int64_t gpus = 0, memory = 0, core = 0;
   bool ours = false;
-  // Devices add up over the containers; memory and core are per device.
-  const auto add = [](int64_t* total, int64_t n) {
-    *total = n > INT64_MAX - *total ? INT64_MAX : *total + n;
-  };
-  const auto largest = [](int64_t* total, int64_t n) { *total = std::max(*total, n); };
-  const json containers = pod.value("/spec/containers"_json_pointer, json::array());
-  if (!containers.is_array()) return Status::InvalidArgument("spec.containers is not a list");
-  for (const auto& c : containers) {
-    const json resources = c.value("resources", json::object());
-    json wanted = resources.value("limits", json::object());
-    if (!wanted.is_object() || wanted.empty()) wanted = resources.value("requests", json::object());
-    if (!wanted.is_object()) continue;
-    for (const auto& [key, total, combine] :
-         {std::tuple{names.gpu, &gpus, +add}, std::tuple{names.memory, &memory, +largest},
-          std::tuple{names.core, &core, +largest}}) {
-      if (!wanted.contains(key)) continue;
-      auto n = WholeQuantity(wanted[key], key);
-      if (!n.ok()) return n.status();
-      combine(total, *n);
-      ours = true;
-    }
+  for (const auto& [key, value] : {std::pair{names.gpu, &gpus}, std::pair{names.memory, &memory},
+                                   std::pair{names.core, &core}}) {
+    if (!wanted.contains(key)) continue;
+    auto n = WholeQuantity(wanted[key], key);
+    if (!n.ok()) return Status::InvalidArgument("container " + name + ": " + n.status().message());
+    *value = *n;
+    ours = true;
   }
   if (!ours) return std::optional<v1::AllocateRequest>();
-  if (gpus < 1 || gpus > 64) return Status::InvalidArgument(names.gpu + " must be 1..64");
-  if (core < 0 || core > 100) return Status::InvalidArgument(names.core + " must be 1..100");
+  if (gpus < 1 || gpus > 64) {
+    return Status::InvalidArgument("container " + name + ": " + names.gpu + " must be 1..64");
+  }
+  if (core < 0 || core > 100) {
+    return Status::InvalidArgument("container " + name + ": " + names.core + " must be 1..100");
+  }
   v1::AllocateRequest r;
   r.set_type("gpu");  // the resource is a GPU's: other device types never serve it
   r.set_devices(static_cast<int32_t>(gpus));
   r.set_compute_milli(core == 0 || core == 100 ? 0 : static_cast<int32_t>(core * 10));
   r.set_memory_mib(memory);
-  r.set_owner(pod.value("/metadata/namespace"_json_pointer, std::string()) + "/" +
-              pod.value("/metadata/name"_json_pointer, std::string()));
-  r.set_tenant(pod.value("/metadata/namespace"_json_pointer, std::string()));
-  r.set_pod_uid(pod.value("/metadata/uid"_json_pointer, std::string()));
-  Status s = ReadComputeAnnotations(pod, r);
-  if (!s.ok()) return s;
+  r.set_container(name);
   return std::optional<v1::AllocateRequest>(r);
+}
+
+// The slices a pod asks for: one per container that asks for any of ours (limits, else
+// requests), init containers included, in the pod's order (init containers first, as the kubelet
+// runs them); empty when it asks for none. Each carries the pod's identity and annotations.
+Result<std::vector<v1::AllocateRequest>> RequestsOfPodObject(const json& pod,
+                                                             const ResourceNames& names) {
+  std::vector<v1::AllocateRequest> out;
+  for (const char* list : {"initContainers", "containers"}) {
+    const json containers =
+        pod.value(json::json_pointer(std::string("/spec/") + list), json::array());
+    if (!containers.is_array()) {
+      return Status::InvalidArgument(std::string("spec.") + list + " is not a list");
+    }
+    const bool init_list = std::string_view(list) == "initContainers";
+    int index = 0;
+    for (const auto& c : containers) {
+      if (!c.is_object())
+        return Status::InvalidArgument(std::string("spec.") + list + " holds a non-object");
+      auto r = RequestOfContainer(c, names);
+      if (!r.ok()) return r.status();
+      if (r->has_value()) {
+        v1::AllocateRequest& request = out.emplace_back(**r);
+        // A restartable init container (a sidecar) runs beside the app containers, as one.
+        request.set_init_container(init_list &&
+                                   c.value("restartPolicy", std::string()) != "Always");
+        request.set_container_index(index);
+      }
+      ++index;
+    }
+  }
+  for (auto& r : out) {
+    r.set_owner(pod.value("/metadata/namespace"_json_pointer, std::string()) + "/" +
+                pod.value("/metadata/name"_json_pointer, std::string()));
+    r.set_tenant(pod.value("/metadata/namespace"_json_pointer, std::string()));
+    r.set_pod_uid(pod.value("/metadata/uid"_json_pointer, std::string()));
+    if (Status s = ReadComputeAnnotations(pod, r); !s.ok()) return s;
+  }
+  return out;
 }
 
 }  // namespace
@@ -238,12 +268,12 @@ std::string ExtenderFilter(PoolState& state, const std::string& body, const Reso
     return error(args.status().message());
   }
   const Candidates& candidates = args->candidates;
-  auto request = RequestOfPodObject(args->pod, names);
-  if (!request.ok()) return error(request.status().message());
+  auto requests = RequestsOfPodObject(args->pod, names);
+  if (!requests.ok()) return error(requests.status().message());
   std::vector<char> passed(candidates.names.size(), 1);  // a pod of none of ours passes everywhere
   std::vector<std::pair<std::string, std::string>> failed, unresolvable;
-  if (request->has_value()) {
-    auto verdicts = state.Evaluate(**request, candidates.names);
+  if (!requests->empty()) {
+    auto verdicts = state.EvaluatePod(*requests, candidates.names);
     if (!verdicts.ok()) return error(verdicts.status().message());
     for (size_t i = 0; i < candidates.names.size(); ++i) {
       auto& v = (*verdicts)[i];
@@ -290,11 +320,11 @@ std::string ExtenderPrioritize(PoolState& state, const std::string& body,
   auto args = ParseArgs(body);
   if (!args.ok()) return error(args.status().message());
   const Candidates& candidates = args->candidates;
-  auto request = RequestOfPodObject(args->pod, names);
-  if (!request.ok()) return error(request.status().message());
+  auto requests = RequestsOfPodObject(args->pod, names);
+  if (!requests.ok()) return error(requests.status().message());
   std::vector<PoolState::NodeVerdict> verdicts(candidates.names.size());
-  if (request->has_value()) {
-    auto v = state.Evaluate(**request, candidates.names);
+  if (!requests->empty()) {
+    auto v = state.EvaluatePod(*requests, candidates.names);
     if (!v.ok()) return error(v.status().message());
     verdicts = std::move(*v);
   }
@@ -302,7 +332,7 @@ std::string ExtenderPrioritize(PoolState& state, const std::string& body,
   out.reserve(32 * candidates.names.size() + 2);
   for (size_t i = 0; i < candidates.names.size(); ++i) {
     // Nodes that cannot hold the pod score 0; a pod of none of ours scores neutral everywhere.
-    const int score = !request->has_value() ? 5 : verdicts[i].fits ? verdicts[i].score : 0;
+    const int score = requests->empty() ? 5 : verdicts[i].fits ? verdicts[i].score : 0;
     if (i > 0) out.push_back(',');
     out += "{\"Host\":";
     AppendJsonString(&out, candidates.names[i]);
@@ -335,27 +365,57 @@ Result<BindArgs> ParseBindArgs(const std::string& body) {
   return b;
 }
 
-std::map<std::string, std::string> AnnotationsOf(const v1::Allocation& a) {
-  std::string devices;
-  for (const auto& s : a.slices()) devices += (devices.empty() ? "" : ",") + s.device_uuid();
-  const int32_t milli = a.slices_size() > 0 ? a.slices(0).compute_milli() : 1000;
-  return {{std::string(kAllocationAnnotation), a.id()},
+// The pod's annotations for its allocations (one per container with a slice, in the pod's
+// order): their ids and GPUs, comma-separated, and the first one's memory and share.
+std::map<std::string, std::string> AnnotationsOf(const std::vector<v1::Allocation>& made) {
+  std::string ids, devices;
+  for (const auto& a : made) {
+    ids += (ids.empty() ? "" : ",") + a.id();
+    for (const auto& s : a.slices()) devices += (devices.empty() ? "" : ",") + s.device_uuid();
+  }
+  const v1::Allocation& first = made.front();
+  const int32_t milli = first.slices_size() > 0 ? first.slices(0).compute_milli() : 1000;
+  return {{std::string(kAllocationAnnotation), ids},
           {std::string(kDevicesAnnotation), devices},
           {std::string(kMemoryAnnotation),
-           std::to_string(a.slices_size() > 0 ? a.slices(0).memory_mib() : 0)},
+           std::to_string(first.slices_size() > 0 ? first.slices(0).memory_mib() : 0)},
           {std::string(kCoreAnnotation), std::to_string(milli / 10)}};
 }
 
-// The pod's allocation on `node`: the one an earlier bind of the same pod made, else a new one.
-Result<v1::Allocation> AllocationForPod(PoolState& state, const BindArgs& args,
-                                        v1::AllocateRequest request) {
+// The pod's allocations on `node`, one per request: the ones an earlier bind of the same pod
+// made, else new ones (all or none).
+Result<std::vector<v1::Allocation>> AllocationsForPod(PoolState& state, const BindArgs& args,
+                                                      std::vector<v1::AllocateRequest> requests) {
+  std::vector<v1::Allocation> earlier;
   for (const auto& id : state.LiveOfPod(args.uid)) {
-    auto earlier = state.Get(id);
-    if (earlier.ok() && earlier->node() == args.node) return earlier;
-    (void)state.Release(id, "pod bound again, to node " + args.node, NowUnixMs());
+    auto a = state.Get(id);
+    if (a.ok() && a->node() == args.node) earlier.push_back(*a);
   }
-  request.set_node(args.node);
-  return state.Allocate(request, NowUnixMs());
+  if (earlier.size() == requests.size()) {
+    std::sort(earlier.begin(), earlier.end(), [](const auto& x, const auto& y) {
+      return std::pair{!x.request().init_container(), x.request().container_index()} <
+             std::pair{!y.request().init_container(), y.request().container_index()};
+    });
+    return earlier;
+  }
+  for (const auto& a : earlier) {
+    (void)state.Release(a.id(), "pod bound again, to node " + args.node, NowUnixMs());
+  }
+  std::vector<v1::Allocation> made;
+  for (auto& request : requests) {
+    request.set_node(args.node);
+    auto a = state.Allocate(request, NowUnixMs());
+    if (!a.ok()) {
+      for (const auto& m : made) {
+        (void)state.Release(m.id(), "the pod's other containers do not fit", NowUnixMs());
+      }
+      if (requests.size() == 1) return a.status();
+      return Status::FailedPrecondition("container " + request.container() + ": " +
+                                        a.status().message());
+    }
+    made.push_back(*a);
+  }
+  return made;
 }
 
 Status Bind(PoolState& state, KubeClient& kube, const BindArgs& args, const ResourceNames& names) {
@@ -372,26 +432,29 @@ Status Bind(PoolState& state, KubeClient& kube, const BindArgs& args, const Reso
     return Status::FailedPrecondition("pod " + args.ns + "/" + args.pod +
                                       " is already bound to node " + bound_to);
   }
-  auto request = RequestOfPodObject(*pod, names);
-  if (!request.ok()) return request.status();
-  std::optional<v1::Allocation> allocation;
-  if (request->has_value()) {
-    auto made = AllocationForPod(state, args, **request);
-    if (!made.ok()) return made.status();
-    allocation = *made;
-    if (Status s = kube.AnnotatePod(args.ns, args.pod, AnnotationsOf(*allocation)); !s.ok()) {
-      (void)state.Release(allocation->id(), "bind failed: " + s.message(), NowUnixMs());
+  auto requests = RequestsOfPodObject(*pod, names);
+  if (!requests.ok()) return requests.status();
+  std::vector<v1::Allocation> made;
+  const auto release_all = [&](const std::string& why) {
+    for (const auto& a : made) (void)state.Release(a.id(), "bind failed: " + why, NowUnixMs());
+  };
+  if (!requests->empty()) {
+    auto allocations = AllocationsForPod(state, args, *requests);
+    if (!allocations.ok()) return allocations.status();
+    made = std::move(*allocations);
+    if (Status s = kube.AnnotatePod(args.ns, args.pod, AnnotationsOf(made)); !s.ok()) {
+      release_all(s.message());
       return s;
     }
   }
   if (Status s = kube.BindPod(args.ns, args.pod, args.uid, args.node); !s.ok()) {
-    if (allocation)
-      (void)state.Release(allocation->id(), "bind failed: " + s.message(), NowUnixMs());
+    release_all(s.message());
     return s;
   }
+  std::string with;
+  for (const auto& a : made) with += (with.empty() ? " with " : ",") + a.id();
   std::fprintf(stderr, "xpool-controller: bound pod %s/%s to %s%s\n", args.ns.c_str(),
-               args.pod.c_str(), args.node.c_str(),
-               allocation ? (" with " + allocation->id()).c_str() : "");
+               args.pod.c_str(), args.node.c_str(), with.c_str());
   return Status::Ok();
 }
 

@@ -445,48 +445,6 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   return a;
 }
 
-Result<PoolState::PodClaim> PoolState::ClaimPodSlices(const std::string& node, int devices,
-                                                      int64_t now_ms, bool peek) {
-  Result<PodClaim> r = Status::Internal("unset");
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    r = ClaimPodSlicesLocked(node, devices, now_ms, peek);
-  }
-  committer_->WaitForMine();
-  return r;
-}
-
-Result<PoolState::PodClaim> PoolState::ClaimPodSlicesLocked(const std::string& node, int devices,
-                                                            int64_t now_ms, bool peek) {
-  if (devices < 1) return Status::InvalidArgument("claim at least one device");
-  // The kubelet admits a node's pods in the order they were bound: the oldest allocation first.
-  const v1::Allocation* oldest = nullptr;
-  for (const std::string& id : LiveOnLocked(node)) {
-    const v1::Allocation& a = allocations_.at(id);
-    if (a.request().pod_uid().empty() || a.slices_size() - a.claimed_devices() < devices) continue;
-    if (oldest == nullptr || a.created_unix_ms() < oldest->created_unix_ms()) oldest = &a;
-  }
-  if (oldest == nullptr) {
-    return Status::NotFound("no pod allocation on node " + node + " waits for " +
-                            std::to_string(devices) + " device(s)");
-  }
-  v1::Allocation a = *oldest;
-  PodClaim claim;
-  for (int i = a.claimed_devices(); i < a.claimed_devices() + devices; ++i) {
-    *claim.slices.Add() = a.slices(i);
-  }
-  if (peek) {
-    claim.allocation = std::move(a);
-    return claim;
-  }
-  a.set_claimed_devices(a.claimed_devices() + devices);
-  a.set_updated_unix_ms(now_ms);
-  if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
-  allocations_[a.id()] = a;
-  claim.allocation = std::move(a);
-  return claim;
-}
-
 Result<v1::Allocation> PoolState::Get(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = allocations_.find(id);
@@ -578,81 +536,6 @@ std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_m
     if (seq > *seen) out.push_back(a);
   }
   *seen = std::max(*seen, change_seq_);
-  return out;
-}
-
-Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
-    const v1::AllocateRequest& request, const std::vector<std::string>& names) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Refusal refusal = Refusal::kNone;
-  auto demand = DemandOf(request, models_, pool_, shapes_, &refusal);
-  std::vector<NodeVerdict> out(names.size());
-  if (!demand.ok() && refusal == Refusal::kNeverFits) {
-    // Well formed, but nothing in the pool could ever hold it (no model has the rating asked):
-    // every node says why.
-    for (auto& v : out) {
-      v.never = true;
-      v.reason = demand.status().message();
-    }
-    return out;
-  }
-  if (!demand.ok()) return demand.status();
-  std::vector<int64_t> raw(names.size(), 0);
-  int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-  constexpr int64_t kDoesNotFit = std::numeric_limits<int64_t>::min();
-  constexpr int64_t kUnjudged = kDoesNotFit + 1;
-  std::vector<int64_t> by_class(pool_.class_count(), kUnjudged);  // score, or kDoesNotFit
-  for (size_t i = 0; i < names.size(); ++i) {
-    const std::string& name = names[i];
-    NodeVerdict& v = out[i];
-    auto it = node_index_.find(name);
-    if (it == node_index_.end()) {
-      v.never = true;
-      v.reason = "no xpool agent serves node " + name;
-      continue;
-    }
-    const NodeEntry& entry = *it->second;
-    const sched::NodeIndex n = entry.index;
-    if (entry.cordoned) {
-      v.reason = "node " + name + " stopped heartbeating";
-      continue;
-    }
-    const sched::NodeState& state = pool_.state(n);
-    if (!sched::FitsEmpty(pool_.spec(n), state.model, *demand)) {
-      v.never = true;
-      const sched::NodeSpec& spec = pool_.spec(n);
-      v.reason = "node " + name + " has no device that could ever hold this (" + spec.model +
-                 " × " + std::to_string(spec.device_count) +
-                 (spec.device_memory.value() > 0
-                      ? ", " + std::to_string(spec.device_memory.value()) + " MiB each"
-                      : std::string()) +
-                 "; asked " + std::to_string(demand->device_count) + " × " +
-                 (demand->dev_mem > 0 ? std::to_string(demand->dev_mem) + " MiB" : "any memory") +
-                 ")";
-      continue;
-    }
-    // Nodes of one class are in one state: each class is judged and scored once.
-    const sched::ClassId cls = pool_.class_of(n);
-    int64_t& judged = by_class[cls];
-    if (judged == kUnjudged) {
-      judged = sched::Fits(state, *demand) ? 0 : kDoesNotFit;
-      for (const auto& wp : scheduler_->profile()) {
-        if (judged != kDoesNotFit) judged += wp.weight * wp.policy->Score(state, cls, *demand);
-      }
-    }
-    if (judged == kDoesNotFit) {
-      v.reason = "node " + name + " has no free device share or memory for this now";
-      continue;
-    }
-    v.fits = true;
-    raw[i] = judged;
-    lo = std::min(lo, raw[i]);
-    hi = std::max(hi, raw[i]);
-  }
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (!out[i].fits) continue;
-    out[i].score = hi == lo ? 10 : static_cast<int>((raw[i] - lo) * 10 / (hi - lo));
-  }
   return out;
 }
 

@@ -55,15 +55,18 @@ class PoolState {
                                   Refusal* refusal = nullptr);
   Result<v1::Allocation> Release(const std::string& id, const std::string& reason, int64_t now_ms);
   Result<v1::Allocation> Get(const std::string& id) const;
-  // For the device plugin of `node`: the next `devices` slices of the oldest pod allocation there
-  // that still has that many unclaimed (see ClaimPodSlices in pool.proto). NotFound: none.
+  // The device plugin's questions (ClaimPodSlices in pool.proto; pool_state_kube.cc).
   struct PodClaim {
     v1::Allocation allocation;
     google::protobuf::RepeatedPtrField<v1::Slice> slices;
   };
-  // `peek`: name them without claiming them.
-  Result<PodClaim> ClaimPodSlices(const std::string& node, int devices, int64_t now_ms,
-                                  bool peek = false);
+  // The slices of the oldest pod allocation on `node` with at least `devices` slices that no
+  // container has started with: GPUs to prefer. NotFound: none.
+  Result<PodClaim> PeekPodSlices(const std::string& node, int devices) const;
+  // The slice of exactly the container `request` names (not peek), marked started and moved to
+  // the GPUs the kubelet gave it where those differ and it fits there. NotFound: no allocation
+  // was made for that container; FailedPrecondition: it cannot move there.
+  Result<PodClaim> ClaimContainerSlice(const v1::ClaimPodSlicesRequest& request, int64_t now_ms);
   std::vector<v1::Allocation> Allocations(bool include_released) const;
   // The ids of the live allocations made for a Kubernetes pod (by its uid).
   std::vector<std::string> LiveOfPod(const std::string& uid) const;
@@ -80,6 +83,10 @@ class PoolState {
   // One verdict per name, in the order given.
   Result<std::vector<NodeVerdict>> Evaluate(const v1::AllocateRequest& request,
                                             const std::vector<std::string>& nodes);
+  // The same for a pod with one request per container that asks for a slice: a node fits when
+  // all of them fit there together; the score is the first request's.
+  Result<std::vector<NodeVerdict>> EvaluatePod(const std::vector<v1::AllocateRequest>& requests,
+                                               const std::vector<std::string>& nodes);
   // Changes to allocations after `*seen` (a sequence number; kNotWatching at first), waiting up
   // to `timeout_ms` for one. On the first call, or when the caller fell too far behind, the
   // current live allocations come instead. Updates `*seen`.
@@ -117,8 +124,13 @@ class PoolState {
   Result<v1::Allocation> AllocateUnwaited(const v1::AllocateRequest& request, int64_t now_ms,
                                           Refusal* refusal);
   std::vector<v1::Allocation> ExpireLeasesUnwaited(int64_t now_ms);
-  Result<PodClaim> ClaimPodSlicesLocked(const std::string& node, int devices, int64_t now_ms,
-                                        bool peek);
+  Result<std::vector<NodeVerdict>> EvaluateLocked(const v1::AllocateRequest& request,
+                                                  const std::vector<std::string>& nodes);
+  Result<PodClaim> ClaimContainerSliceLocked(const v1::ClaimPodSlicesRequest& request,
+                                             int64_t now_ms);
+  // Moves a live allocation's slices to these devices of its node (as many as it holds), if
+  // they have room for it; unchanged otherwise.
+  Status MoveToDevicesLocked(v1::Allocation& allocation, const std::vector<std::string>& uuids);
   Status LoadLocked(int64_t now_ms);
   // `released`: per tenant, the device time of the released allocations in the store.
   Status LoadReleasedGpuSecondsLocked(const std::map<std::string, double>& released);

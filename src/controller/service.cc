@@ -53,14 +53,17 @@ grpc::Status AgentsService::ClaimPodSlices(grpc::ServerContext* context,
                                            v1::ClaimPodSlicesResponse* response) {
   std::string user;
   if (auto s = auth_->Check(context, Caller::kAgent, "ClaimPodSlices", &user); !s.ok()) return s;
-  auto claim =
-      state_->ClaimPodSlices(request->node(), request->devices(), NowUnixMs(), request->peek());
+  auto claim = request->peek() ? state_->PeekPodSlices(request->node(), request->devices())
+                               : state_->ClaimContainerSlice(*request, NowUnixMs());
   if (!claim.ok()) return ToGrpc(claim.status());
   *response->mutable_allocation() = std::move(claim->allocation);
   *response->mutable_slices() = std::move(claim->slices);
   if (request->peek()) return grpc::Status::OK;
-  std::fprintf(stderr, "xpool-controller: node %s's device plugin claimed %d device(s) of %s\n",
-               request->node().c_str(), request->devices(), response->allocation().id().c_str());
+  const v1::AllocateRequest& made_for = response->allocation().request();
+  std::fprintf(stderr, "xpool-controller: node %s started %s container %s of pod %s/%s with %s\n",
+               request->node().c_str(), made_for.init_container() ? "init" : "app",
+               made_for.container().c_str(), request->pod_namespace().c_str(),
+               request->pod_name().c_str(), response->allocation().id().c_str());
   return grpc::Status::OK;
 }
 

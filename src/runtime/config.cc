@@ -1,7 +1,12 @@
 #include "runtime/config.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <tuple>
 
 namespace xpool::runtime {
@@ -194,14 +199,35 @@ Result<int> ParseWholeInRange(std::string_view text, int low, int high, const ch
   return v;
 }
 
+// The variables as the runtime sees them: the slice's settings file, where there is one, over the
+// environment.
+class Variables {
+ public:
+  Variables(const char* (*env)(const char* name), const SliceSettings* file)
+      : env_(env), file_(file) {}
+  const char* operator()(const char* name) const {
+    if (file_ != nullptr) {
+      if (auto it = file_->find(std::string_view(name)); it != file_->end()) {
+        return it->second.c_str();
+      }
+    }
+    return env_(name);
+  }
+
+ private:
+  const char* (*env_)(const char* name);
+  const SliceSettings* file_;
+};
+
 // $XPOOL_COMPUTE_DIR through `lookup`, or the default when it is unset or empty.
-std::string ComputeDirOf(const char* (*lookup)(const char* name)) {
+template <typename Lookup>
+std::string ComputeDirOf(const Lookup& lookup) {
   const char* dir = lookup(kEnvComputeDir);
   return dir != nullptr && *dir != '\0' ? dir : ComputeConfig{}.dir;
 }
 
 // Reads the compute variables; returns the first error, if any.
-std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeConfig& compute) {
+std::string LoadComputeConfig(const Variables& lookup, ComputeConfig& compute) {
   if (const char* core = lookup(kEnvGpuCore); core != nullptr) {
     auto share = ParseComputeShare(core);
     if (!share.ok()) return std::string(kEnvGpuCore) + ": " + share.status().message();
@@ -255,9 +281,89 @@ std::string LoadComputeConfig(const char* (*lookup)(const char* name), ComputeCo
 
 }  // namespace
 
-RuntimeConfig LoadConfig(const char* (*lookup)(const char* name)) {
+Result<SliceSettings> ParseSliceSettings(std::string_view text) {
+  SliceSettings settings;
+  size_t line_number = 0;
+  while (!text.empty()) {
+    const size_t end = text.find('\n');
+    const std::string_view line = Trim(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+    ++line_number;
+    if (line.empty() || line.front() == '#') continue;
+    const auto where = [&] { return "line " + std::to_string(line_number) + ": "; };
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      return Status::InvalidArgument(where() + "not NAME=VALUE");
+    }
+    const std::string_view name = Trim(line.substr(0, eq));
+    bool known = false;
+    for (const char* allowed : kSliceSettingNames) known = known || name == allowed;
+    if (!known) {
+      return Status::InvalidArgument(where() + "'" + std::string(name.substr(0, 64)) +
+                                     "' is not a slice setting");
+    }
+    if (!settings.emplace(std::string(name), std::string(Trim(line.substr(eq + 1)))).second) {
+      return Status::InvalidArgument(where() + std::string(name) + " is set twice");
+    }
+  }
+  if (settings.empty()) return Status::InvalidArgument("no setting in it");
+  return settings;
+}
+
+std::string FormatSliceSettings(const SliceSettings& settings) {
+  std::string out = "# xpool slice settings (XPOOL_SLICE_SETTINGS)\n";
+  for (const auto& [name, value] : settings) out += name + "=" + value + "\n";
+  return out;
+}
+
+namespace {
+
+// The settings file at `path`, at most 64 KiB.
+Result<SliceSettings> ReadSliceSettings(const char* path) {
+  const std::string what = std::string(kEnvSliceSettings) + "='" + path + "': ";
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::InvalidArgument(what + std::strerror(errno));
+  std::string text(64 * 1024, '\0');
+  size_t size = 0;
+  for (;;) {
+    const ssize_t n = read(fd, text.data() + size, text.size() - size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    size += static_cast<size_t>(n);
+    if (size == text.size()) break;
+  }
+  close(fd);
+  if (size == text.size()) return Status::InvalidArgument(what + "larger than 64 KiB");
+  if (size == 0) {
+    return Status::InvalidArgument(
+        what +
+        "empty: the slice's settings were never written (the device plugin writes them "
+        "when the container starts)");
+  }
+  text.resize(size);
+  auto parsed = ParseSliceSettings(text);
+  if (!parsed.ok()) return Status::InvalidArgument(what + parsed.status().message());
+  return parsed;
+}
+
+}  // namespace
+
+RuntimeConfig LoadConfig(const char* (*env)(const char* name)) {
   RuntimeConfig config;
+  SliceSettings file;
+  std::string file_error;
+  const bool has_file = env(kEnvSliceSettings) != nullptr;
+  if (has_file) {
+    auto read = ReadSliceSettings(env(kEnvSliceSettings));
+    if (read.ok()) {
+      file = std::move(*read);
+    } else {
+      file_error = read.status().message();
+    }
+  }
+  const Variables lookup(env, has_file ? &file : nullptr);
   config.error = LoadComputeConfig(lookup, config.compute);
+  if (!file_error.empty()) config.error = file_error;
   if (const char* level = lookup(kEnvLogLevel); level != nullptr && *level != '\0') {
     auto parsed = ParseLogLevel(level);
     if (parsed.ok()) {

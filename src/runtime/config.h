@@ -29,6 +29,11 @@
 //                     (default 10).
 //   Compute is arbitrated only when one of the first three is set; otherwise launches reach the
 //   driver untouched.
+//   XPOOL_SLICE_SETTINGS  a file of NAME=VALUE lines ('#' starts a comment line) that gives the
+//                     slice's variables (kSliceSettingNames) in place of the environment. The
+//                     Kubernetes device plugin writes it when the container starts, once the
+//                     kubelet has said which pod and container it is. A missing, empty or
+//                     malformed file refuses every allocation, as a malformed variable does.
 //
 // A malformed value does not fall back to "unlimited": the configuration carries the error and the
 // runtime refuses every device allocation.
@@ -57,6 +62,20 @@ inline constexpr const char* kEnvComputeWait = "XPOOL_COMPUTE_WAIT";
 inline constexpr const char* kEnvComputePeriod = "XPOOL_COMPUTE_PERIOD_MS";
 inline constexpr const char* kEnvComputeQueue = "XPOOL_COMPUTE_QUEUE_US";
 inline constexpr const char* kEnvComputeQuantum = "XPOOL_COMPUTE_QUANTUM_MS";
+inline constexpr const char* kEnvSliceSettings = "XPOOL_SLICE_SETTINGS";
+// The pool's allocation the slice belongs to: informational (logs, `xpool allocs`).
+inline constexpr const char* kEnvAllocation = "XPOOL_ALLOCATION";
+
+// What a settings file may set (XPOOL_SLICE_SETTINGS).
+inline constexpr const char* kSliceSettingNames[] = {
+    kEnvGpuMemory,    kEnvGpuCore,        kEnvComputePolicy, kEnvPriority,  kEnvComputePeriod,
+    kEnvComputeQueue, kEnvComputeQuantum, kEnvComputeWait,   kEnvAllocation};
+using SliceSettings = std::map<std::string, std::string, std::less<>>;
+// NAME=VALUE lines; names outside kSliceSettingNames, repeated names, lines without '=' and an
+// input with no setting at all are refused with the line that is wrong.
+Result<SliceSettings> ParseSliceSettings(std::string_view text);
+// The file ParseSliceSettings reads back.
+std::string FormatSliceSettings(const SliceSettings& settings);
 
 class MemoryQuotas {
  public:

@@ -1,7 +1,7 @@
 // libFuzzer target: the runtime's configuration, read from the environment of every process it is
 // loaded into. The input is split at NUL bytes into the values of the XPOOL_* variables, in a
 // fixed order; a value that is malformed must come back as the configuration's error, never as a
-// crash or as a limit silently dropped.
+// crash or as a limit silently dropped. The whole input is also read as a slice settings file.
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -37,6 +37,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (c.error.empty()) {
     if (c.compute.share_percent < 1 || c.compute.share_percent > 100) std::abort();
     if (c.compute.queue_us < 100 || c.compute.quantum_ms < 1) std::abort();
+  }
+  // The same bytes as a slice settings file (XPOOL_SLICE_SETTINGS): what parses formats back to
+  // the same settings.
+  auto settings = ParseSliceSettings(text);
+  if (settings.ok()) {
+    auto again = ParseSliceSettings(FormatSliceSettings(*settings));
+    if (!again.ok() || *again != *settings) std::abort();
   }
   return 0;
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The agent's Kubernetes device plugin against a kubelet harness (tests/tools/kubelet_harness.cc)
-# over unix sockets: registration, options, the device list with NUMA, a preferred allocation that
-# keeps to one GPU, Allocate's quotas and mounts (the container sees its slice's own folder and its
-# GPU's arbitration file, never the agent's --slice-dir), refusal of an unknown device, and
-# registering again when the kubelet's socket is recreated. GPUs: the fake NVML's two H100s.
+# over unix sockets: registration (asking for PreStartContainer), options, the device list with
+# NUMA, a preferred allocation that keeps to one GPU, Allocate's environment and mounts (the
+# container sees its slice's own folder, its settings file read-only and its GPU's arbitration
+# file, never the agent's --slice-dir), the quotas written when the container starts (a pod the
+# extender did not place: k/split), refusal of an unknown device, and registering again when the
+# kubelet's socket is recreated. GPUs: the fake NVML's two H100s.
 set -uo pipefail
 XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
@@ -20,7 +22,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.05; done
 "$BIN/xpool-agent" --controller "$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")" \
   --state-dir "$WORK/state" --device-plugin-dir "$WORK/plugins" --device-plugin-split 4 \
-  --slice-dir "$SHM" \
+  --slice-dir "$SHM" --pod-resources-socket "$WORK/plugins/pod-resources.sock" \
   "${RUN_AS[@]}" >"$WORK/agent.log" 2>&1 &
 pids+=($!)
 wait $HARNESS
@@ -28,18 +30,24 @@ rc=$?
 out=$(cat "$WORK/kubelet.log")
 [ $rc -eq 0 ] || fail "the harness failed ($rc): $out $(cat "$WORK/agent.log")"
 U0=GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae00
-echo "$out" | grep -q '^registered xpool.io/gpu endpoint xpool.sock version v1beta1 preferred 1$' || fail "registration: $out"
-echo "$out" | grep -q '^options preferred 1$' || fail "options: $out"
+echo "$out" | grep -q '^registered xpool.io/gpu endpoint xpool.sock version v1beta1 preferred 1 prestart 1$' || fail "registration: $out"
+echo "$out" | grep -q '^options preferred 1 prestart 1$' || fail "options: $out"
 echo "$out" | grep -q "^devices 8 healthy 8 first $U0::0 numa " || fail "device list: $out"
 echo "$out" | grep -qE "^preferred ($U0::[0-3] ){3}\$" || fail "a preferred allocation spread over GPUs: $out"
-# 3 of 4 virtual devices of one 80 GiB GPU: 75 % of its memory and compute, runtime mounted.
+# 3 of 4 virtual devices of one 80 GiB GPU: the runtime mounted, a slice folder named after the
+# device ids, an empty settings file until the container starts, then 75 % of its memory and
+# compute in it.
 ARB=xpool-compute-v4-$U0
-SLICE=xpool-k8s-${U0}__0
-echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_GPU_MEMORY=61440 XPOOL_GPU_CORE=75 XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts [^ ]*:/usr/local/xpool/lib/libxpool-cuda.so [^ ]*:/etc/ld.so.preload $SHM/xpool-pods/$SLICE:/var/run/xpool/slice $SHM/$ARB:/var/run/xpool/compute/$ARB\$" ||
+SLICE=$(echo "$out" | sed -n 's|^allocated .*XPOOL_SLICE=/var/run/xpool/slice/\(xpool-k8s-[0-9a-f]\{16\}\) .*|\1|p')
+[ -n "$SLICE" ] || fail "no slice named after the device ids: $out"
+echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_SLICE=/var/run/xpool/slice/$SLICE XPOOL_SLICE_SETTINGS=/var/run/xpool/settings XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts [^ ]*:/usr/local/xpool/lib/libxpool-cuda.so:ro [^ ]*:/etc/ld.so.preload:ro $SHM/xpool-pods/$SLICE:/var/run/xpool/slice $SHM/xpool-pods/$SLICE.settings:/var/run/xpool/settings:ro $SHM/$ARB:/var/run/xpool/compute/$ARB\$" ||
   fail "allocate: $out"
+echo "$out" | grep -q "^started default/p/c: XPOOL_GPU_CORE=75 XPOOL_GPU_MEMORY=61440\$" ||
+  fail "the settings written at the container's start: $out $(cat "$WORK/agent.log")"
 [ -f "$SHM/$ARB" ] && [ "$(stat -c %a "$SHM/$ARB")" = 666 ] || fail "no arbitration file for $U0 in --slice-dir"
 [ "$(stat -c %a "$SHM/xpool-pods")" = 711 ] || fail "the pods' folder can be listed: $(stat -c %a "$SHM/xpool-pods")"
 [ "$(stat -c %a "$SHM/xpool-pods/$SLICE")" = 777 ] || fail "the slice's folder: $(ls -la "$SHM/xpool-pods")"
+[ "$(stat -c %a "$SHM/xpool-pods/$SLICE.settings")" = 644 ] || fail "the settings file can be written by the container's users: $(ls -la "$SHM/xpool-pods")"
 echo "$out" | grep -q '^unknown device: refused$' || fail "an unknown device was accepted: $out"
 echo "$out" | grep -q '^registered again xpool.io/gpu$' || fail "no re-registration after the kubelet restarted: $out"
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Kubernetes end to end on loopback: the controller's extender binds pods through a local HTTPS
 # Kubernetes API (tests/tools/fake_kube_api.cc, which checks each call's method, path, headers and
-# body), the agent's device plugin gives a container the slice the extender chose (kubelet
-# harness), and the controller releases the slices of pods that finish or are deleted, also while
-# it was down. GPUs: the fake NVML's two H100s on node-a.
+# body), the agent's device plugin gives each container the slice the extender chose for exactly
+# that container (kubelet harness with its pod-resources API: pods admitted in the opposite order
+# from binding, a pod with an init container and two app containers, an init container whose
+# devices the kubelet hands on and one whose it does not), and the controller releases the
+# slices of pods that finish or are deleted, also while it was down. GPUs: the fake NVML's two
+# H100s on node-a.
 set -uo pipefail
 XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
@@ -20,11 +23,19 @@ pod() {  # NAME UID LIMITS(JSON) [ANNOTATIONS(JSON)]
   echo "{\"metadata\":{\"name\":\"$1\",\"namespace\":\"ml\",\"uid\":\"$2\",\"annotations\":${4:-{\}}},\"spec\":{\"containers\":[{\"name\":\"c\",\"resources\":{\"limits\":$3}}]},\"status\":{\"phase\":\"Pending\"}}"
 }
 slice() { echo "{\"xpool.io/gpu\":\"1\",\"xpool.io/gpu-memory\":\"$1\",\"xpool.io/gpu-core\":\"$2\"}"; }
+container() { echo "{\"name\":\"$1\",\"resources\":{\"limits\":$(slice "$2" "$3")}}"; }
+pod_of() {  # NAME UID INIT-CONTAINERS APP-CONTAINERS (JSON lists)
+  echo "{\"metadata\":{\"name\":\"$1\",\"namespace\":\"ml\",\"uid\":\"$2\"},\"spec\":{\"initContainers\":$3,\"containers\":$4},\"status\":{\"phase\":\"Pending\"}}"
+}
+MULTI=$(pod_of multi u-multi "[$(container prep 2048 10)]" "[$(container a 4096 10),{\"name\":\"log\"},$(container b 1024 10)]")
+PREP2=$(pod_of prep2 u-prep2 "[$(container fetch 1024 10)]" "[$(container main 2048 10)]")
 cat >pods.json <<JSON
 {"kind":"PodList","apiVersion":"v1","items":[
  $(pod train u-train "$(slice 8192 30)"),
  $(pod infer u-infer "$(slice 4096 20)" '{"xpool.io/priority":"high","xpool.io/compute-policy":"best-effort","xpool.io/compute-period-ms":"200"}'),
  $(pod whole u-whole '{"xpool.io/gpu":"2"}'),
+ $MULTI,
+ $PREP2,
  $(pod plain u-plain '{"cpu":"1"}')]}
 JSON
 
@@ -55,7 +66,8 @@ start_controller --kube-ca-file cert.pem
 HARNESS=$!
 pids+=($HARNESS)
 "$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --node-name node-a --state-dir state \
-  --device-plugin-dir plugins --slice-dir "$WORK/shm" "${RUN_AS[@]}" >agent.log 2>&1 &
+  --device-plugin-dir plugins --pod-resources-socket plugins/pod-resources.sock \
+  --slice-dir "$WORK/shm" "${RUN_AS[@]}" >agent.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do "$XPOOL" nodes 2>/dev/null | grep -q node-a && break; sleep 0.1; done
 
@@ -87,32 +99,76 @@ grep -q '"Error":""' reply || fail "a repeated bind failed: $(cat reply)"
 code=$(bind infer u-infer)
 grep -q '"Error":""' reply || fail "bind infer: $(cat reply)"
 
-# the kubelet admits train, then infer: each container gets its own slice, not k/split; the
-# preferred virtual device is one of the GPU the extender chose for the pod being admitted
+# a pod of three containers (an init container, two app containers with slices, one without)
+# fits where all three slices fit together, and holds one allocation per container
+code=$(ext filter "{\"Pod\":$MULTI,\"NodeNames\":[\"node-a\"]}")
+grep -q '"NodeNames":\["node-a"\]' reply || fail "filter of a pod of several containers ($code): $(cat reply)"
+for p in "multi u-multi" "prep2 u-prep2"; do
+  code=$(bind $p)
+  grep -q '"Error":""' reply || fail "bind $p: $(cat reply)"
+done
+[ "$(live_of u-multi)" = 3 ] || fail "multi does not hold one allocation per container: $("$XPOOL" allocs)"
+kapi "$API/api/v1/namespaces/ml/pods/multi" | grep -q '"xpool.io/allocation":"a[0-9a-f]*,a[0-9a-f]*,a[0-9a-f]*"' ||
+  fail "multi's annotation does not name its three allocations"
+
+# The kubelet admits infer before train (the opposite of binding) and calls Allocate with device
+# ids only; each container's quotas are written when it starts, from the slice decided for
+# exactly that container (the kubelet's pod-resources API says which one it is). The preferred
+# virtual device is one of the GPU of the oldest pod that has not started.
 TRAIN_GPU=$(sed -n 's/.*"xpool.io\/devices":"\([^"]*\)".*/\1/p' train.json)
 # With a virtual device of train's GPU taken, left to itself the plugin would prefer the other GPU
 # (the one with more free virtual devices).
 if [ "$TRAIN_GPU" = GPU-a0a1a2a3-a4a5-a6a7-a8a9-aaabacadae00 ]; then echo "skip 1"; else echo "skip 10"; fi >>commands
-echo "prefer 1" >>commands
-echo "allocate 1" >>commands
-echo "allocate 1" >>commands
-echo "allocate 1" >>commands
-echo quit >>commands
+cat >>commands <<EOF
+prefer 1
+admit ml/infer c 1
+admit ml/train c 1
+start ml/train c
+start ml/infer c
+admit ml/other c 1
+start ml/other c
+admit ml/multi prep 1 init
+reuse ml/multi a prep
+admit ml/multi b 1
+start ml/multi prep
+start ml/multi a
+start ml/multi b
+start ml/multi a
+admit ml/prep2 fetch 1 init
+admit ml/prep2 main 1
+start ml/prep2 fetch
+start ml/prep2 main
+quit
+EOF
 wait $HARNESS
 grep -q "^preferred $TRAIN_GPU::[0-9]* \$" kubelet.log ||
   fail "the preferred device is not on train's GPU $TRAIN_GPU: $(cat kubelet.log)"
-got=$(grep '^allocated' kubelet.log)
-echo "$got" | sed -n 1p | grep -q "CUDA_VISIBLE_DEVICES=GPU-[0-9a-f-]* XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=30 XPOOL_ALLOCATION=$ALLOC XPOOL_SLICE=/var/run/xpool/slice/xpool-slice-$ALLOC " ||
-  fail "the first container did not get train's slice: $(cat kubelet.log)"
-echo "$got" | sed -n 2p | grep -q "XPOOL_GPU_MEMORY=4096 XPOOL_GPU_CORE=20 XPOOL_ALLOCATION=" ||
-  fail "the second container did not get infer's slice: $(cat kubelet.log)"
+started() { grep "^started $1:" kubelet.log | sed -n "${2:-1}p"; }
+started ml/train/c | grep -q "^started ml/train/c: XPOOL_ALLOCATION=$ALLOC XPOOL_GPU_CORE=30 XPOOL_GPU_MEMORY=8192\$" ||
+  fail "train did not get its slice: $(cat kubelet.log) $(cat agent.log)"
 # infer's annotations reach its runtime; train, without any, gets the defaults
-echo "$got" | sed -n 2p | grep -q "XPOOL_COMPUTE_DIR=/var/run/xpool/compute XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high XPOOL_COMPUTE_PERIOD_MS=200 mounts" ||
-  fail "infer's compute annotations did not reach its container: $(cat kubelet.log)"
-echo "$got" | sed -n 1p | grep -q "XPOOL_PRIORITY" && fail "train got a priority it did not ask for: $(cat kubelet.log)"
-# a pod the extender did not place falls back to 1/10 of a GPU
-echo "$got" | sed -n 3p | grep -q "XPOOL_GPU_MEMORY=8192 XPOOL_GPU_CORE=10 XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts" ||
-  fail "the third container: $(cat kubelet.log)"
+started ml/infer/c | grep -q "^started ml/infer/c: XPOOL_ALLOCATION=a[0-9a-f]* XPOOL_COMPUTE_PERIOD_MS=200 XPOOL_COMPUTE_POLICY=best-effort XPOOL_GPU_CORE=20 XPOOL_GPU_MEMORY=4096 XPOOL_PRIORITY=high\$" ||
+  fail "infer did not get its slice and settings: $(cat kubelet.log)"
+# infer's slice moved to the GPU the kubelet gave it, wherever the extender had put it
+INFER_GPU=$(sed -n 's|^ml/infer/c allocated CUDA_VISIBLE_DEVICES=\([^ ]*\) .*|\1|p' kubelet.log)
+INFER_ALLOC=$(started ml/infer/c | sed -n 's/.*XPOOL_ALLOCATION=\([^ ]*\) .*/\1/p')
+"$XPOOL" allocs -o json | tr -d ' \n' | grep -q "\"id\":\"$INFER_ALLOC\"[^]]*\"device_uuid\":\"$INFER_GPU\"" ||
+  fail "infer's allocation is not on the GPU the kubelet gave it ($INFER_GPU): $("$XPOOL" allocs -o json)"
+# a pod the extender did not place gets 1/10 of a GPU
+started ml/other/c | grep -q "^started ml/other/c: XPOOL_GPU_CORE=10 XPOOL_GPU_MEMORY=8192\$" ||
+  fail "a pod the extender did not place: $(cat kubelet.log)"
+# the init container starts first on devices the kubelet then hands to app container a: each gets
+# its own slice, and a restarted container its own again
+started ml/multi/prep | grep -q "XPOOL_GPU_CORE=10 XPOOL_GPU_MEMORY=2048\$" ||
+  fail "multi's init container: $(cat kubelet.log) $(cat agent.log)"
+started ml/multi/a 1 | grep -q "XPOOL_GPU_CORE=10 XPOOL_GPU_MEMORY=4096\$" &&
+  started ml/multi/a 2 | grep -q "XPOOL_GPU_CORE=10 XPOOL_GPU_MEMORY=4096\$" ||
+  fail "multi's container a (started, then restarted): $(cat kubelet.log)"
+started ml/multi/b | grep -q "XPOOL_GPU_CORE=10 XPOOL_GPU_MEMORY=1024\$" || fail "multi's container b: $(cat kubelet.log)"
+# an init container whose devices no app container took is tied to its pod by the next Allocate
+started ml/prep2/fetch | grep -q "XPOOL_GPU_CORE=10 XPOOL_GPU_MEMORY=1024\$" &&
+  started ml/prep2/main | grep -q "XPOOL_GPU_CORE=10 XPOOL_GPU_MEMORY=2048\$" ||
+  fail "prep2: $(cat kubelet.log) $(cat agent.log)"
 
 # a pod that does not fit is not bound and holds nothing
 code=$(bind whole u-whole)

@@ -104,6 +104,25 @@ TEST(RuntimeTest, MalformedQuotaRefusesEveryAllocationWithOneLine) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// Kubernetes' device plugin gives a container its quotas in a settings file it writes when the
+// container starts; until then the file is empty and nothing is allocated.
+TEST(RuntimeTest, TheSliceSettingsFileGivesTheQuotaAndAnEmptyOneRefuses) {
+  const std::string path = SlicePath("settings");
+  std::ofstream(path) << "# written by the device plugin\nXPOOL_GPU_MEMORY=1Gi\n";
+  Env env = Slice("");
+  env["XPOOL_SLICE_SETTINGS"] = path;
+  auto r = RunProcess(Probe({"ctx", "0", "meminfo", "alloc", "800"}), env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("meminfo ok free=724 total=1024"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
+  std::ofstream(path, std::ios::trunc).flush();
+  r = RunProcess(Probe({"ctx", "0", "alloc", "1"}), env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("alloc oom"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("never written"), std::string::npos) << r.err;
+  std::filesystem::remove(path);
+}
+
 TEST(RuntimeTest, VmmArraysPitchAndManagedMemoryAreCounted) {
   // 300 context + 256 VMM + 256 array (4096 floats x 16384 rows) + 64 pitched (1000-byte rows
   // padded to 1024) + 128 managed = 1004 of 1024: a further 64 MiB of managed memory is refused.

@@ -99,6 +99,41 @@ TEST_F(ExtenderTest, FilterPassesNodesThatFitAndSaysWhyOthersFail) {
   EXPECT_NE(out["FailedNodes"]["a"].get<std::string>().find("no free device"), std::string::npos);
 }
 
+// Each container that asks for a slice gets one (init containers too, a sidecar as an app
+// container); the pod fits a node only where all of them fit together.
+TEST_F(ExtenderTest, EveryGpuContainerOfAPodIsSizedOnItsOwn) {
+  const auto container = [](const std::string& name, int core) {
+    return json{
+        {"name", name},
+        {"resources",
+         {{"limits",
+           {{"xpool.io/gpu", "1"}, {"xpool.io/gpu-core", core}, {"xpool.io/gpu-memory", "1k"}}}}}};
+  };
+  const auto pod_of = [&](int core_a, int core_b) {
+    json init = container("prep", 50);
+    return json{{"metadata", {{"name", "multi"}, {"namespace", "ml"}, {"uid", "u-m"}}},
+                {"spec",
+                 {{"initContainers", json::array({init})},
+                  {"containers", json::array({container("a", core_a), json{{"name", "log"}},
+                                              container("b", core_b)})}}}}
+        .dump();
+  };
+  int status = 0;
+  // L4 node b has one device: 50 + 30 + 20 fit there, 50 + 40 + 20 do not.
+  json out = json::parse(
+      ExtenderFilter(*state_, Args(pod_of(30, 20), {"b"}, true), ResourceNames(), &status));
+  EXPECT_EQ(out["NodeNames"], json::array({"b"})) << out.dump();
+  out = json::parse(
+      ExtenderFilter(*state_, Args(pod_of(40, 20), {"b"}, true), ResourceNames(), &status));
+  EXPECT_EQ(out["NodeNames"], json::array());
+  EXPECT_NE(out["FailedNodes"]["b"].get<std::string>().find("all 3 containers"), std::string::npos)
+      << out.dump();
+  // Before, a pod of two 20 % containers was one two-device request of 20 % each: refused.
+  out = json::parse(
+      ExtenderFilter(*state_, Args(pod_of(20, 20), {"a"}, true), ResourceNames(), &status));
+  EXPECT_EQ(out["NodeNames"], json::array({"a"})) << out.dump();
+}
+
 // The compute annotations are checked where the pod is filtered: a pod the runtime would run
 // unlimited, or refuse, is told why before it is placed.
 TEST_F(ExtenderTest, BadComputeAnnotationsAreRefusedWithTheReason) {

@@ -374,6 +374,109 @@ TEST_F(PoolStateTest, ReleasedAllocationsAreForgottenAfterTheRetention) {
   EXPECT_EQ(state_->Allocations(true).size(), 2u);
 }
 
+// A pod container's request, as the scheduler extender makes it.
+v1::AllocateRequest PodAsk(const std::string& container, bool init, int index, int milli,
+                           int64_t memory) {
+  v1::AllocateRequest r = Ask(1, milli, memory);
+  r.set_owner("ml/p");
+  r.set_pod_uid("u-p");
+  r.set_node("g");
+  r.set_container(container);
+  r.set_init_container(init);
+  r.set_container_index(index);
+  return r;
+}
+
+v1::ClaimPodSlicesRequest ClaimOf(const std::string& container, bool may_be_init = false,
+                                  const std::string& gpu = "") {
+  v1::ClaimPodSlicesRequest r;
+  r.set_node("g");
+  r.set_devices(1);
+  r.set_pod_namespace("ml");
+  r.set_pod_name("p");
+  r.set_container(container);
+  r.set_may_be_init_container(may_be_init);
+  if (!gpu.empty()) r.add_device_uuids(gpu);
+  return r;
+}
+
+TEST_F(PoolStateTest, EachContainerClaimsItsOwnSliceWhateverTheOrder) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
+  auto init = state_->Allocate(PodAsk("prep", true, 0, 100, 1024), 1);
+  auto a = state_->Allocate(PodAsk("a", false, 0, 200, 2048), 1);
+  auto b = state_->Allocate(PodAsk("b", false, 1, 300, 3072), 1);
+  ASSERT_TRUE(init.ok() && a.ok() && b.ok());
+  // b first, then the init container on a's devices, then a, then a again (a restart).
+  auto got_b = state_->ClaimContainerSlice(ClaimOf("b"), 2);
+  ASSERT_TRUE(got_b.ok()) << got_b.status().message();
+  EXPECT_EQ(got_b->allocation.id(), b->id());
+  auto got_init = state_->ClaimContainerSlice(ClaimOf("a", true), 3);
+  ASSERT_TRUE(got_init.ok());
+  EXPECT_EQ(got_init->allocation.id(), init->id());
+  for (int i = 0; i < 2; ++i) {
+    auto got_a = state_->ClaimContainerSlice(ClaimOf("a", true), 4);
+    ASSERT_TRUE(got_a.ok());
+    EXPECT_EQ(got_a->allocation.id(), a->id());
+    EXPECT_EQ(got_a->slices[0].memory_mib(), 2048);
+  }
+  EXPECT_EQ(state_->ClaimContainerSlice(ClaimOf("c"), 5).status().code(), StatusCode::kNotFound);
+  auto other_pod = ClaimOf("a");
+  other_pod.set_pod_name("q");
+  EXPECT_EQ(state_->ClaimContainerSlice(other_pod, 5).status().code(), StatusCode::kNotFound);
+  // Peeking names only a pod allocation no container has started with.
+  EXPECT_EQ(state_->PeekPodSlices("g", 1).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(PoolStateTest, ASliceMovesToTheGpuTheKubeletGaveOnlyWhereItFits) {
+  const v1::Node node = MakeNode("g", "H100-SXM", "gpu", 2);
+  ASSERT_TRUE(state_->Register(node, 0).ok());
+  auto a = state_->Allocate(PodAsk("a", false, 0, 600, 1024), 1);
+  ASSERT_TRUE(a.ok());
+  const std::string placed = a->slices(0).device_uuid();
+  const std::string other =
+      node.devices(0).uuid() == placed ? node.devices(1).uuid() : node.devices(0).uuid();
+  // Another pod fills 60 % of the other GPU: a (60 %) cannot move there.
+  auto filler = Ask(1, 600, 1024);
+  filler.set_node("g");
+  auto f = state_->Allocate(filler, 1);
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->slices(0).device_uuid(), other);
+  auto refused = state_->ClaimContainerSlice(ClaimOf("a", false, other), 2);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("no room"), std::string::npos);
+  ASSERT_TRUE(state_->Release(f->id(), "done", 3).ok());
+  auto moved = state_->ClaimContainerSlice(ClaimOf("a", false, other), 4);
+  ASSERT_TRUE(moved.ok()) << moved.status().message();
+  EXPECT_EQ(moved->slices[0].device_uuid(), other);
+  // The pool holds it where it moved: 60 % more fits on the GPU it left, not on this one.
+  auto on_left = Ask(1, 600, 1024);
+  on_left.set_node("g");
+  auto again = state_->Allocate(on_left, 5);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->slices(0).device_uuid(), placed);
+  ASSERT_TRUE(state_->Get(a->id()).ok());
+  EXPECT_EQ(state_->Get(a->id())->slices(0).device_uuid(), other);
+}
+
+TEST_F(PoolStateTest, APodFitsWhereAllItsContainersFitTogether) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
+  const std::vector<std::string> nodes = {"g"};
+  auto two = state_->EvaluatePod(
+      {PodAsk("a", false, 0, 500, 1024), PodAsk("b", false, 1, 400, 1024)}, nodes);
+  ASSERT_TRUE(two.ok());
+  EXPECT_TRUE((*two)[0].fits);
+  auto three =
+      state_->EvaluatePod({PodAsk("a", false, 0, 500, 1024), PodAsk("b", false, 1, 400, 1024),
+                           PodAsk("c", false, 2, 200, 1024)},
+                          nodes);
+  ASSERT_TRUE(three.ok());
+  EXPECT_FALSE((*three)[0].fits);
+  EXPECT_NE((*three)[0].reason.find("all 3 containers"), std::string::npos);
+  // The trial placements leave the pool as it was.
+  auto whole = Ask(1);
+  EXPECT_TRUE(state_->Allocate(whole, 1).ok());
+}
+
 TEST(InventoryTest, CatalogFillsInAndErrorsNameTheProblem) {
   auto node =
       agent::ParseInventory("devices:\n  - model: h100-sxm\n    count: 2\n", "inv.yaml", "host1");

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -88,6 +90,67 @@ TEST(LoadConfigTest, AMalformedValueIsAnErrorNotUnlimited) {
   EXPECT_NE(LoadConfig(&Lookup).error.find("XPOOL_LOG_LEVEL"), std::string::npos);
   g_env = {{"XPOOL_SLICE", ""}};
   EXPECT_FALSE(LoadConfig(&Lookup).error.empty());
+}
+
+// A settings file the test writes and removes.
+class SettingsFile {
+ public:
+  explicit SettingsFile(const std::string& text) {
+    char name[] = "/tmp/xpool-settings-XXXXXX";  // NOLINT(modernize-avoid-c-arrays): mkstemp
+    const int fd = mkstemp(name);
+    path_ = name;
+    if (fd >= 0) {
+      (void)!write(fd, text.data(), text.size());
+      close(fd);
+    }
+  }
+  ~SettingsFile() { unlink(path_.c_str()); }
+  SettingsFile(const SettingsFile&) = delete;
+  SettingsFile& operator=(const SettingsFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(SliceSettingsTest, TheFileOverridesTheEnvironment) {
+  const SettingsFile file(
+      "# written by the device plugin\nXPOOL_GPU_MEMORY=8192\n"
+      "XPOOL_GPU_CORE = 30\nXPOOL_ALLOCATION=a-1\n");
+  g_env = {{"XPOOL_SLICE_SETTINGS", file.path()},
+           {"XPOOL_GPU_MEMORY", "1Gi"},
+           {"XPOOL_COMPUTE_POLICY", "weighted"}};
+  const RuntimeConfig c = LoadConfig(&Lookup);
+  EXPECT_TRUE(c.error.empty()) << c.error;
+  EXPECT_EQ(c.quotas.For(0, "")->value(), 8192);
+  EXPECT_EQ(c.compute.share_percent, 30);
+  EXPECT_EQ(c.compute.policy, ComputePolicy::kWeighted);  // not in the file: the environment's
+}
+
+TEST(SliceSettingsTest, AMissingEmptyOrMalformedFileRefusesAllocations) {
+  g_env = {{"XPOOL_SLICE_SETTINGS", "/nonexistent/settings"}, {"XPOOL_GPU_MEMORY", "1Gi"}};
+  EXPECT_NE(LoadConfig(&Lookup).error.find("No such file"), std::string::npos);
+  const SettingsFile empty("");
+  g_env = {{"XPOOL_SLICE_SETTINGS", empty.path()}};
+  EXPECT_NE(LoadConfig(&Lookup).error.find("never written"), std::string::npos);
+  const SettingsFile unknown("XPOOL_GPU_MEMORY=1Gi\nLD_PRELOAD=/tmp/x.so\n");
+  g_env = {{"XPOOL_SLICE_SETTINGS", unknown.path()}};
+  EXPECT_NE(LoadConfig(&Lookup).error.find("line 2: 'LD_PRELOAD' is not a slice setting"),
+            std::string::npos)
+      << LoadConfig(&Lookup).error;
+  const SettingsFile bad_value("XPOOL_GPU_CORE=300\n");
+  g_env = {{"XPOOL_SLICE_SETTINGS", bad_value.path()}};
+  EXPECT_NE(LoadConfig(&Lookup).error.find("XPOOL_GPU_CORE"), std::string::npos);
+}
+
+TEST(SliceSettingsTest, FormatReadsBack) {
+  const SliceSettings s = {{"XPOOL_GPU_MEMORY", "4096"}, {"XPOOL_PRIORITY", "high"}};
+  auto back = ParseSliceSettings(FormatSliceSettings(s));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, s);
+  EXPECT_FALSE(ParseSliceSettings("XPOOL_GPU_CORE=1\nXPOOL_GPU_CORE=2\n").ok());
+  EXPECT_FALSE(ParseSliceSettings("XPOOL_GPU_CORE\n").ok());
+  EXPECT_FALSE(ParseSliceSettings("# nothing\n").ok());
 }
 
 TEST(LoadConfigTest, ComputeWaitIsAutoUnlessAsked) {
