@@ -2,6 +2,7 @@
 // device plugin's claims of the slice decided for the container the kubelet starts.
 #include <algorithm>
 #include <limits>
+#include <ranges>
 
 #include "controller/pool_state.h"
 
@@ -126,8 +127,8 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::EvaluatePod(
       v.reason = "node " + names[i] + " has no room for all " + std::to_string(demands.size()) +
                  " containers' slices of the pod now";
     }
-    for (auto it = placed.rbegin(); it != placed.rend(); ++it) {
-      sched::Scheduler::Release(pool_, *it->first, it->second);
+    for (const auto& [demand, placement] : std::ranges::reverse_view(placed)) {
+      sched::Scheduler::Release(pool_, *demand, placement);
     }
   }
   return verdicts;

@@ -39,6 +39,7 @@
 // runtime refuses every device allocation.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -67,7 +68,7 @@ inline constexpr const char* kEnvSliceSettings = "XPOOL_SLICE_SETTINGS";
 inline constexpr const char* kEnvAllocation = "XPOOL_ALLOCATION";
 
 // What a settings file may set (XPOOL_SLICE_SETTINGS).
-inline constexpr const char* kSliceSettingNames[] = {
+inline constexpr std::array<const char*, 9> kSliceSettingNames = {
     kEnvGpuMemory,    kEnvGpuCore,        kEnvComputePolicy, kEnvPriority,  kEnvComputePeriod,
     kEnvComputeQueue, kEnvComputeQuantum, kEnvComputeWait,   kEnvAllocation};
 using SliceSettings = std::map<std::string, std::string, std::less<>>;
