@@ -14,7 +14,7 @@ cmake -S . -B "$B" -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >
 cmake --build "$B" -j "$(nproc)" --target xpool-cuda xpool-remote-server xpool-remote-cuda >/dev/null
 g++ -O2 -std=c++20 -Isrc tests/fake_driver/driver_program.cc -ldl -o "$B/driver_program"
 g++ -O2 bench/loopback_pingpong.cc -o "$B/loopback_pingpong"
-nvcc -cubin -arch=sm_90 bench/gpu/remote_kernels.cu -o "$B/kernels.cubin"
+nvcc -cubin -arch=sm_90 bench/gpu/lib/remote_kernels.cu -o "$B/kernels.cubin"
 "$B/xpool-remote-server" --listen 127.0.0.1:0 --runtime "$B/libxpool-cuda.so" >"$OUT/server.out" \
   2>"$OUT/server.err" &
 SERVER=$!

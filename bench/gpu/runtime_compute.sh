@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Measures the runtime's compute shares on a real GPU; one call of the device tool runs all of it
-# from the repository root:   bash bench/gpu/runtime_compute.sh   (log in $OUT/runtime_compute.log)
-# bench/gpu/check_compute_log.py then states each criterion of docs/runtime.md as PASS/FAIL.
+# Suite: the runtime's compute shares on GPU-paced workloads (bench/gpu/lib/compute_bench.py), on
+# a real GPU; one call of the device tool runs all of it from the repository root:
+#   bash bench/gpu/runtime_compute.sh            (log in $OUT/runtime_compute.log)
+#   bash bench/gpu/runtime_compute.sh repeats N  (interleaved repeats: small kernels, priority, equal)
+# bench/gpu/lib/check_compute_log.py then states each criterion of docs/runtime.md as PASS/FAIL.
+if [ "${1:-}" = repeats ]; then
+  shift
+  exec bash "$(dirname "$0")/lib/compute_repeats.sh" "$@"
+fi
 set -uo pipefail
 set -E
 LOG_NAME=runtime_compute.log
-source "$(dirname "$0")/compute_common.sh"
-trap 'python3 bench/gpu/compute_segment.py' ERR
+source "$(dirname "$0")/lib/compute_common.sh"
+trap 'python3 bench/gpu/lib/compute_segment.py' ERR
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 S=${SECONDS_PER_RUN:-6}
 LONG_PERIOD_MS=${LONG_PERIOD_MS:-500}
@@ -51,6 +57,6 @@ echo "== 4. priority: an inference step next to a saturating training tenant"
 priority_set
 BENCH_TAG=priority-alone LD_PRELOAD="$RT" XPOOL_COMPUTE_POLICY=best-effort XPOOL_PRIORITY=high $PY infer 1000 4
 # The step alone again: its speed drifts with the host's, so the reference is the mean of the runs
-# before and after the measured ones (bench/gpu/inference_overhead.sh).
+# before and after the measured ones (bench/gpu/lib/inference_overhead.sh).
 BENCH_TAG=alone $PY infer 1000 4
-python3 bench/gpu/check_compute_log.py "$LOG"
+python3 bench/gpu/lib/check_compute_log.py "$LOG"

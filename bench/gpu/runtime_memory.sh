@@ -13,9 +13,9 @@ B=build-gpu
 cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/dev/null || exit 1
 cmake --build $B --target xpool-cuda >/dev/null || exit 1
 RT="$PWD/$B/libxpool-cuda.so"
-nvcc -O2 -arch=sm_90 -o $B/driver_checks bench/gpu/driver_checks.cu -lcuda || exit 1
+nvcc -O2 -arch=sm_90 -o $B/driver_checks bench/gpu/lib/driver_checks.cu -lcuda || exit 1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-PY="python3 bench/gpu/torch_slice.py"
+PY="python3 bench/gpu/lib/torch_slice.py"
 slice() { echo "/dev/shm/xpool-bench-$1"; }
 inslice() {  # inslice QUOTA SLICE_NAME CMD...
   local q="$1" s="$2"; shift 2
@@ -56,4 +56,4 @@ done
 for order in native runtime runtime native native runtime runtime native; do
   if [ $order = native ]; then $PY gpt2 100; else LD_PRELOAD="$RT" $PY gpt2 100; fi
 done
-python3 bench/gpu/check_runtime_log.py "$LOG"
+python3 bench/gpu/lib/check_runtime_log.py "$LOG"

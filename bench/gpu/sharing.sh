@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 24's suite: the programs users run (bench/gpu/user_workloads.py), side by side with no
+# Issue 24's suite: the programs users run (bench/gpu/lib/user_workloads.py), side by side with no
 # sharing layer and as slices under the runtime, in one call on one GPU. Prints one JSON line per
 # process and, at the end, each case's efficiency (the sum of each process's throughput over its
 # own unshared side-by-side throughput, as a share of the device) and each slice's part of it.
@@ -17,7 +17,7 @@ cmake -S . -B $B -G Ninja -DXPOOL_RUNTIME_ONLY=ON -DCMAKE_BUILD_TYPE=Release >/d
 cmake --build $B --target xpool-cuda >/dev/null || exit 1
 RT="$PWD/$B/libxpool-cuda.so"
 SECS="${SECONDS_PER_RUN:-8}"
-W="timeout 120 python3 bench/gpu/user_workloads.py"
+W="timeout 120 python3 bench/gpu/lib/user_workloads.py"
 fresh() { rm -f /dev/shm/xpool-compute-*; }
 # pair CASE TAG WORKLOAD_A SHARE_A WORKLOAD_B SHARE_B [ENV...]: both measured over the same seconds
 pair() {

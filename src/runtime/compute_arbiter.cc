@@ -302,7 +302,7 @@ ComputeArbiter::ComputeArbiter(int lock_fd, Layout* layout, const ArbiterTiming&
   }();
   (void)fork_handler;
   RegisterOpen(this);
-  // bench/gpu/compute_segment.py reads the segment by these offsets.
+  // bench/gpu/lib/compute_segment.py reads the segment by these offsets.
   static_assert(offsetof(Layout, holder) == 56 && offsetof(Layout, members) == 120 &&
                 offsetof(Layout, slices) == 2168);
   static_assert(sizeof(MemberRecord) == 32 && sizeof(SliceRecord) == 112);

@@ -2,7 +2,7 @@
 // loads a module, moves data, launches kernels on streams with events, and prints what it
 // computed. Run once with the local driver and once through a remote session, its output must
 // be the same (tests/remote/remote_session.sh; bench/gpu/remote.sh on a GPU, with a cubin of
-// bench/gpu/remote_kernels.cu as the module).
+// bench/gpu/lib/remote_kernels.cu as the module).
 //
 //   driver_program [--proc-address] --module FILE STEP...
 //     describe            the device as the program sees it

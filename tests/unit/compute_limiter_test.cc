@@ -24,7 +24,7 @@ using sim::Outcome;
 using sim::Program;
 using sim::Tenant;
 
-// The GPU benchmarks' workloads (bench/gpu/compute_bench.py), as the device sees them: large
+// The GPU benchmarks' workloads (bench/gpu/lib/compute_bench.py), as the device sees them: large
 // products (GPU-bound), many small kernels from an eager framework (bound by the CPU's launches),
 // the same kernels replayed as one graph launch, and graph replays each waited for by the program
 // (graph-sync: a training step that reads its loss), outside the runtime's own waits.
