@@ -29,7 +29,7 @@ struct ExecOptions {
   std::string slice;
   std::string log_level;
   std::string gpu_core;        // compute share, 1..100
-  std::string compute_policy;  // fixed | equal | weighted | best-effort
+  std::string compute_policy;  // fixed | equal | weighted | best-effort | shared
   std::string priority;        // normal | high
   std::string compute_period;  // ms, under fixed
   std::string runtime;
@@ -203,8 +203,9 @@ void AddExecCommand(CLI::App& app, int* exit_code) {
                   "quota); default: a new slice for this command");
   cmd->add_option("--gpu-core", opts->gpu_core,
                   "Compute share of each device in percent, 1-100 (default: unlimited)");
-  cmd->add_option("--compute-policy", opts->compute_policy,
-                  "How slices share a device: fixed (default), equal, weighted, best-effort");
+  cmd->add_option(
+      "--compute-policy", opts->compute_policy,
+      "How slices share a device: fixed (default), equal, weighted, best-effort, shared");
   cmd->add_option("--priority", opts->priority, "normal (default) or high");
   cmd->add_option("--compute-period", opts->compute_period,
                   "Under fixed, the period in ms over which the share is held, 10-10000 "

@@ -319,8 +319,9 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   r->add_option("--gpus", run->gpus, "devices")->capture_default_str();
   r->add_option("--gpu-memory", run->gpu_memory, "device memory per device (e.g. 8Gi)");
   r->add_option("--gpu-core", run->gpu_core, "compute share of one device, 1..100 (%)");
-  r->add_option("--compute-policy", run->compute_policy,
-                "how the slice shares its device: fixed (default), equal, weighted, best-effort");
+  r->add_option(
+      "--compute-policy", run->compute_policy,
+      "how the slice shares its device: fixed (default), equal, weighted, best-effort, shared");
   r->add_option("--priority", run->priority, "normal (default) or high");
   r->add_option(
       "--compute-period", run->compute_period,

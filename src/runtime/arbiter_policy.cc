@@ -13,7 +13,9 @@ constexpr int64_t kNever = INT64_MAX / 4;
 namespace arbiter_policy {
 
 int64_t Weight(ComputePolicy policy, const SliceRecord& slice) {
-  return policy == ComputePolicy::kWeighted ? std::max(slice.share, 1) : 100;
+  return policy == ComputePolicy::kWeighted || policy == ComputePolicy::kShared
+             ? std::max(slice.share, 1)
+             : 100;
 }
 
 bool Waiting(const MemberRecord& m) {
@@ -106,6 +108,7 @@ int ChooseNext(ComputePolicy policy, MemberRecord* members, SliceRecord* slices,
     switch (policy) {
       case ComputePolicy::kWeighted:
       case ComputePolicy::kEqual:
+      case ComputePolicy::kShared:
         better = s.vtime != bs.vtime ? s.vtime < bs.vtime : m.last_grant_ns < b.last_grant_ns;
         break;
       case ComputePolicy::kFixed:

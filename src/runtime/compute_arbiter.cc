@@ -27,8 +27,19 @@ namespace xpool::runtime {
 namespace {
 
 constexpr uint64_t kMagic = 0x31555043'4c4f4f50;  // "POOLCPU1"
-// 2: SliceRecord::period_ns; 3: SliceRecord::used_ns and name; 4: Layout::holder_busy_until_ns.
-constexpr uint32_t kVersion = 4;
+// 2: SliceRecord::period_ns; 3: SliceRecord::used_ns and name; 4: Layout::holder_busy_until_ns;
+// 5: Layout::shared (the shared policy).
+constexpr uint32_t kVersion = 5;
+
+// Under the shared policy: a member's work on the device.
+struct SharedMemberRecord {
+  std::atomic<int64_t> active_ns;  // its last sign of work: a launch, a wait on its work
+  int64_t charged_to_ns;           // its busy time is charged up to here
+  std::atomic<int32_t> admitted;   // it may launch (between Acquire and Release)
+  int32_t unused;
+};
+// Under shared, a member checks its standing at most this often while it launches.
+constexpr int64_t kSharedCheckNs = 200'000;
 
 // A spinning waiter tells the core so: it lets a hyperthread sibling run and saves power.
 inline void CpuRelax() {
@@ -141,6 +152,7 @@ struct ComputeArbiter::Layout {
   std::atomic<uint64_t> high_slice_key;
   std::array<MemberRecord, kMaxComputeMembers> members;
   std::array<SliceRecord, kMaxComputeSlices> slices;
+  std::array<SharedMemberRecord, kMaxComputeMembers> shared;  // after the rest: offsets stay
 };
 
 std::string ComputeSegmentName(const std::string& device_name) {
@@ -211,7 +223,7 @@ Result<ComputeDeviceUse> ComputeArbiter::Read(const std::string& path) {
     if (!MemberLockHeld(fd.get(), i)) continue;  // died without leaving
     ComputeSliceUse& out = use.slices[index[m.slice]];
     out.pids.push_back(m.pid);
-    out.holding |= holder == i;
+    out.holding |= holder == i || layout->shared[i].admitted.load() != 0;
     out.waiting += Waiting(m) ? 1 : 0;
   }
   return use;
@@ -314,6 +326,9 @@ ComputeArbiter::~ComputeArbiter() {
     if (member_ >= 0 && getpid() == process_) {
       Lock();
       if (layout_->holder.load() == member_) EndLeaseLocked(NowNs());
+      if (SharedPolicy()) ChargeSharedLocked(NowNs());
+      layout_->shared[member_].admitted.store(0);
+      layout_->shared[member_].active_ns.store(0);
       layout_->members[member_] = MemberRecord{};
       UnlockMember(lock_fd_, member_);
       Unlock();
@@ -459,6 +474,9 @@ Status ComputeArbiter::JoinLocked(uint64_t slice_key, int share_percent, bool hi
   if (member_ < 0) return Status::FailedPrecondition("too many processes share this device");
   if (Waiting(members[member_])) layout_->waiters.fetch_sub(1);
   members[member_] = MemberRecord{pid_, slice_, now, 0, 0};
+  layout_->shared[member_].active_ns.store(now - timing_.idle_revoke_ns);
+  layout_->shared[member_].charged_to_ns = now;
+  layout_->shared[member_].admitted.store(0);
   return Status::Ok();
 }
 
@@ -520,6 +538,10 @@ void ComputeArbiter::ReclaimLocked(int64_t now) {
 }
 
 void ComputeArbiter::Acquire() {
+  if (SharedPolicy()) {
+    AcquireShared();
+    return;
+  }
   Lock();
   int64_t now = NowNs();
   MemberRecord& me = layout_->members[member_];
@@ -589,6 +611,7 @@ void ComputeArbiter::Acquire() {
 }
 
 ComputeArbiter::Verdict ComputeArbiter::Check(int64_t now) {
+  if (SharedPolicy()) return CheckShared();
   if (layout_->holder.load(std::memory_order_acquire) != member_) return Verdict::kLost;
   if (layout_->preempt.load(std::memory_order_relaxed) != 0) return Verdict::kYield;
   if (now < layout_->lease_end_ns.load(std::memory_order_relaxed)) return Verdict::kKeep;
@@ -613,6 +636,14 @@ ComputeArbiter::Verdict ComputeArbiter::Check(int64_t now) {
 void ComputeArbiter::Release(int64_t drained_ns) {
   Lock();
   if (layout_->holder.load() == member_) EndLeaseLocked(drained_ns);
+  if (SharedPolicy()) {
+    SharedMemberRecord& mine = layout_->shared[member_];
+    // Its work ended when it drained: no more is charged after that.
+    mine.active_ns.store(std::min(mine.active_ns.load(), drained_ns - timing_.idle_revoke_ns));
+    ChargeSharedLocked(NowNs());
+    mine.admitted.store(0);
+    layout_->generation.fetch_add(1);
+  }
   // Waiting again in the same breath: a waiter that sees the lease free before this process is
   // back in Acquire must still find it in the running, or it would take every other turn
   // whatever the policy says.
@@ -628,6 +659,7 @@ void ComputeArbiter::Release(int64_t drained_ns) {
 }
 
 void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
+  if (SharedPolicy()) return;  // only the time with work queued is charged
   Lock();
   if (layout_->holder.load() == member_) {
     const int64_t start = layout_->lease_start_ns.load();
@@ -655,6 +687,7 @@ void ComputeArbiter::ResumeAfterIdle(int64_t idle_from, int64_t now) {
 
 bool ComputeArbiter::HighPriorityMayTakeOver(int64_t now, int64_t within_ns) const {
   constexpr int64_t kRecentNs = 1'000'000'000;
+  if (SharedPolicy()) return false;
   if (high_ || now - layout_->high_seen_ns.load(std::memory_order_relaxed) >= kRecentNs) {
     return false;
   }
@@ -668,9 +701,136 @@ bool ComputeArbiter::HighPriorityMayTakeOver(int64_t now, int64_t within_ns) con
 }
 
 void ComputeArbiter::NoteActive(int64_t now, int64_t busy_until_ns) {
+  if (SharedPolicy()) {
+    (void)busy_until_ns;  // an estimate, which interleaved work makes wrong; signs of work are not
+    layout_->shared[member_].active_ns.store(now, std::memory_order_relaxed);
+    return;
+  }
   layout_->holder_active_ns.store(now, std::memory_order_relaxed);
   layout_->holder_busy_until_ns.store(std::max(now, busy_until_ns), std::memory_order_relaxed);
   if (high_) layout_->high_seen_ns.store(now, std::memory_order_relaxed);
+}
+
+bool ComputeArbiter::AdmittedShared() const {
+  return layout_->shared[member_].admitted.load(std::memory_order_relaxed) != 0;
+}
+
+void ComputeArbiter::ChargeSharedLocked(int64_t now) {
+  struct Busy {
+    int64_t from, to;
+    int slice;
+  };
+  std::array<Busy, kMaxComputeMembers> busy{};
+  int count = 0;
+  std::array<int64_t, 2 * kMaxComputeMembers> edges{};
+  int edge_count = 0;
+  for (int i = 0; i < kMaxComputeMembers; ++i) {
+    const MemberRecord& m = layout_->members[i];
+    SharedMemberRecord& r = layout_->shared[i];
+    if (m.pid == 0 || m.slice < 0 || m.slice >= kMaxComputeSlices) continue;
+    // A member counts as at work until a moment after its last sign of work (the host between
+    // launches, a wait the runtime does not see).
+    const int64_t from = r.charged_to_ns;
+    const int64_t to =
+        std::min(now, r.active_ns.load(std::memory_order_relaxed) + timing_.idle_revoke_ns);
+    r.charged_to_ns = std::max(from, now);
+    if (to <= from) continue;
+    busy[count++] = Busy{from, to, m.slice};
+    edges[edge_count++] = from;
+    edges[edge_count++] = to;
+  }
+  if (count == 0) return;
+  std::sort(edges.begin(), edges.begin() + edge_count);
+  std::array<int64_t, kMaxComputeSlices> charge{};
+  for (int e = 0; e + 1 < edge_count; ++e) {
+    const int64_t a = edges[e], b = edges[e + 1];
+    if (b <= a) continue;
+    // The distinct slices busy over [a, b) share it equally.
+    std::array<bool, kMaxComputeSlices> in{};
+    int slices = 0;
+    for (int k = 0; k < count; ++k) {
+      if (busy[k].from <= a && busy[k].to >= b && !in[busy[k].slice]) {
+        in[busy[k].slice] = true;
+        ++slices;
+      }
+    }
+    for (int s = 0; s < kMaxComputeSlices && slices > 0; ++s) {
+      if (in[s]) charge[s] += (b - a) / slices;
+    }
+  }
+  for (int s = 0; s < kMaxComputeSlices; ++s) {
+    if (charge[s] <= 0) continue;
+    arbiter_policy::Charge(policy(), layout_->slices[s], charge[s]);
+    layout_->slices[s].active_ns = now;
+  }
+}
+
+bool ComputeArbiter::MayRunSharedLocked(int64_t now, int64_t lead_ns) const {
+  const int64_t mine = layout_->slices[slice_].vtime;
+  int64_t least = mine;
+  for (int i = 0; i < kMaxComputeMembers; ++i) {
+    const MemberRecord& m = layout_->members[i];
+    if (m.pid == 0 || m.slice < 0 || m.slice >= kMaxComputeSlices || m.slice == slice_) continue;
+    // A slice whose last sign of work was a moment ago (its host between launches) still uses
+    // the device.
+    const bool using_or_wanting =
+        Waiting(m) ||
+        layout_->shared[i].active_ns.load(std::memory_order_relaxed) > now - timing_.idle_revoke_ns;
+    if (using_or_wanting) least = std::min(least, layout_->slices[m.slice].vtime);
+  }
+  return mine - least <= lead_ns;
+}
+
+void ComputeArbiter::AcquireShared() {
+  Lock();
+  int64_t now = NowNs();
+  MemberRecord& me = layout_->members[member_];
+  arbiter_policy::CatchUp(layout_->slices[slice_], layout_->slices.data(), now);
+  while (true) {
+    if (!Waiting(me)) {
+      me.waiting_since_ns = now;
+      layout_->waiters.fetch_add(1);
+    }
+    me.seen_ns = now;
+    layout_->slices[slice_].active_ns = now;
+    for (auto& m : layout_->members) {
+      if (Waiting(m) && now - m.seen_ns > timing_.dead_waiter_ns) {
+        m.waiting_since_ns = 0;
+        layout_->waiters.fetch_sub(1);
+      }
+    }
+    ChargeSharedLocked(now);
+    // Back only once no longer ahead: a slice let in again the moment it is a little under the
+    // lead would come and go at every check, and each return waits behind the others' queues.
+    if (MayRunSharedLocked(now, 0)) {
+      me.waiting_since_ns = 0;
+      me.last_grant_ns = now;
+      layout_->waiters.fetch_sub(1);
+      layout_->shared[member_].admitted.store(1);
+      last_shared_check_ns_ = now;
+      last_shared_verdict_ = Verdict::kKeep;
+      Unlock();
+      return;
+    }
+    const uint32_t seen = layout_->generation.load();
+    Unlock();
+    Wait(seen, kSharedCheckNs);
+    Lock();
+    now = NowNs();
+  }
+}
+
+ComputeArbiter::Verdict ComputeArbiter::CheckShared() {
+  const int64_t now = NowNs();
+  // The standing is re-read at most every kSharedCheckNs; in between the last one holds.
+  if (now - last_shared_check_ns_ < kSharedCheckNs) return last_shared_verdict_;
+  last_shared_check_ns_ = now;
+  Lock();
+  ChargeSharedLocked(now);
+  const bool may = MayRunSharedLocked(now, timing_.quantum_ns);
+  Unlock();
+  last_shared_verdict_ = may ? Verdict::kKeep : Verdict::kYield;
+  return last_shared_verdict_;
 }
 
 void ComputeArbiter::Sleep(int64_t ns) {

@@ -1,6 +1,6 @@
 // Time-slice arbitration of one physical device between the slices on it. Every process that
 // launches work under a compute share maps the device's arbitration segment (a file, by default
-// /dev/shm/xpool-compute-v4-<device>) and takes an exclusive *lease* on the device before it
+// /dev/shm/xpool-compute-v5-<device>) and takes an exclusive *lease* on the device before it
 // launches: one holder at a time, so the wall time a lease is held, from grant until the holder's
 // work has drained, is exactly the device time its slice used. Who gets the next lease, and for how
 // long, is the policy:
@@ -12,6 +12,13 @@
 //                (idle time is redistributed: a lone slice keeps the device);
 //   equal        the same with equal weights;
 //   best-effort  waiting processes take turns (round robin); a lone one keeps the device.
+//   shared       no exclusive lease: every slice launches while it is not ahead of the others,
+//                so the device interleaves their work and never idles while one of them has
+//                some. A slice is charged the wall time its processes have work queued on the
+//                device, divided among the slices that have work queued at the same time; one
+//                whose charge per unit of share leads the least of the slices using or wanting
+//                the device by more than a quantum drains its queue and waits until it no
+//                longer does. Priority is not honoured under shared.
 //
 // A high-priority waiter goes before every normal one and makes a normal holder yield at its next
 // launch. A holder that dies, or stops launching while others wait, loses the lease.
@@ -228,6 +235,8 @@ class ComputeArbiter {
   void NoteActive(int64_t now, int64_t busy_until_ns);
   // Sleeps `ns` on this arbiter's clock.
   void Sleep(int64_t ns);
+  // Under shared: whether this process may launch now (held by Acquire until Release).
+  bool AdmittedShared() const;
 
   // The time on this arbiter's clock.
   int64_t NowNs() const { return clock_->NowNs(); }
@@ -253,6 +262,15 @@ class ComputeArbiter {
   void ReclaimLocked(int64_t now);
   void EndLeaseLocked(int64_t end_ns);
   bool AnyLiveMemberLocked() const;
+  bool SharedPolicy() const { return policy() == ComputePolicy::kShared; }
+  // Under shared: charges every slice for the time its members had work queued since their last
+  // charge, each stretch divided among the slices busy in it.
+  void ChargeSharedLocked(int64_t now);
+  // Under shared: whether this member's slice leads the least charged slice that uses or wants
+  // the device by no more than `lead_ns` (of charge per unit of share).
+  bool MayRunSharedLocked(int64_t now, int64_t lead_ns) const;
+  void AcquireShared();
+  Verdict CheckShared();
   // Sleeps until the lease changes hands (the generation moves past `seen`) or the timeout.
   void Wait(uint32_t seen, int64_t timeout_ns);
   void WakeAll();
@@ -271,6 +289,8 @@ class ComputeArbiter {
   pid_t process_ = 0;  // getpid() when opened: a forked child leaves the parent's record alone
   bool high_ = false;
   std::atomic<uint32_t> sleep_word_{0};  // nobody moves it: Sleep waits out its timeout
+  int64_t last_shared_check_ns_ = 0;     // under shared: the last locked Check
+  Verdict last_shared_verdict_ = Verdict::kKeep;
 };
 
 }  // namespace xpool::runtime

@@ -33,6 +33,8 @@ constexpr int64_t kUnlearntLaunchNs = 1'000'000;
 // A process that launched nothing for this long paused (slept, waited for input): the GPU time
 // across the pause is not what its launches cost, so no sample spans it.
 constexpr int64_t kPauseNs = 2'000'000;
+// The most launches a process keeps queued.
+constexpr int64_t kMaxQueuedLaunches = 4096;
 
 }  // namespace
 
@@ -48,9 +50,13 @@ bool ComputeLimiter::Capturing(CUstream stream) const {
 }
 
 int64_t ComputeLimiter::QueueLimit(int64_t now) const {
+  // Under shared no lease has to end on time: a program keeps as much queued as it would
+  // without the runtime (the queue it drains when it falls behind is charged to it).
+  if (arbiter_->policy() == ComputePolicy::kShared) return kMaxQueuedLaunches;
   const int64_t queue_ns = arbiter_->timing().queue_ns;
   if (arbiter_->HighPriorityMayTakeOver(now, queue_ns)) return 1;
-  return std::clamp<int64_t>(queue_ns / std::max<int64_t>(per_launch_ns_, 1), 2, 4096);
+  return std::clamp<int64_t>(queue_ns / std::max<int64_t>(per_launch_ns_, 1), 2,
+                             kMaxQueuedLaunches);
 }
 
 int64_t ComputeLimiter::Admit() {
@@ -189,7 +195,11 @@ void ComputeLimiter::Drain() {
 void ComputeLimiter::WaitForOldest() {
   const auto& api = events_;
   const Marker& oldest = queued_.front();
-  if (!holding_ || api.query == nullptr || oldest.launches * per_launch_ns_ < kLongWaitNs) {
+  // Under shared every wait is polled: the others go by this process's signs of work to tell
+  // whether it still uses the device, and a wait on its own queue is work.
+  const bool shared = arbiter_->policy() == ComputePolicy::kShared;
+  if (!holding_ || api.query == nullptr ||
+      (!shared && oldest.launches * per_launch_ns_ < kLongWaitNs)) {
     api.synchronize(oldest.event);
     return;
   }

@@ -130,11 +130,11 @@ Result<LogLevel> ParseLogLevel(std::string_view text) {
 
 Result<ComputePolicy> ParseComputePolicy(std::string_view text) {
   for (auto p : {ComputePolicy::kFixed, ComputePolicy::kEqual, ComputePolicy::kWeighted,
-                 ComputePolicy::kBestEffort}) {
+                 ComputePolicy::kBestEffort, ComputePolicy::kShared}) {
     if (text == ComputePolicyName(p)) return p;
   }
   return Status::InvalidArgument("policy '" + std::string(text) +
-                                 "' is not one of fixed, equal, weighted, best-effort");
+                                 "' is not one of fixed, equal, weighted, best-effort, shared");
 }
 
 const char* ComputePolicyName(ComputePolicy policy) {
@@ -147,6 +147,8 @@ const char* ComputePolicyName(ComputePolicy policy) {
       return "weighted";
     case ComputePolicy::kBestEffort:
       return "best-effort";
+    case ComputePolicy::kShared:
+      return "shared";
   }
   return "?";
 }

@@ -7,7 +7,8 @@
 //                     file). Unset: the process is a slice of its own.
 //   XPOOL_LOG_LEVEL   error | warn (default) | info | debug.
 //   XPOOL_GPU_CORE    compute share of each device, 1..100 (percent). Unset: 100.
-//   XPOOL_COMPUTE_POLICY  fixed (default) | equal | weighted | best-effort: how the device's time
+//   XPOOL_COMPUTE_POLICY  fixed (default) | equal | weighted | best-effort | shared: how the
+//   device's time
 //                     is shared between the slices on it (docs/runtime.md).
 //   XPOOL_PRIORITY    normal (default) | high: a high-priority slice takes the device first.
 //   XPOOL_COMPUTE_DIR where the per-device arbitration segments live (default /dev/shm).
@@ -102,7 +103,7 @@ Result<MemoryQuotas> ParseMemoryQuotas(std::string_view text);
 enum class LogLevel { kError = 0, kWarn = 1, kInfo = 2, kDebug = 3 };
 Result<LogLevel> ParseLogLevel(std::string_view text);
 
-enum class ComputePolicy { kFixed = 0, kEqual = 1, kWeighted = 2, kBestEffort = 3 };
+enum class ComputePolicy { kFixed = 0, kEqual = 1, kWeighted = 2, kBestEffort = 3, kShared = 4 };
 Result<ComputePolicy> ParseComputePolicy(std::string_view text);
 const char* ComputePolicyName(ComputePolicy policy);
 // A share in whole percent, 1..100.

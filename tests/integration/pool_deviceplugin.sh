@@ -37,7 +37,7 @@ echo "$out" | grep -qE "^preferred ($U0::[0-3] ){3}\$" || fail "a preferred allo
 # 3 of 4 virtual devices of one 80 GiB GPU: the runtime mounted, a slice folder named after the
 # device ids, an empty settings file until the container starts, then 75 % of its memory and
 # compute in it.
-ARB=xpool-compute-v4-$U0
+ARB=xpool-compute-v5-$U0
 SLICE=$(echo "$out" | sed -n 's|^allocated .*XPOOL_SLICE=/var/run/xpool/slice/\(xpool-k8s-[0-9a-f]\{16\}\) .*|\1|p')
 [ -n "$SLICE" ] || fail "no slice named after the device ids: $out"
 echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_SLICE=/var/run/xpool/slice/$SLICE XPOOL_SLICE_SETTINGS=/var/run/xpool/settings XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts [^ ]*:/usr/local/xpool/lib/libxpool-cuda.so:ro [^ ]*:/etc/ld.so.preload:ro $SHM/xpool-pods/$SLICE:/var/run/xpool/slice $SHM/xpool-pods/$SLICE.settings:/var/run/xpool/settings:ro $SHM/$ARB:/var/run/xpool/compute/$ARB\$" ||

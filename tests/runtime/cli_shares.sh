@@ -55,10 +55,10 @@ python3 -c 'import json, sys; d = json.loads(sys.argv[1]); assert len(d[0]["slic
 
 # A segment that cannot be read is named on stderr, once, and fails the command; the readable
 # ones are still shown.
-echo junk > "$dir/xpool-compute-v4-bad"
+echo junk > "$dir/xpool-compute-v5-bad"
 table=$("$XPOOL" shares --all --interval 0.2 2>"$dir/err")
 [ $? -eq 1 ] || fail "a segment that cannot be read must exit 1"
-expect "$(cat "$dir/err")" "xpool-compute-v4-bad' is not an xpool compute segment"
+expect "$(cat "$dir/err")" "xpool-compute-v5-bad' is not an xpool compute segment"
 [ "$(wc -l <"$dir/err")" -eq 1 ] || fail "the unreadable segment was reported more than once: $(cat "$dir/err")"
 expect "$table" "xpool-slice-alloc-7"
 err=$("$XPOOL" shares --dir "$dir/none" 2>&1)

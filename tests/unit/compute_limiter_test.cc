@@ -359,5 +359,42 @@ TEST_F(ComputeLimiterSimTest, WeightedTrainingLoopsWithHostPausesKeepTheDeviceBu
   }
 }
 
+// Under shared the slices' work is in flight together: the device does what the same programs
+// do side by side unshared. The virtual device runs every process's kernels in one FIFO, where a
+// slice let in again waits behind the others' whole queues; a GPU time-slices its contexts
+// instead, and under shared a process keeps as much queued as it would unshared. So here the
+// 30 % slice of training loops reads about 25 %, and the split is held to ±8 points, the GPU
+// figures (docs/benchmarks.md) to the issue's ±3; launchers that keep thousands of launches
+// queued are left to the GPU runs, the FIFO giving each a part by its queue's depth.
+TEST_F(ComputeLimiterSimTest, SharedTrainingLoopsKeepTheDeviceBusyNearTheirShares) {
+  const Program p = {25 * kUs, 20 * kUs, 500, 2 * kMs, 10, 1000 * kUs};
+  const auto unshared = Run({{p, {}}, {p, {}}}, 4);
+  const double base = unshared[0].Busy() + unshared[1].Busy();
+  const auto out =
+      Run({{p, Slice(ComputePolicy::kShared, 30)}, {p, Slice(ComputePolicy::kShared, 70)}}, 4);
+  const double total = out[0].Busy() + out[1].Busy();
+  EXPECT_GE(total / base, 0.98);
+  EXPECT_NEAR(out[0].Busy() / total, 0.30, 0.08);
+}
+
+// A decoder paced by its host (tiny kernels, a step of many launches, then a wait) beside a
+// trainer: under shared both have work in flight together, and the device does more than under
+// weighted, whose exclusive leases idle it while the decoder holds them.
+TEST_F(ComputeLimiterSimTest, SharedKeepsTheDeviceBusierThanLeasesBesideAHostPacedSlice) {
+  const Program decode = {28 * kUs, 8 * kUs, 150, 500 * kUs};
+  const Program train = {25 * kUs, 20 * kUs, 500, 2 * kMs, 10, 1000 * kUs};
+  const auto leases = Run(
+      {{decode, Slice(ComputePolicy::kWeighted, 50)}, {train, Slice(ComputePolicy::kWeighted, 50)}},
+      4);
+  const auto shared = Run(
+      {{decode, Slice(ComputePolicy::kShared, 50)}, {train, Slice(ComputePolicy::kShared, 50)}}, 4);
+  EXPECT_GE(shared[0].Busy() + shared[1].Busy(), 1.15 * (leases[0].Busy() + leases[1].Busy()));
+  EXPECT_GE(shared[0].Busy(), 0.85 * leases[0].Busy());
+  // Alone, a shared slice keeps the device whatever its share.
+  const auto alone = Run({{train, Slice(ComputePolicy::kShared, 30)}}, 3);
+  const auto free_run = Run({{train, {}}}, 3);
+  EXPECT_GE(alone[0].Busy(), 0.97 * free_run[0].Busy());
+}
+
 }  // namespace
 }  // namespace xpool::runtime

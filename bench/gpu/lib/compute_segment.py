@@ -1,4 +1,4 @@
-"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-v4-*): who holds
+"""Prints the state of every compute arbitration segment (/dev/shm/xpool-compute-v5-*): who holds
 the device, who waits, whether each member record's process lives (its lock on byte 2^20 + index
 is held), each slice's credit and virtual time (ms, relative to now). The offsets mirror
 ComputeArbiter::Layout in src/runtime/compute_arbiter.cc, which static_asserts them."""
@@ -17,7 +17,7 @@ def member_lives(fd, index):
     return struct.unpack("hh4xqqi4x", fcntl.fcntl(fd, F_OFD_GETLK, probe))[0] != fcntl.F_UNLCK
 
 
-for p in glob.glob("/dev/shm/xpool-compute-v4-*"):
+for p in glob.glob("/dev/shm/xpool-compute-v5-*"):
     b = open(p, "rb").read()
     fd = os.open(p, os.O_RDONLY)
     if len(b) < 2168 + 112 * 64:

@@ -1,5 +1,5 @@
 """Samples the device time each slice's leases have held (used_ns in the compute segments,
-/dev/shm/xpool-compute-v4-*) once a second for SECONDS seconds, and prints each second's share of
+/dev/shm/xpool-compute-v5-*) once a second for SECONDS seconds, and prints each second's share of
 wall time per slice: what the arbiter granted, beside the throughput the workload reached.
     python3 bench/gpu/lib/held_time.py SECONDS &   (next to a run under a compute share)
 The offsets mirror ComputeArbiter::Layout (src/runtime/compute_arbiter.cc), as compute_segment.py."""
@@ -14,7 +14,7 @@ SLICES_AT, SLICE_BYTES, SLICES = 2168, 112, 64
 
 def used():
     out = {}
-    for p in glob.glob("/dev/shm/xpool-compute-v4-*"):
+    for p in glob.glob("/dev/shm/xpool-compute-v5-*"):
         b = open(p, "rb").read()
         if len(b) < SLICES_AT + SLICE_BYTES * SLICES:
             continue

@@ -52,7 +52,7 @@ const char kUsage[] =
     "                         that are not on this machine\n"
     "  --gpu-memory Q         the most GPU memory a session without its own limit may hold\n"
     "  --gpu-core P           the compute share of such a session, 1-100\n"
-    "  --compute-policy P     fixed | equal | weighted | best-effort (docs/runtime.md)\n"
+    "  --compute-policy P     fixed | equal | weighted | best-effort | shared (docs/runtime.md)\n"
     "  --runtime LIB          libxpool-cuda.so (default: beside this program)\n"
     "  --slice-dir DIR        where sessions' slice segments live (default /dev/shm)\n"
     "  --heartbeat-ms N       how often an idle session tells its client it lives (default 500)\n"
