@@ -13,31 +13,17 @@
 #include <set>
 #include <string_view>
 
+#include "agent/cdi_spec.h"
 #include "agent/compute_env.h"
+#include "agent/container_paths.h"
 #include "runtime/compute_arbiter.h"
 #include "runtime/config.h"
 
 namespace xpool::agent {
 namespace {
 
-constexpr std::string_view kContainerRuntimePath = "/usr/local/xpool/lib/libxpool-cuda.so";
-// Where a container finds its slice's segment and its GPUs' arbitration files. Each is mounted
-// on its own: a container never sees the host's slice folder, and so no other pod's segment.
-constexpr std::string_view kContainerSliceDir = "/var/run/xpool/slice";
-constexpr std::string_view kContainerComputeDir = "/var/run/xpool/compute";
-constexpr std::string_view kContainerSettings = "/var/run/xpool/settings";
 // Allocate calls remembered for telling init containers' pods apart (ContainerIdentity).
 constexpr size_t kAllocateRecords = 4096;
-// Below the host's slice folder: one folder per container slice.
-constexpr std::string_view kPodSlicesFolder = "xpool-pods";
-
-Status MakeFolder(const std::string& path, mode_t mode) {
-  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-    return Status::IoError("cannot make '" + path + "': " + std::strerror(errno));
-  }
-  chmod(path.c_str(), mode);  // whatever the umask
-  return Status::Ok();
-}
 
 // A name for a container's slice from its device ids (sorted): FNV-1a, 64 bits.
 std::string SliceNameOf(const std::vector<std::string>& ids) {
@@ -83,6 +69,9 @@ Result<std::unique_ptr<DevicePlugin>> DevicePlugin::Start(const v1::Node& node,
     return Status::InvalidArgument("the split count must be 1..100");
   }
   if (node.devices_size() == 0) return Status::InvalidArgument("no GPU to advertise");
+  if (!options.cdi_dir.empty()) {
+    if (Status s = WriteCdiSpec(options.cdi_dir, node); !s.ok()) return s;
+  }
   std::unique_ptr<DevicePlugin> plugin(new DevicePlugin(node, options));
   if (Status s = plugin->Serve(); !s.ok()) return s;
   if (Status s = plugin->Register(); !s.ok()) {
@@ -361,7 +350,8 @@ grpc::Status DevicePlugin::Allocate(grpc::ServerContext*, const v1beta1::Allocat
                                     v1beta1::AllocateResponse* response) {
   // The file that makes every process of the container load the runtime.
   const std::string preload = options_.dir + "/xpool-ld.so.preload";
-  if (!options_.runtime_path.empty()) std::ofstream(preload) << kContainerRuntimePath << "\n";
+  if (!options_.runtime_path.empty())
+    std::ofstream(preload) << container_paths::kContainerRuntimePath << "\n";
   for (const auto& c : request->container_requests()) {
     auto ids = KnownIds(c.devices_ids());
     if (!ids.ok()) return {grpc::StatusCode::INVALID_ARGUMENT, ids.status().message()};
@@ -392,110 +382,6 @@ grpc::Status DevicePlugin::PreStartContainer(grpc::ServerContext*,
   }
   if (Status s = WriteSettings(*slice); !s.ok()) return {grpc::StatusCode::INTERNAL, s.message()};
   return grpc::Status::OK;
-}
-
-std::string DevicePlugin::HostFolder(const ContainerSlice& slice) const {
-  return options_.slice_dir + "/" + std::string(kPodSlicesFolder) + "/" + slice.segment_name;
-}
-
-std::string DevicePlugin::SettingsFile(const ContainerSlice& slice) const {
-  return HostFolder(slice) + ".settings";
-}
-
-std::string DevicePlugin::ArbitrationFile(int gpu) const {
-  return options_.slice_dir + "/" + runtime::ComputeSegmentName(node_.devices(gpu).uuid());
-}
-
-Status DevicePlugin::PrepareHostFiles(const ContainerSlice& slice) const {
-  // The parent is searchable but not listable: a slice's folder is found only by its name.
-  if (Status s = MakeFolder(options_.slice_dir + "/" + std::string(kPodSlicesFolder), 0711);
-      !s.ok()) {
-    return s;
-  }
-  // The container's processes may run as any user.
-  if (Status s = MakeFolder(HostFolder(slice), 0777); !s.ok()) return s;
-  // Whatever a container that held these devices before left behind.
-  unlink((HostFolder(slice) + "/" + slice.segment_name).c_str());
-  // Empty until PreStartContainer writes it: a runtime that finds it so refuses to allocate.
-  const std::string settings = SettingsFile(slice);
-  const int fd = open(settings.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IoError("cannot make '" + settings + "': " + std::strerror(errno));
-  fchmod(fd, 0644);
-  close(fd);
-  for (int gpu : slice.gpus) {
-    // An empty file: the first runtime to open it lays the segment out (ComputeArbiter::Open).
-    const std::string path = ArbitrationFile(gpu);
-    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (fd < 0) return Status::IoError("cannot make '" + path + "': " + std::strerror(errno));
-    fchmod(fd, 0666);  // slices of different users share the device
-    close(fd);
-  }
-  return Status::Ok();
-}
-
-Status DevicePlugin::WriteSettings(const ContainerSlice& slice) const {
-  runtime::SliceSettings settings = {{runtime::kEnvGpuMemory, std::to_string(slice.memory_mib)}};
-  if (slice.core_percent < 100) {
-    settings[runtime::kEnvGpuCore] = std::to_string(slice.core_percent);
-  }
-  for (const auto& [name, value] : slice.compute_env) settings[name] = value;
-  if (!slice.allocation.empty()) settings[runtime::kEnvAllocation] = slice.allocation;
-  const std::string text = runtime::FormatSliceSettings(settings);
-  // Rewritten in place: a container restarted with it has the file's inode mounted.
-  const std::string path = SettingsFile(slice);
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IoError("cannot write '" + path + "': " + std::strerror(errno));
-  const bool written = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  close(fd);
-  if (!written) return Status::IoError("cannot write '" + path + "'");
-  return Status::Ok();
-}
-
-void DevicePlugin::DescribeContainer(const ContainerSlice& slice, const std::string& preload,
-                                     v1beta1::ContainerAllocateResponse* out) const {
-  std::string visible;
-  for (int gpu : slice.gpus) visible += (visible.empty() ? "" : ",") + node_.devices(gpu).uuid();
-  auto& env = *out->mutable_envs();
-  env["CUDA_VISIBLE_DEVICES"] = visible;
-  env["NVIDIA_VISIBLE_DEVICES"] = visible;
-  env["XPOOL_SLICE"] = std::string(kContainerSliceDir) + "/" + slice.segment_name;
-  // Quotas and compute settings: written when the container starts (PreStartContainer).
-  env[runtime::kEnvSliceSettings] = std::string(kContainerSettings);
-  // Every container on a GPU arbitrates in one file: the host's, mounted below.
-  env["XPOOL_COMPUTE_DIR"] = std::string(kContainerComputeDir);
-  if (!options_.runtime_path.empty()) {
-    auto* lib = out->add_mounts();
-    lib->set_host_path(options_.runtime_path);
-    lib->set_container_path(std::string(kContainerRuntimePath));
-    lib->set_read_only(true);
-    auto* ld = out->add_mounts();
-    ld->set_host_path(preload);
-    ld->set_container_path("/etc/ld.so.preload");
-    ld->set_read_only(true);
-  }
-  auto* folder = out->add_mounts();  // the slice's segment, seen by every process of the slice
-  folder->set_host_path(HostFolder(slice));
-  folder->set_container_path(std::string(kContainerSliceDir));
-  auto* settings = out->add_mounts();
-  settings->set_host_path(SettingsFile(slice));
-  settings->set_container_path(std::string(kContainerSettings));
-  settings->set_read_only(true);
-  for (int gpu : slice.gpus) {
-    auto* arbitration = out->add_mounts();
-    arbitration->set_host_path(ArbitrationFile(gpu));
-    arbitration->set_container_path(std::string(kContainerComputeDir) + "/" +
-                                    runtime::ComputeSegmentName(node_.devices(gpu).uuid()));
-  }
-  std::set<std::string> nodes{"/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"};
-  for (int gpu : slice.gpus)
-    nodes.insert("/dev/nvidia" + std::to_string(node_.devices(gpu).index()));
-  for (const auto& path : nodes) {
-    if (access(path.c_str(), F_OK) != 0) continue;  // the kubelet refuses paths that do not exist
-    auto* dev = out->add_devices();
-    dev->set_host_path(path);
-    dev->set_container_path(path);
-    dev->set_permissions("rw");
-  }
 }
 
 }  // namespace xpool::agent

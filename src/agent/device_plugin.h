@@ -46,6 +46,10 @@ struct DevicePluginOptions {
   // container gets k/split of a GPU.
   std::function<Result<v1::ClaimPodSlicesResponse>(v1::ClaimPodSlicesRequest)> claim;
   std::string pod_resources_socket = kDefaultPodResourcesSocket;
+  // Where to write the GPUs' CDI spec (cdi_spec.h); then containers are given their GPUs as CDI
+  // devices instead of device nodes, and the container runtime must have CDI enabled. Empty:
+  // device nodes.
+  std::string cdi_dir;
 };
 
 class DevicePlugin final : public v1beta1::DevicePlugin::Service {

@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
                  "the kubelet's pod-resources API, which says which pod and container a "
                  "container's devices went to")
       ->capture_default_str();
+  app.add_option("--cdi-dir", plugin.cdi_dir,
+                 "offer GPUs to containers as CDI devices: write their spec in this directory "
+                 "(e.g. /var/run/cdi) and name them in Allocate instead of device nodes; the "
+                 "container runtime must have CDI enabled");
   app.add_option("--device-plugin-resource", plugin.resource, "the resource registered")
       ->capture_default_str();
   int health_interval_ms = 5000;

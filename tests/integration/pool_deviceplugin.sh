@@ -24,7 +24,8 @@ for _ in $(seq 100); do grep -q "listening on" "$WORK/c.log" && break; sleep 0.0
   --state-dir "$WORK/state" --device-plugin-dir "$WORK/plugins" --device-plugin-split 4 \
   --slice-dir "$SHM" --pod-resources-socket "$WORK/plugins/pod-resources.sock" \
   "${RUN_AS[@]}" >"$WORK/agent.log" 2>&1 &
-pids+=($!)
+AGENT=$!
+pids+=($AGENT)
 wait $HARNESS
 rc=$?
 out=$(cat "$WORK/kubelet.log")
@@ -40,7 +41,7 @@ echo "$out" | grep -qE "^preferred ($U0::[0-3] ){3}\$" || fail "a preferred allo
 ARB=xpool-compute-v5-$U0
 SLICE=$(echo "$out" | sed -n 's|^allocated .*XPOOL_SLICE=/var/run/xpool/slice/\(xpool-k8s-[0-9a-f]\{16\}\) .*|\1|p')
 [ -n "$SLICE" ] || fail "no slice named after the device ids: $out"
-echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_SLICE=/var/run/xpool/slice/$SLICE XPOOL_SLICE_SETTINGS=/var/run/xpool/settings XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts [^ ]*:/usr/local/xpool/lib/libxpool-cuda.so:ro [^ ]*:/etc/ld.so.preload:ro $SHM/xpool-pods/$SLICE:/var/run/xpool/slice $SHM/xpool-pods/$SLICE.settings:/var/run/xpool/settings:ro $SHM/$ARB:/var/run/xpool/compute/$ARB\$" ||
+echo "$out" | grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 XPOOL_SLICE=/var/run/xpool/slice/$SLICE XPOOL_SLICE_SETTINGS=/var/run/xpool/settings XPOOL_COMPUTE_DIR=/var/run/xpool/compute mounts [^ ]*:/usr/local/xpool/lib/libxpool-cuda.so:ro [^ ]*:/etc/ld.so.preload:ro $SHM/xpool-pods/$SLICE:/var/run/xpool/slice $SHM/xpool-pods/$SLICE.settings:/var/run/xpool/settings:ro $SHM/$ARB:/var/run/xpool/compute/$ARB devices [0-9]*\$" ||
   fail "allocate: $out"
 echo "$out" | grep -q "^started default/p/c: XPOOL_GPU_CORE=75 XPOOL_GPU_MEMORY=61440\$" ||
   fail "the settings written at the container's start: $out $(cat "$WORK/agent.log")"
@@ -50,5 +51,34 @@ echo "$out" | grep -q "^started default/p/c: XPOOL_GPU_CORE=75 XPOOL_GPU_MEMORY=
 [ "$(stat -c %a "$SHM/xpool-pods/$SLICE.settings")" = 644 ] || fail "the settings file can be written by the container's users: $(ls -la "$SHM/xpool-pods")"
 echo "$out" | grep -q '^unknown device: refused$' || fail "an unknown device was accepted: $out"
 echo "$out" | grep -q '^registered again xpool.io/gpu$' || fail "no re-registration after the kubelet restarted: $out"
+
+# CDI: the spec names each GPU by UUID with its device node and the driver's shared nodes, and a
+# container is given its GPU by that name instead of device nodes.
+kill "$AGENT" 2>/dev/null
+wait "$AGENT" 2>/dev/null
+mkdir -p "$WORK/plugins2" "$WORK/cdi"
+"$BIN/kubelet_harness" "$WORK/plugins2" >"$WORK/kubelet2.log" 2>&1 &
+HARNESS=$!
+pids+=($HARNESS)
+for _ in $(seq 100); do grep -q "kubelet ready" "$WORK/kubelet2.log" && break; sleep 0.05; done
+"$BIN/xpool-agent" --controller "$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/c.log")" \
+  --state-dir "$WORK/state2" --device-plugin-dir "$WORK/plugins2" --device-plugin-split 4 \
+  --slice-dir "$SHM" --pod-resources-socket "$WORK/plugins2/pod-resources.sock" --cdi-dir "$WORK/cdi" \
+  "${RUN_AS[@]}" >"$WORK/agent2.log" 2>&1 &
+pids+=($!)
+wait $HARNESS || fail "the harness failed with --cdi-dir: $(cat "$WORK/kubelet2.log") $(cat "$WORK/agent2.log")"
+grep -q "^allocated CUDA_VISIBLE_DEVICES=$U0 .* devices 0 cdi xpool.io/gpu=$U0\$" "$WORK/kubelet2.log" ||
+  fail "no CDI device in Allocate: $(cat "$WORK/kubelet2.log")"
+python3 - "$WORK/cdi/xpool.io-gpu.json" "$U0" <<'PY' || fail "the CDI spec: $(cat "$WORK/cdi/xpool.io-gpu.json")"
+import json, re, sys
+spec = json.load(open(sys.argv[1]))
+assert spec["cdiVersion"] == "0.6.0" and spec["kind"] == "xpool.io/gpu", spec
+assert re.fullmatch(r"[a-z0-9.-]+/[a-zA-Z0-9_.-]+", spec["kind"])
+names = [d["name"] for d in spec["devices"]]
+assert len(names) == 2 and names[0] == sys.argv[2], names
+assert all(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.:-]*", n) for n in names), names
+assert [d["containerEdits"]["deviceNodes"][0]["path"] for d in spec["devices"]] == ["/dev/nvidia0", "/dev/nvidia1"]
+assert [n["path"] for n in spec["containerEdits"]["deviceNodes"]] == ["/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools"]
+PY
 
 pool_finish pool_deviceplugin

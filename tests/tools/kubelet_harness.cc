@@ -134,6 +134,8 @@ void PrintAllocated(const v1beta1::ContainerAllocateResponse& r) {
                   m.read_only() ? ":ro" : "");
     }
   }
+  std::printf(" devices %d", r.devices_size());
+  for (const auto& cdi : r.cdi_devices()) std::printf(" cdi %s", cdi.name().c_str());
   std::printf("\n");
   std::fflush(stdout);
 }
