@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   app.add_option("--http-tls-key", serve.http_tls_key, "the certificate's private key (PEM)");
   app.add_option("--http-client-ca", serve.http_client_ca,
                  "with HTTPS: answer only clients whose certificate this CA signed (PEM)");
+  bool http_insecure = false;
+  app.add_flag("--http-insecure", http_insecure,
+               "with --kube-api, serve the scheduler extender off loopback without HTTPS and a "
+               "client CA (its bind verb binds pods with the controller's rights)");
   app.add_option("--join-token-file", join_token_file,
                  "the cluster's join token, which agents present (needed off loopback)");
   app.add_option("--users-file", users_file,
@@ -101,6 +105,17 @@ int main(int argc, char** argv) {
   } else if (!kube_api.empty()) {
     kube.server = kube_api;
     serve.kube = kube;
+  }
+  if (!kube_api.empty() && !serve.http_listen.empty() &&
+      !xpool::IsLoopbackHost(xpool::HostOf(serve.http_listen)) && !http_insecure &&
+      (serve.http_tls_cert.empty() || serve.http_client_ca.empty())) {
+    std::fprintf(stderr,
+                 "xpool-controller: the scheduler extender on %s binds pods with the controller's "
+                 "rights: serve it over HTTPS that only kube-scheduler's client certificate may "
+                 "call (--http-tls-cert, --http-tls-key, --http-client-ca), or on loopback, or "
+                 "pass --http-insecure\n",
+                 serve.http_listen.c_str());
+    return 2;
   }
   auto controller = xpool::controller::Controller::Start(data, options, serve);
   if (!controller.ok()) {

@@ -212,6 +212,22 @@ grep -qi 'certificate\|ssl' reply || fail "an untrusted API server was used: $(c
   --kube-token-file token >plain.log 2>&1
 [ $? -eq 2 ] && grep -q 'must be https' plain.log || fail "plain HTTP was accepted: $(cat plain.log)"
 
+# an extender that binds with the controller's rights is not served off loopback in plaintext,
+# nor over HTTPS that any client may call, unless the operator says so
+for tls in "" "--http-tls-cert cert.pem --http-tls-key key.pem"; do
+  "$BIN/xpool-controller" --listen 127.0.0.1:0 --data data4 --http 0.0.0.0:0 $tls \
+    --kube-api "$API" --kube-token-file token --kube-ca-file cert.pem >open.log 2>&1
+  [ $? -eq 2 ] && grep -q "binds pods with the controller's rights" open.log ||
+    fail "an open extender was served (${tls:-plain HTTP}): $(cat open.log)"
+done
+"$BIN/xpool-controller" --listen 127.0.0.1:0 --data data4 --http 0.0.0.0:0 --http-insecure \
+  --kube-api "$API" --kube-token-file token --kube-ca-file cert.pem >insecure.log 2>&1 &
+INSECURE=$!
+for _ in $(seq 100); do grep -q "binding and watching" insecure.log && break; sleep 0.05; done
+grep -q "binding and watching" insecure.log || fail "--http-insecure was refused: $(cat insecure.log)"
+kill $INSECURE
+wait $INSECURE 2>/dev/null
+
 # the extender over HTTPS, answering only the client certificate kube-scheduler presents
 kill $CONTROLLER
 wait $CONTROLLER 2>/dev/null

@@ -72,12 +72,36 @@ TEST(DeployManifests, ExtenderReachesTheControllerAndManagesItsResources) {
   EXPECT_EQ(config["kind"].as<std::string>(), "KubeSchedulerConfiguration");
   const auto extender = config["extenders"][0];
   EXPECT_EQ(extender["urlPrefix"].as<std::string>(),
-            "http://xpool-controller." + service["metadata"]["namespace"].as<std::string>() +
+            "https://xpool-controller." + service["metadata"]["namespace"].as<std::string>() +
                 ".svc:" + std::to_string(http_port) + "/scheduler");
   EXPECT_EQ(extender["filterVerb"].as<std::string>(), "filter");
   EXPECT_EQ(extender["prioritizeVerb"].as<std::string>(), "prioritize");
   EXPECT_EQ(extender["bindVerb"].as<std::string>(), "bind");
   EXPECT_TRUE(extender["nodeCacheCapable"].as<bool>());
+  // HTTPS both ways: the scheduler presents a client certificate the controller checks, and each
+  // side's files are in a Secret mounted where its flags and config name them.
+  EXPECT_TRUE(extender["enableHTTPS"].as<bool>());
+  EXPECT_EQ(extender["tlsConfig"]["serverName"].as<std::string>(),
+            "xpool-controller." + service["metadata"]["namespace"].as<std::string>() + ".svc");
+  const auto mounted = [](const YAML::Node& pod_spec, const std::string& file) {
+    for (const auto& m : pod_spec["containers"][0]["volumeMounts"]) {
+      const std::string dir = m["mountPath"].as<std::string>() + "/";
+      if (file.rfind(dir, 0) != 0) continue;
+      for (const auto& v : pod_spec["volumes"]) {
+        if (v["name"].as<std::string>() == m["name"].as<std::string>() && v["secret"]) return true;
+      }
+    }
+    return false;
+  };
+  const auto controller_spec = controller["spec"]["template"]["spec"];
+  for (const char* flag : {"--http-tls-cert", "--http-tls-key", "--http-client-ca"}) {
+    EXPECT_TRUE(mounted(controller_spec, flags.at(flag))) << flag;
+  }
+  const auto scheduler_spec =
+      Find(docs, "Deployment", "xpool-scheduler")["spec"]["template"]["spec"];
+  for (const char* key : {"certFile", "keyFile", "caFile"}) {
+    EXPECT_TRUE(mounted(scheduler_spec, extender["tlsConfig"][key].as<std::string>())) << key;
+  }
 
   std::map<std::string, bool> managed;  // name -> ignoredByScheduler
   for (const auto& r : extender["managedResources"]) {
