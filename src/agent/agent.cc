@@ -97,6 +97,18 @@ Result<v1::ClaimPodSlicesResponse> Agent::ClaimPodSlices(v1::ClaimPodSlicesReque
   return response;
 }
 
+void Agent::SetDeviceHealth(const std::string& uuid, bool healthy) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (healthy) {
+      unhealthy_.erase(uuid);
+    } else {
+      unhealthy_.insert(uuid);
+    }
+  }
+  Poke();
+}
+
 bool Agent::RegisterOnce() {
   grpc::ClientContext context;
   Authorize(context);
@@ -161,7 +173,13 @@ void Agent::Loop() {
         }
         report->set_memory_used_mib(slice_bytes / kMiB);
       }
+      std::set<std::string> unhealthy;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        unhealthy = unhealthy_;
+      }
       for (const auto& d : node_.devices()) {
+        if (unhealthy.count(d.uuid()) != 0) request.add_unhealthy_devices(d.id());
         v1::Device* usage = request.add_usage();
         usage->set_id(d.id());
         const auto it = device_bytes.find(d.index());

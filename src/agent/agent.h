@@ -43,6 +43,9 @@ class Agent final : public v1::Tasks::Service {
   // Agents.ClaimPodSlices for this node, over the agent's connection to the controller: the
   // device plugin's claim (DevicePluginOptions::claim). NotFound: no allocation was made for it.
   Result<v1::ClaimPodSlicesResponse> ClaimPodSlices(v1::ClaimPodSlicesRequest request) const;
+  // The health watcher's finding for a GPU (by UUID): heartbeats tell the controller, which
+  // places nothing new on an unhealthy device; the next heartbeat goes at once.
+  void SetDeviceHealth(const std::string& uuid, bool healthy);
   void Wait();
   void Shutdown();
 
@@ -73,7 +76,8 @@ class Agent final : public v1::Tasks::Service {
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable wake_;
-  bool poke_ = false;  // heartbeat now (a task ended)
+  bool poke_ = false;                // heartbeat now (a task ended)
+  std::set<std::string> unhealthy_;  // GPU UUIDs; guarded by mu_
   std::thread loop_;
   // The heartbeat stream, used by the loop's thread; the context is cancelled on shutdown.
   std::unique_ptr<grpc::ClientContext> beat_context_;

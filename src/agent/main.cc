@@ -161,9 +161,10 @@ int main(int argc, char** argv) {
     kubelet_plugin = std::move(*started);
   }
   // GPUs NVML found are watched: one it no longer answers for is reported unhealthy to the
-  // kubelet (ListAndWatch), which then gives it to no new container.
+  // controller (heartbeats), which places nothing new on it, and to the kubelet (ListAndWatch),
+  // which then gives it to no new container.
   std::unique_ptr<xpool::agent::HealthWatcher> health;
-  if (kubelet_plugin != nullptr && inventory.empty() && health_interval_ms > 0) {
+  if (inventory.empty() && health_interval_ms > 0) {
     if (auto probe = xpool::agent::NvmlHealthProbe()) {
       std::vector<std::string> uuids;
       for (const auto& d : node->devices()) {
@@ -171,10 +172,12 @@ int main(int argc, char** argv) {
       }
       health = std::make_unique<xpool::agent::HealthWatcher>(
           uuids, probe,
-          [raw = kubelet_plugin.get()](const std::string& uuid, bool healthy) {
+          [plugin = kubelet_plugin.get(), pool_agent = agent->get()](const std::string& uuid,
+                                                                     bool healthy) {
             std::fprintf(stderr, "xpool-agent: GPU %s is %s\n", uuid.c_str(),
                          healthy ? "healthy again" : "unhealthy (NVML does not answer for it)");
-            raw->SetHealth(uuid, healthy);
+            pool_agent->SetDeviceHealth(uuid, healthy);
+            if (plugin != nullptr) plugin->SetHealth(uuid, healthy);
           },
           std::chrono::milliseconds(health_interval_ms));
     }

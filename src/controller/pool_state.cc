@@ -298,6 +298,8 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
       if (d.id() == usage.id()) d.set_memory_used_mib(usage.memory_used_mib());
     }
   }
+  ApplyDeviceHealthLocked(it->second,
+                          {request.unhealthy_devices().begin(), request.unhealthy_devices().end()});
   for (const auto& task : request.tasks()) {
     auto a = allocations_.find(task.allocation_id());
     if (a == allocations_.end() || a->second.node() != request.node()) continue;
@@ -594,6 +596,9 @@ std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
 
 void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
   if (entry.cordoned == cordon) return;
+  // Whole devices are held back now; the next heartbeat after the node is back holds back its
+  // unhealthy devices again.
+  GiveBackUnhealthyLocked(entry);
   const sched::NodeSpec& spec = pool_.spec(entry.index);
   std::vector<int> devices(spec.device_count);
   for (int i = 0; i < spec.device_count; ++i) devices[i] = i;

@@ -106,6 +106,13 @@ class PoolState {
     v1::Node node;
     sched::NodeIndex index = -1;
     bool cordoned = false;  // all its capacity is held back while it is not ready
+    // Per device its agent reports unhealthy: the free share and memory held back from the pool
+    // (pool_state_health.cc).
+    struct HeldBack {
+      int32_t milli = 0;
+      int64_t memory_mib = 0;
+    };
+    std::map<int, HeldBack> unhealthy;
   };
   struct Live {
     sched::Demand demand;
@@ -149,6 +156,10 @@ class PoolState {
   Result<v1::Allocation> ReleaseLocked(const std::string& id, const std::string& reason,
                                        int64_t now_ms);
   void CordonLocked(NodeEntry& entry, bool cordon);
+  // Holds back from scheduling whatever is free on the devices of `entry` whose ids are in
+  // `unhealthy`, and gives back what was held for the others (pool_state_health.cc).
+  void ApplyDeviceHealthLocked(NodeEntry& entry, const std::set<std::string>& unhealthy);
+  void GiveBackUnhealthyLocked(NodeEntry& entry);
   Status SaveAllocationLocked(const v1::Allocation& allocation);
   // The ids of the live allocations on `node`, in id order.
   std::vector<std::string> LiveOnLocked(const std::string& node) const;

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# GPU health reaches the kubelet: the agent asks NVML about each GPU every --health-interval-ms,
-# and a GPU NVML stops answering for (the fake NVML's GPU_IS_LOST, as for a GPU that fell off the
-# bus) is sent unhealthy in ListAndWatch, then healthy again when it answers again. Kubelet
-# harness over unix sockets; GPUs: the fake NVML's two H100s, 10 virtual devices each.
+# GPU health reaches the kubelet and the controller: the agent asks NVML about each GPU every
+# --health-interval-ms, and a GPU NVML stops answering for (the fake NVML's GPU_IS_LOST, as for a
+# GPU that fell off the bus) is sent unhealthy in ListAndWatch and in heartbeats, then healthy
+# again when it answers again. While it is unhealthy the controller places nothing on it (a
+# two-GPU run does not fit); after, it does. Kubelet harness over unix sockets; GPUs: the fake
+# NVML's two H100s, 10 virtual devices each.
 set -uo pipefail
 XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
@@ -18,6 +20,7 @@ for _ in $(seq 100); do grep -q "kubelet ready" kubelet.log && break; sleep 0.05
 "$BIN/xpool-controller" --listen 127.0.0.1:0 --metrics "" --data data >c.log 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" c.log && break; sleep 0.05; done
+export XPOOL_CONTROLLER="$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' c.log)"
 "$BIN/xpool-agent" --controller "$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' c.log)" \
   --state-dir state --device-plugin-dir plugins --slice-dir shm --health-interval-ms 100 \
   "${RUN_AS[@]}" >agent.log 2>&1 &
@@ -29,7 +32,13 @@ for _ in $(seq 300); do grep -q "^health 20 of" kubelet.log && break; sleep 0.05
 echo 1 >lost
 echo "watch-health 10" >>commands
 for _ in $(seq 300); do grep -q "^health 10 of" kubelet.log && break; sleep 0.05; done
+for _ in $(seq 100); do grep -q "is unhealthy (its agent says)" c.log && break; sleep 0.05; done
+grep -q "device [^ ]*/nvidia-1 is unhealthy (its agent says)" c.log ||
+  fail "the controller was not told: $(cat c.log)"
+"$XPOOL" run --gpus 2 -- true >run1.log 2>&1 && fail "a two-GPU run was placed on a lost GPU: $(cat run1.log)"
 rm -f lost
+for _ in $(seq 100); do grep -q "is healthy again" c.log && break; sleep 0.05; done
+"$XPOOL" run --gpus 2 -- true >run2.log 2>&1 || fail "a two-GPU run after recovery: $(cat run2.log) $(cat c.log)"
 echo "watch-health 20" >>commands
 echo quit >>commands
 wait $HARNESS

@@ -477,6 +477,37 @@ TEST_F(PoolStateTest, APodFitsWhereAllItsContainersFitTogether) {
   EXPECT_TRUE(state_->Allocate(whole, 1).ok());
 }
 
+TEST_F(PoolStateTest, AnUnhealthyDeviceTakesNothingNewUntilItIsHealthyAgain) {
+  const v1::Node node = MakeNode("g", "H100-SXM", "gpu", 2);
+  ASSERT_TRUE(state_->Register(node, 0).ok());
+  auto quarter = state_->Allocate(Ask(1, 250, 1024), 1);  // on one of the two
+  ASSERT_TRUE(quarter.ok());
+  const std::string busy = quarter->slices(0).device_id();
+  const std::string other =
+      node.devices(0).id() == busy ? node.devices(1).id() : node.devices(0).id();
+  v1::HeartbeatRequest beat;
+  beat.set_node("g");
+  beat.add_unhealthy_devices(other);
+  ASSERT_TRUE(state_->Heartbeat(beat, 2).ok());
+  EXPECT_FALSE(state_->Allocate(Ask(1), 3).ok());  // the healthy one is partly taken
+  auto small = state_->Allocate(Ask(1, 250, 1024), 3);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->slices(0).device_id(), busy);
+  // Released capacity of the unhealthy device stays held back; the node says which is unhealthy.
+  for (const auto& n : state_->Nodes()) {
+    for (const auto& d : n.devices()) EXPECT_EQ(d.healthy(), d.id() != other) << d.id();
+  }
+  // A node that goes silent and comes back holds back nothing twice.
+  state_->ExpireLeases(5000);
+  ASSERT_TRUE(state_->Register(node, 5001).ok());
+  ASSERT_TRUE(state_->Heartbeat(beat, 5002).ok());
+  EXPECT_FALSE(state_->Allocate(Ask(2), 5003).ok());
+  beat.clear_unhealthy_devices();
+  ASSERT_TRUE(state_->Heartbeat(beat, 5004).ok());
+  EXPECT_TRUE(state_->Allocate(Ask(2), 5005).ok());  // both whole devices free again
+  EXPECT_FALSE(state_->Allocate(Ask(1, 100, 1024), 5006).ok());
+}
+
 TEST(InventoryTest, CatalogFillsInAndErrorsNameTheProblem) {
   auto node =
       agent::ParseInventory("devices:\n  - model: h100-sxm\n    count: 2\n", "inv.yaml", "host1");
