@@ -594,6 +594,14 @@ std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
   return released;
 }
 
+void PoolState::RenewAllLeases(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [name, entry] : nodes_) {
+    if (entry.cordoned) continue;
+    entry.node.set_last_heartbeat_unix_ms(std::max(entry.node.last_heartbeat_unix_ms(), now_ms));
+  }
+}
+
 void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
   if (entry.cordoned == cordon) return;
   // Whole devices are held back now; the next heartbeat after the node is back holds back its

@@ -98,6 +98,9 @@ class PoolState {
   // Releases the allocations of nodes silent for longer than the lease and takes those nodes out
   // of scheduling until they register again; returns the allocations released.
   std::vector<v1::Allocation> ExpireLeases(int64_t now_ms);
+  // Every node counts as heard from at `now_ms`: after the controller itself did not run (a
+  // pause, a clock step), its agents get a whole lease to report before any node expires.
+  void RenewAllLeases(int64_t now_ms);
   // Forgets the allocations released longer ago than options.keep_released_ms; returns how many.
   size_t PruneReleased(int64_t now_ms);
 

@@ -311,9 +311,34 @@ void Controller::Shutdown() {
 void Controller::Sweep() {
   const auto period = std::chrono::milliseconds(std::max<int64_t>(50, lease_ms_ / 10));
   int64_t pruned_at = 0;
+  const auto monotonic_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  int64_t last_tick = monotonic_ms();
+  int64_t last_wall = NowUnixMs();
   while (!stop_.load()) {
     std::this_thread::sleep_for(period);
     const int64_t now = NowUnixMs();
+    const int64_t tick = monotonic_ms();
+    const int64_t slept = tick - last_tick;
+    const int64_t wall_moved = now - last_wall;
+    last_tick = tick;
+    last_wall = now;
+    // Silence is measured while the controller runs: after it was itself stopped (a VM pause,
+    // swap, a debugger) or its wall clock stepped, every agent first gets a lease to report.
+    if (slept > period.count() + lease_ms_ / 2 || std::abs(wall_moved - slept) > 1000) {
+      std::fprintf(
+          stderr,
+          "xpool-controller: %s %lld ms: every node gets a lease to report before any "
+          "expires\n",
+          slept > period.count() + lease_ms_ / 2 ? "did not run for" : "the wall clock stepped by",
+          static_cast<long long>(slept > period.count() + lease_ms_ / 2 ? slept
+                                                                        : wall_moved - slept));
+      state_->RenewAllLeases(now);
+      continue;
+    }
     for (const auto& a : state_->ExpireLeases(now)) {
       std::fprintf(stderr, "xpool-controller: released %s on %s: %s\n", a.id().c_str(),
                    a.node().c_str(), a.reason().c_str());
