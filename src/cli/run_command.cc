@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include "cli/compute_flags.h"
@@ -14,6 +16,21 @@
 #include "xpool/v1/pool.grpc.pb.h"
 
 namespace xpool::cli {
+namespace {
+
+// 128 random bits, in hex: the request's id for the controller (AllocateRequest.request_id).
+std::string RandomRequestId() {
+  std::random_device random;
+  std::string id;
+  for (int i = 0; i < 4; ++i) {
+    char word[9];  // NOLINT(modernize-avoid-c-arrays): snprintf buffer
+    std::snprintf(word, sizeof(word), "%08x", static_cast<unsigned>(random()));
+    id += word;
+  }
+  return id;
+}
+
+}  // namespace
 
 int Run(const RunOptions& o) {
   if (o.command.empty()) return Fail("give the command to run after --");
@@ -52,13 +69,19 @@ int Run(const RunOptions& o) {
   const char* user = std::getenv("USER");
   request.set_owner(user != nullptr ? user : std::to_string(getuid()));
 
+  // Asked again with the same id after a lost answer, the controller answers the same allocation.
+  request.set_request_id(RandomRequestId());
   auto c = Client::Open(o.controller);
   if (!c.ok()) return Fail(c.status().message());
   v1::Allocation a;
-  {
+  for (int attempt = 1;; ++attempt) {
     auto ctx = c->Context();
     const grpc::Status s = c->pool->Allocate(ctx.get(), request, &a);
-    if (!s.ok()) return RpcFail("cannot allocate", s, c->address);
+    if (s.ok()) break;
+    const bool lost = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                      s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+    if (!lost || attempt == 3) return RpcFail("cannot allocate", s, c->address);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
   }
   std::cerr << "xpool: " << a.id() << " on " << a.node() << " (" << a.slices_size()
             << " device(s))\n";

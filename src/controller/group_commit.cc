@@ -1,14 +1,19 @@
 #include "controller/group_commit.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
 namespace xpool::controller {
 namespace {
+// The last ticket this thread took, and from which committer: a thread that used a committer
+// since destroyed (a controller reopened in one process) has nothing to wait for in a new one.
 thread_local uint64_t t_last_ticket = 0;
+thread_local uint64_t t_ticket_from = 0;  // a committer's serial: addresses are reused
+std::atomic<uint64_t> g_committers{0};
 }  // namespace
 
-GroupCommitter::GroupCommitter(store::Store* store) : store_(store) {
+GroupCommitter::GroupCommitter(store::Store* store) : store_(store), serial_(++g_committers) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -25,12 +30,13 @@ void GroupCommitter::Submit(store::Mutation mutation) {
   std::lock_guard<std::mutex> lock(mu_);
   queue_.push_back(std::move(mutation));
   t_last_ticket = next_ticket_++;
+  t_ticket_from = serial_;
   submitted_.notify_one();
 }
 
 void GroupCommitter::WaitForMine() {
   const uint64_t ticket = t_last_ticket;
-  if (ticket == 0) return;
+  if (ticket == 0 || t_ticket_from != serial_) return;
   std::unique_lock<std::mutex> lock(mu_);
   committed_.wait(lock, [&] { return durable_ >= ticket; });
 }

@@ -35,6 +35,7 @@ class GroupCommitter {
   void Loop();
 
   store::Store* store_;
+  const uint64_t serial_;  // tells this committer apart from earlier ones in the process
   std::mutex mu_;
   std::condition_variable submitted_;
   std::condition_variable committed_;

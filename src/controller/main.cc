@@ -76,6 +76,12 @@ int main(int argc, char** argv) {
   app.add_option("--lease-ms", options.lease_ms, "a node silent this long loses its allocations")
       ->capture_default_str();
   int64_t keep_released_hours = options.keep_released_ms / 3'600'000;
+  int64_t reservation_timeout_s = options.reservation_timeout_ms / 1000;
+  app.add_option("--reservation-timeout-s", reservation_timeout_s,
+                 "an allocation on which no task started this long after it was made (and not a "
+                 "Kubernetes pod's) is released (0: never)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{30} * 24 * 3600));
   app.add_option("--keep-released-hours", keep_released_hours,
                  "released allocations are forgotten this long after release (0: never)")
       ->capture_default_str()
@@ -95,6 +101,7 @@ int main(int argc, char** argv) {
   }
   serve.auth = *auth;
   options.keep_released_ms = keep_released_hours * 3'600'000;
+  options.reservation_timeout_ms = reservation_timeout_s * 1000;
   if (kube_api == "in-cluster") {
     auto in_cluster = xpool::controller::InClusterKubeOptions();
     if (!in_cluster.ok()) {

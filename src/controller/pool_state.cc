@@ -146,6 +146,9 @@ Status PoolState::LoadLocked(int64_t now_ms) {
     if (!a.ParseFromString(bytes))
       return Status::IoError("store: allocation '" + id + "' unreadable");
     allocations_[id] = a;
+    if (!a.request().request_id().empty()) {
+      by_request_[a.request().owner() + "\n" + a.request().request_id()] = id;
+    }
     if (a.state() != "released") {
       if (Status s = CommitLocked(a); !s.ok()) return s;
     } else {
@@ -328,6 +331,13 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
 Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& request,
                                                    int64_t now_ms, Refusal* refusal) {
   std::lock_guard<std::mutex> lock(mu_);
+  const std::string request_key = request.owner() + "\n" + request.request_id();
+  if (!request.request_id().empty()) {
+    // A retry of a request already answered: the same allocation, whatever became of it.
+    if (auto seen = by_request_.find(request_key); seen != by_request_.end()) {
+      return allocations_.at(seen->second);
+    }
+  }
   auto demand = DemandOf(request, models_, pool_, shapes_, refusal);
   if (!demand.ok()) return demand.status();
   std::optional<sched::Placement> placement;
@@ -389,6 +399,7 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& re
   live_[a.id()] = Live{*demand, *placement};
   IndexLiveLocked(a);
   allocations_[a.id()] = a;
+  if (!request.request_id().empty()) by_request_[request_key] = a.id();
   return a;
 }
 
@@ -479,6 +490,7 @@ size_t PoolState::PruneReleased(int64_t now_ms) {
       const v1::Allocation& a = it->second;
       if (a.state() == "released" && now_ms - a.updated_unix_ms() > options_.keep_released_ms) {
         committer_->Submit({kAllocations, a.id(), "", /*erase=*/true});
+        by_request_.erase(a.request().owner() + "\n" + a.request().request_id());
         it = allocations_.erase(it);
         ++pruned;
       } else {
@@ -573,6 +585,24 @@ std::map<std::string, double> PoolState::GpuSecondsTotalLocked(
 std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<v1::Allocation> released;
+  if (options_.reservation_timeout_ms > 0) {
+    std::vector<std::string> stale;
+    for (const auto& [id, live] : live_) {
+      const v1::Allocation& a = allocations_.at(id);
+      if (a.state() == "reserved" && a.request().pod_uid().empty() &&
+          now_ms - a.created_unix_ms() > options_.reservation_timeout_ms) {
+        stale.push_back(id);
+      }
+    }
+    for (const auto& id : stale) {
+      auto a = ReleaseLocked(
+          id,
+          "reserved " + std::to_string((now_ms - allocations_.at(id).created_unix_ms()) / 1000) +
+              " s ago and no task started on it",
+          now_ms);
+      if (a.ok()) released.push_back(*a);
+    }
+  }
   for (auto& [name, entry] : nodes_) {
     if (entry.cordoned || now_ms - entry.node.last_heartbeat_unix_ms() <= options_.lease_ms) {
       continue;

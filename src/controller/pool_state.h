@@ -39,6 +39,9 @@ struct ControllerOptions {
   // Released allocations are forgotten (memory and store) this long after their release;
   // 0 keeps them forever.
   int64_t keep_released_ms = int64_t{7} * 24 * 3600 * 1000;
+  // An allocation still reserved this long after it was made, with no task started on it and
+  // not made for a Kubernetes pod, is released (its client went away); 0: never.
+  int64_t reservation_timeout_ms = 300'000;
   uint64_t seed = 42;
 };
 
@@ -184,6 +187,9 @@ class PoolState {
   RegisteredModels models_;
   std::map<std::string, v1::Allocation> allocations_;  // every one ever made, released too
   std::map<std::string, Live> live_;                   // the ones not released: what the pool holds
+  // Allocation ids by owner and client request id ("owner\nrequest_id"), for as long as the
+  // allocation is kept.
+  std::map<std::string, std::string> by_request_;
   // The same ids by node (heartbeats, lease expiry, claims) and by Kubernetes pod uid (bind, the
   // pod watch), which would otherwise scan every live allocation of the pool.
   std::unordered_map<std::string, std::set<std::string>> live_on_node_;

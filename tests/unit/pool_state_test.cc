@@ -508,6 +508,48 @@ TEST_F(PoolStateTest, AnUnhealthyDeviceTakesNothingNewUntilItIsHealthyAgain) {
   EXPECT_FALSE(state_->Allocate(Ask(1, 100, 1024), 5006).ok());
 }
 
+TEST_F(PoolStateTest, ARetriedRequestGetsTheAllocationMadeTheFirstTime) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 1), 0).ok());
+  auto ask = Ask(1, 500, 1024);
+  ask.set_owner("ana");
+  ask.set_request_id("r-1");
+  auto first = state_->Allocate(ask, 1);
+  auto again = state_->Allocate(ask, 2);
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(again->id(), first->id());
+  // Half the device is still free: the retry took nothing more.
+  auto other = Ask(1, 500, 1024);
+  other.set_owner("ana");
+  other.set_request_id("r-2");
+  ASSERT_TRUE(state_->Allocate(other, 3).ok());
+  // Another owner's request of the same id is another request; the device is full now.
+  ask.set_owner("bo");
+  EXPECT_FALSE(state_->Allocate(ask, 4).ok());
+  // The index survives a restart.
+  Reopen(5);
+  ask.set_owner("ana");
+  auto after = state_->Allocate(ask, 6);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->id(), first->id());
+}
+
+TEST_F(PoolStateTest, AReservationNoTaskStartedOnIsReleased) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
+  auto idle = state_->Allocate(Ask(1), 0);
+  auto busy = state_->Allocate(Ask(1), 0);
+  ASSERT_TRUE(idle.ok() && busy.ok());
+  v1::HeartbeatRequest beat;
+  beat.set_node("g");
+  Report(beat, busy->id(), true, 0);
+  const int64_t later = 300'001;
+  ASSERT_TRUE(state_->Heartbeat(beat, later - 1).ok());
+  const auto released = state_->ExpireLeases(later);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].id(), idle->id());
+  EXPECT_NE(released[0].reason().find("no task started on it"), std::string::npos);
+  EXPECT_EQ(state_->Get(busy->id())->state(), "running");
+}
+
 TEST(InventoryTest, CatalogFillsInAndErrorsNameTheProblem) {
   auto node =
       agent::ParseInventory("devices:\n  - model: h100-sxm\n    count: 2\n", "inv.yaml", "host1");
