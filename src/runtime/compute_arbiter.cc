@@ -551,23 +551,10 @@ void ComputeArbiter::Acquire() {
   }
   arbiter_policy::CatchUp(layout_->slices[slice_], layout_->slices.data(), now);
   while (true) {
-    if (!Waiting(me)) {
-      // Also after a stall long enough for the others to have counted us as gone.
-      me.waiting_since_ns = now;
-      layout_->waiters.fetch_add(1);
-    }
-    me.seen_ns = now;
-    layout_->slices[slice_].active_ns = now;
+    NoteWaitingLocked(now);
     if (high_) {
       layout_->high_seen_ns.store(now);
       layout_->high_slice_key.store(layout_->slices[slice_].key);
-    }
-    // Waiters that vanished without a word stop counting.
-    for (auto& m : layout_->members) {
-      if (Waiting(m) && now - m.seen_ns > timing_.dead_waiter_ns) {
-        m.waiting_since_ns = 0;
-        layout_->waiters.fetch_sub(1);
-      }
     }
     ReclaimLocked(now);
     int64_t wait_ns = 1'000'000;
@@ -781,24 +768,31 @@ bool ComputeArbiter::MayRunSharedLocked(int64_t now, int64_t lead_ns) const {
   return mine - least <= lead_ns;
 }
 
+void ComputeArbiter::NoteWaitingLocked(int64_t now) {
+  MemberRecord& me = layout_->members[member_];
+  if (!Waiting(me)) {
+    // Also after a stall long enough for the others to have counted us as gone.
+    me.waiting_since_ns = now;
+    layout_->waiters.fetch_add(1);
+  }
+  me.seen_ns = now;
+  layout_->slices[slice_].active_ns = now;
+  // Waiters that vanished without a word stop counting.
+  for (auto& m : layout_->members) {
+    if (Waiting(m) && now - m.seen_ns > timing_.dead_waiter_ns) {
+      m.waiting_since_ns = 0;
+      layout_->waiters.fetch_sub(1);
+    }
+  }
+}
+
 void ComputeArbiter::AcquireShared() {
   Lock();
   int64_t now = NowNs();
   MemberRecord& me = layout_->members[member_];
   arbiter_policy::CatchUp(layout_->slices[slice_], layout_->slices.data(), now);
   while (true) {
-    if (!Waiting(me)) {
-      me.waiting_since_ns = now;
-      layout_->waiters.fetch_add(1);
-    }
-    me.seen_ns = now;
-    layout_->slices[slice_].active_ns = now;
-    for (auto& m : layout_->members) {
-      if (Waiting(m) && now - m.seen_ns > timing_.dead_waiter_ns) {
-        m.waiting_since_ns = 0;
-        layout_->waiters.fetch_sub(1);
-      }
-    }
+    NoteWaitingLocked(now);
     ChargeSharedLocked(now);
     // Back only once no longer ahead: a slice let in again the moment it is a little under the
     // lead would come and go at every check, and each return waits behind the others' queues.

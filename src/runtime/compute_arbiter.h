@@ -269,6 +269,8 @@ class ComputeArbiter {
   // Under shared: whether this member's slice leads the least charged slice that uses or wants
   // the device by no more than `lead_ns` (of charge per unit of share).
   bool MayRunSharedLocked(int64_t now, int64_t lead_ns) const;
+  // This member waits for the device (marked so, and seen now); waiters unseen for long are gone.
+  void NoteWaitingLocked(int64_t now);
   void AcquireShared();
   Verdict CheckShared();
   // Sleeps until the lease changes hands (the generation moves past `seen`) or the timeout.
