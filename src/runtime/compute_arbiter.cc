@@ -20,6 +20,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "runtime/compute_layout.h"
 #include "runtime/own_description.h"
 #include "runtime/robust_mutex.h"
 
@@ -30,16 +31,6 @@ constexpr uint64_t kMagic = 0x31555043'4c4f4f50;  // "POOLCPU1"
 // 2: SliceRecord::period_ns; 3: SliceRecord::used_ns and name; 4: Layout::holder_busy_until_ns;
 // 5: Layout::shared (the shared policy).
 constexpr uint32_t kVersion = 5;
-
-// Under the shared policy: a member's work on the device.
-struct SharedMemberRecord {
-  std::atomic<int64_t> active_ns;  // its last sign of work: a launch, a wait on its work
-  int64_t charged_to_ns;           // its busy time is charged up to here
-  std::atomic<int32_t> admitted;   // it may launch (between Acquire and Release)
-  int32_t unused;
-};
-// Under shared, a member checks its standing at most this often while it launches.
-constexpr int64_t kSharedCheckNs = 200'000;
 
 // A spinning waiter tells the core so: it lets a hyperthread sibling run and saves power.
 inline void CpuRelax() {
@@ -131,29 +122,6 @@ class OwnedFd {
 };
 
 }  // namespace
-
-struct ComputeArbiter::Layout {
-  uint64_t magic;
-  uint32_t version;
-  int32_t policy;
-  pthread_mutex_t mutex;
-  std::atomic<int32_t> holder;  // member index, -1: none
-  std::atomic<int32_t> preempt;
-  std::atomic<int32_t> waiters;
-  std::atomic<uint32_t> generation;  // futex word: bumped whenever the lease is given up
-  std::atomic<int64_t> lease_start_ns;
-  std::atomic<int64_t> lease_end_ns;
-  // When the holder last launched or waited on its own work, and when the work it had queued
-  // then should end. idle_revoke_ns after the first, a high-priority waiter counts the holder
-  // silent; other waiters also wait out the second.
-  std::atomic<int64_t> holder_active_ns;
-  std::atomic<int64_t> holder_busy_until_ns;
-  std::atomic<int64_t> high_seen_ns;  // last time a high-priority slice waited or held
-  std::atomic<uint64_t> high_slice_key;
-  std::array<MemberRecord, kMaxComputeMembers> members;
-  std::array<SliceRecord, kMaxComputeSlices> slices;
-  std::array<SharedMemberRecord, kMaxComputeMembers> shared;  // after the rest: offsets stay
-};
 
 std::string ComputeSegmentName(const std::string& device_name) {
   return "xpool-compute-v" + std::to_string(kVersion) + "-" + device_name;
@@ -698,76 +666,6 @@ void ComputeArbiter::NoteActive(int64_t now, int64_t busy_until_ns) {
   if (high_) layout_->high_seen_ns.store(now, std::memory_order_relaxed);
 }
 
-bool ComputeArbiter::AdmittedShared() const {
-  return layout_->shared[member_].admitted.load(std::memory_order_relaxed) != 0;
-}
-
-void ComputeArbiter::ChargeSharedLocked(int64_t now) {
-  struct Busy {
-    int64_t from, to;
-    int slice;
-  };
-  std::array<Busy, kMaxComputeMembers> busy{};
-  int count = 0;
-  std::array<int64_t, 2 * kMaxComputeMembers> edges{};
-  int edge_count = 0;
-  for (int i = 0; i < kMaxComputeMembers; ++i) {
-    const MemberRecord& m = layout_->members[i];
-    SharedMemberRecord& r = layout_->shared[i];
-    if (m.pid == 0 || m.slice < 0 || m.slice >= kMaxComputeSlices) continue;
-    // A member counts as at work until a moment after its last sign of work (the host between
-    // launches, a wait the runtime does not see).
-    const int64_t from = r.charged_to_ns;
-    const int64_t to =
-        std::min(now, r.active_ns.load(std::memory_order_relaxed) + timing_.idle_revoke_ns);
-    r.charged_to_ns = std::max(from, now);
-    if (to <= from) continue;
-    busy[count++] = Busy{from, to, m.slice};
-    edges[edge_count++] = from;
-    edges[edge_count++] = to;
-  }
-  if (count == 0) return;
-  std::sort(edges.begin(), edges.begin() + edge_count);
-  std::array<int64_t, kMaxComputeSlices> charge{};
-  for (int e = 0; e + 1 < edge_count; ++e) {
-    const int64_t a = edges[e], b = edges[e + 1];
-    if (b <= a) continue;
-    // The distinct slices busy over [a, b) share it equally.
-    std::array<bool, kMaxComputeSlices> in{};
-    int slices = 0;
-    for (int k = 0; k < count; ++k) {
-      if (busy[k].from <= a && busy[k].to >= b && !in[busy[k].slice]) {
-        in[busy[k].slice] = true;
-        ++slices;
-      }
-    }
-    for (int s = 0; s < kMaxComputeSlices && slices > 0; ++s) {
-      if (in[s]) charge[s] += (b - a) / slices;
-    }
-  }
-  for (int s = 0; s < kMaxComputeSlices; ++s) {
-    if (charge[s] <= 0) continue;
-    arbiter_policy::Charge(policy(), layout_->slices[s], charge[s]);
-    layout_->slices[s].active_ns = now;
-  }
-}
-
-bool ComputeArbiter::MayRunSharedLocked(int64_t now, int64_t lead_ns) const {
-  const int64_t mine = layout_->slices[slice_].vtime;
-  int64_t least = mine;
-  for (int i = 0; i < kMaxComputeMembers; ++i) {
-    const MemberRecord& m = layout_->members[i];
-    if (m.pid == 0 || m.slice < 0 || m.slice >= kMaxComputeSlices || m.slice == slice_) continue;
-    // A slice whose last sign of work was a moment ago (its host between launches) still uses
-    // the device.
-    const bool using_or_wanting =
-        Waiting(m) ||
-        layout_->shared[i].active_ns.load(std::memory_order_relaxed) > now - timing_.idle_revoke_ns;
-    if (using_or_wanting) least = std::min(least, layout_->slices[m.slice].vtime);
-  }
-  return mine - least <= lead_ns;
-}
-
 void ComputeArbiter::NoteWaitingLocked(int64_t now) {
   MemberRecord& me = layout_->members[member_];
   if (!Waiting(me)) {
@@ -784,47 +682,6 @@ void ComputeArbiter::NoteWaitingLocked(int64_t now) {
       layout_->waiters.fetch_sub(1);
     }
   }
-}
-
-void ComputeArbiter::AcquireShared() {
-  Lock();
-  int64_t now = NowNs();
-  MemberRecord& me = layout_->members[member_];
-  arbiter_policy::CatchUp(layout_->slices[slice_], layout_->slices.data(), now);
-  while (true) {
-    NoteWaitingLocked(now);
-    ChargeSharedLocked(now);
-    // Back only once no longer ahead: a slice let in again the moment it is a little under the
-    // lead would come and go at every check, and each return waits behind the others' queues.
-    if (MayRunSharedLocked(now, 0)) {
-      me.waiting_since_ns = 0;
-      me.last_grant_ns = now;
-      layout_->waiters.fetch_sub(1);
-      layout_->shared[member_].admitted.store(1);
-      last_shared_check_ns_ = now;
-      last_shared_verdict_ = Verdict::kKeep;
-      Unlock();
-      return;
-    }
-    const uint32_t seen = layout_->generation.load();
-    Unlock();
-    Wait(seen, kSharedCheckNs);
-    Lock();
-    now = NowNs();
-  }
-}
-
-ComputeArbiter::Verdict ComputeArbiter::CheckShared() {
-  const int64_t now = NowNs();
-  // The standing is re-read at most every kSharedCheckNs; in between the last one holds.
-  if (now - last_shared_check_ns_ < kSharedCheckNs) return last_shared_verdict_;
-  last_shared_check_ns_ = now;
-  Lock();
-  ChargeSharedLocked(now);
-  const bool may = MayRunSharedLocked(now, timing_.quantum_ns);
-  Unlock();
-  last_shared_verdict_ = may ? Verdict::kKeep : Verdict::kYield;
-  return last_shared_verdict_;
 }
 
 void ComputeArbiter::Sleep(int64_t ns) {

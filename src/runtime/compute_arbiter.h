@@ -235,8 +235,6 @@ class ComputeArbiter {
   void NoteActive(int64_t now, int64_t busy_until_ns);
   // Sleeps `ns` on this arbiter's clock.
   void Sleep(int64_t ns);
-  // Under shared: whether this process may launch now (held by Acquire until Release).
-  bool AdmittedShared() const;
 
   // The time on this arbiter's clock.
   int64_t NowNs() const { return clock_->NowNs(); }
