@@ -18,7 +18,7 @@ void ComputeArbiter::ChargeSharedLocked(int64_t now) {
   };
   std::array<Busy, kMaxComputeMembers> busy{};
   int count = 0;
-  std::array<int64_t, 2 * kMaxComputeMembers> edges{};
+  std::array<int64_t, size_t{2} * kMaxComputeMembers> edges{};
   int edge_count = 0;
   for (int i = 0; i < kMaxComputeMembers; ++i) {
     const MemberRecord& m = layout_->members[i];
