@@ -7,7 +7,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "runtime/own_description.h"
@@ -73,14 +75,16 @@ SliceSegment::~SliceSegment() {
 }
 
 Result<SliceSegment::Layout*> SliceSegment::MapLayout(int fd, const std::string& path,
-                                                      bool initialise) {
+                                                      bool initialise, bool writable) {
+  static_assert(offsetof(Layout, mutex) == kTableLockOffset);
   struct stat st {};
   fstat(fd, &st);
   if (st.st_size < static_cast<off_t>(sizeof(Layout))) {
     close(fd);
     return Status::FailedPrecondition("slice segment '" + path + "' is truncated or foreign");
   }
-  void* mem = mmap(nullptr, sizeof(Layout), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* mem = mmap(nullptr, sizeof(Layout), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                   MAP_SHARED, fd, 0);
   if (mem == MAP_FAILED) {
     Status s = Errno("map slice segment '" + path + "'");
     close(fd);
@@ -137,10 +141,9 @@ Result<std::unique_ptr<SliceSegment>> SliceSegment::Open(const std::string& path
 }
 
 Result<std::unique_ptr<SliceSegment>> SliceSegment::OpenReadOnlyObserver(const std::string& path) {
-  // The mutex lives in the segment, so even an observer maps it writable.
-  const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Errno("open slice segment '" + path + "'");
-  auto layout = MapLayout(fd, path, /*initialise=*/false);
+  auto layout = MapLayout(fd, path, /*initialise=*/false, /*writable=*/false);
   if (!layout.ok()) return layout.status();
   return std::unique_ptr<SliceSegment>(new SliceSegment(fd, *layout, true));
 }
@@ -244,6 +247,7 @@ void SliceSegment::Uncharge(int device, int64_t bytes, bool resident) {
 
 void SliceSegment::SetFootprintsFromDriver(int device, const std::vector<DriverUsage>& usage) {
   if (device < 0 || device >= kMaxSliceDevices) return;
+  if (observer_) return;  // read-only: it never writes or locks
   LockTable();
   for (Slot& s : layout_->slots) {
     if (s.state == kFree) continue;
@@ -258,6 +262,11 @@ void SliceSegment::SetFootprintsFromDriver(int device, const std::vector<DriverU
 
 int64_t SliceSegment::Usage(int device) {
   if (device < 0 || device >= kMaxSliceDevices) return 0;
+  if (observer_) {
+    int64_t sum = 0;
+    for (const ProcessUsage& p : Snapshot()) sum += p.charged[device] + p.overhead[device];
+    return sum;
+  }
   LockTable();
   ReapLocked();
   const int64_t sum = SumLocked(device);
@@ -266,6 +275,7 @@ int64_t SliceSegment::Usage(int device) {
 }
 
 int SliceSegment::ReapDead() {
+  if (observer_) return 0;  // read-only: it never writes or locks
   LockTable();
   const int n = ReapLocked();
   UnlockTable();
@@ -273,12 +283,14 @@ int SliceSegment::ReapDead() {
 }
 
 void SliceSegment::NoteExport(uint64_t key) {
+  if (observer_) return;  // read-only: it never writes or locks
   LockTable();
   if (!IsExportedLocked(key)) layout_->exports[layout_->export_next++ % kExportTable] = key;
   UnlockTable();
 }
 
 bool SliceSegment::IsExported(uint64_t key) {
+  if (observer_) return false;
   LockTable();
   const bool found = IsExportedLocked(key);
   UnlockTable();
@@ -287,6 +299,7 @@ bool SliceSegment::IsExported(uint64_t key) {
 
 bool SliceSegment::AnyExport(const std::function<bool(uint64_t)>& match) {
   std::vector<uint64_t> keys;
+  if (observer_) return false;
   LockTable();
   for (uint64_t k : layout_->exports) {
     if (k != 0) keys.push_back(k);
@@ -306,7 +319,26 @@ bool SliceSegment::IsExportedLocked(uint64_t key) const {
   return false;
 }
 
+std::vector<ProcessUsage> SliceSegment::Snapshot() const {
+  std::vector<ProcessUsage> out;
+  const auto read = [](const auto& field) { return __atomic_load_n(&field, __ATOMIC_RELAXED); };
+  for (int i = 0; i < kMaxSliceProcesses; ++i) {
+    const Slot& s = layout_->slots[i];
+    if (read(s.state) == kFree || !SlotAlive(i)) continue;
+    ProcessUsage p;
+    p.pid = read(s.pid);
+    // What the slice's processes wrote, kept in range: a negative figure is nobody's usage.
+    for (int d = 0; d < kMaxSliceDevices; ++d) {
+      p.charged[d] = std::max<int64_t>(read(s.charged[d]), 0);
+      p.overhead[d] = std::max<int64_t>(read(s.overhead[d]), 0);
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
 std::vector<ProcessUsage> SliceSegment::Processes() {
+  if (observer_) return Snapshot();
   std::vector<ProcessUsage> out;
   LockTable();
   ReapLocked();

@@ -5,8 +5,11 @@
 // time anyone reads or charges the slice.
 //
 // Concurrency: one process-shared robust mutex guards the table, so a holder killed mid-update
-// cannot wedge the slice. Liveness locks are open-file-description locks (F_OFD_SETLK), which work
-// across PID namespaces and need no thread to hold them.
+// cannot wedge the slice. Observers (the agent) never take it: the slice's own processes can write
+// the whole file, so a lock word they set would otherwise stop the observer; an observer maps the
+// file read-only and reads a snapshot that may be torn but is never waited for. Liveness locks are
+// open-file-description locks (F_OFD_SETLK), which work across PID namespaces and need no thread to
+// hold them.
 #pragma once
 
 #include <sys/types.h>
@@ -36,8 +39,11 @@ class SliceSegment {
   // Maps the segment at `path`, creating and initialising it if absent, and registers the calling
   // process. An empty path makes a private segment (a slice of one process).
   static Result<std::unique_ptr<SliceSegment>> Open(const std::string& path);
-  // Maps an existing segment to read it, without registering (for observers such as the agent).
+  // Maps an existing segment read-only to read it, without registering or ever taking its lock
+  // (for observers such as the agent). Only Usage and Processes answer on an observer.
   static Result<std::unique_ptr<SliceSegment>> OpenReadOnlyObserver(const std::string& path);
+  // Where the table's lock lives in the file (a test scribbles it as a hostile process would).
+  static constexpr size_t kTableLockOffset = 16;
   ~SliceSegment();
   SliceSegment(const SliceSegment&) = delete;
   SliceSegment& operator=(const SliceSegment&) = delete;
@@ -78,11 +84,14 @@ class SliceSegment {
   SliceSegment(int fd, Layout* layout, bool observer);
   // Maps the file behind `fd`, initialising it when asked, and checks it is a segment of this
   // version; on failure `fd` is closed.
-  static Result<Layout*> MapLayout(int fd, const std::string& path, bool initialise);
+  static Result<Layout*> MapLayout(int fd, const std::string& path, bool initialise,
+                                   bool writable = true);
   Status Register();
   int LockTable();
   void UnlockTable();
   int64_t SumLocked(int device) const;
+  // The live slots as an observer sees them, without the lock.
+  std::vector<ProcessUsage> Snapshot() const;
   int ReapLocked();
   bool SlotAlive(int slot) const;
   bool IsExportedLocked(uint64_t key) const;

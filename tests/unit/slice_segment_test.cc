@@ -1,6 +1,8 @@
 #include "runtime/slice_segment.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,6 +100,57 @@ TEST_F(SliceSegmentTest, ObserversReadWithoutJoining) {
   ASSERT_TRUE(observer.ok());
   EXPECT_EQ((*observer)->Usage(2), 64 * kMiB);
   EXPECT_EQ((*observer)->Processes().size(), 1u);
+}
+
+TEST_F(SliceSegmentTest, AnObserverIsNotStoppedByALockWordAProcessSet) {
+  // A slice's process can write its whole segment: here it sets the table's lock word to the id
+  // of a live process that will never unlock it, as a hostile or broken task could (issue 28).
+  auto member = SliceSegment::Open(path_);
+  ASSERT_TRUE(member.ok());
+  ASSERT_TRUE((*member)->TryCharge(0, 96 * kMiB, -1));
+  const pid_t sleeper = fork();
+  if (sleeper == 0) {
+    pause();
+    _exit(0);
+  }
+  {
+    const int fd = open(path_.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    const int32_t owner = sleeper;
+    ASSERT_EQ(pwrite(fd, &owner, sizeof owner, SliceSegment::kTableLockOffset),
+              static_cast<ssize_t>(sizeof owner));
+    close(fd);
+  }
+  // Unlocked again when the test is done, so that the member can leave.
+  const auto release = [this] {
+    const int fd = open(path_.c_str(), O_RDWR);
+    const int32_t none = 0;
+    (void)!pwrite(fd, &none, sizeof none, SliceSegment::kTableLockOffset);
+    close(fd);
+  };
+  // The observer reads in a child so that a wait on the lock shows as a timeout, not a hang.
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t reader = fork();
+  if (reader == 0) {
+    auto observer = SliceSegment::OpenReadOnlyObserver(path_);
+    const int64_t usage = observer.ok() ? (*observer)->Usage(0) : -1;
+    (void)!write(out[1], &usage, sizeof usage);
+    _exit(0);
+  }
+  close(out[1]);
+  pollfd wait_for{out[0], POLLIN, 0};
+  const int ready = poll(&wait_for, 1, 5000);
+  int64_t usage = -2;
+  if (ready == 1) (void)!read(out[0], &usage, sizeof usage);
+  kill(reader, SIGKILL);
+  kill(sleeper, SIGKILL);
+  waitpid(reader, nullptr, 0);
+  waitpid(sleeper, nullptr, 0);
+  close(out[0]);
+  release();
+  ASSERT_EQ(ready, 1) << "the observer waited on a lock the slice's process holds";
+  EXPECT_EQ(usage, 96 * kMiB);
 }
 
 TEST_F(SliceSegmentTest, IpcExportsAreRemembered) {
