@@ -1,7 +1,9 @@
 // Load on a running xpool-controller, from concurrent clients on loopback:
-//   pool_bench --controller HOST:PORT [--nodes 1000] [--clients 16] [--seconds 10]
+//   pool_bench --controller HOST:PORT [--nodes 1000] [--clients 16] [--seconds 10] [--queued N]
 // registers --nodes simulated nodes of 8 H100s (and keeps them heartbeating), then each client
-// loops allocate (a 25 % / 8 GiB slice) + release. Prints pairs per second and the latency of a
+// loops allocate (a 25 % / 8 GiB slice) + release. With --queued, the pairs are timed twice: with
+// an empty queue, then with N requests waiting (for one busy node of another model), so that
+// every release tries the queue. Prints pairs per second and the latency of a
 // pair (p50, p99), and, as the baseline of the same run, the rate of the cheapest call the
 // controller answers (GetAllocation of an unknown id). bench/pool_bench.sh runs it.
 #include <grpcpp/grpcpp.h>
@@ -79,6 +81,8 @@ int main(int argc, char** argv) {
   app.add_option("--nodes", nodes);
   app.add_option("--clients", clients);
   app.add_option("--seconds", seconds);
+  int queued = 0;
+  app.add_option("--queued", queued, "also time the pairs with this many requests waiting");
   app.add_option("--http", http, "the controller's HTTP address: also time the extender's verbs");
   CLI11_PARSE(app, argc, argv);
 
@@ -137,7 +141,7 @@ int main(int argc, char** argv) {
     xpool::v1::Allocation a;
     return pools[c]->GetAllocation(&ctx, request, &a).error_code() == grpc::StatusCode::NOT_FOUND;
   });
-  const Result pairs = Drive(clients, seconds, [&](int c) {
+  const auto pair = [&](int c) {
     xpool::v1::AllocateRequest request;
     request.set_devices(1);
     request.set_compute_milli(250);
@@ -152,14 +156,52 @@ int main(int argc, char** argv) {
     release.set_id(a.id());
     xpool::v1::Allocation released;
     return pools[c]->Release(&ctx, release, &released).ok();
-  });
+  };
+  const Result pairs = Drive(clients, seconds, pair);
   std::printf("baseline GetAllocation(unknown): %.0f calls/s, p50 %.2f ms, p99 %.2f ms\n",
               static_cast<double>(baseline.ops) / (seconds / 2), Pct(baseline, 0.5),
               Pct(baseline, 0.99));
-  std::printf(
-      "allocate+release: %.0f pairs/s, p50 %.2f ms, p99 %.2f ms, errors %llu, "
-      "%d clients, %d nodes\n",
-      static_cast<double>(pairs.ops) / seconds, Pct(pairs, 0.5), Pct(pairs, 0.99),
-      static_cast<unsigned long long>(pairs.errors), clients, nodes);
-  return pairs.errors == 0 ? 0 : 1;
+  const auto report = [&](const Result& r, const char* what) {
+    std::printf(
+        "allocate+release%s: %.0f pairs/s, p50 %.2f ms, p99 %.2f ms, errors %llu, "
+        "%d clients, %d nodes\n",
+        what, static_cast<double>(r.ops) / seconds, Pct(r, 0.5), Pct(r, 0.99),
+        static_cast<unsigned long long>(r.errors), clients, nodes);
+  };
+  report(pairs, "");
+  if (queued <= 0) return pairs.errors == 0 ? 0 : 1;
+  // One node of another model, held; `queued` requests wait for it.
+  xpool::v1::Node other = SimNode(nodes);
+  other.set_name("bench-other");
+  for (auto& d : *other.mutable_devices()) d.set_model("A100-80GB");
+  {
+    grpc::ClientContext ctx;
+    xpool::v1::RegisterRequest request;
+    *request.mutable_node() = other;
+    xpool::v1::RegisterResponse response;
+    if (!agents->Register(&ctx, request, &response).ok()) return 1;
+  }
+  xpool::v1::AllocateRequest wanting;
+  wanting.set_devices(8);
+  wanting.add_models("A100-80GB");
+  {
+    grpc::ClientContext ctx;
+    xpool::v1::Allocation a;
+    if (!pools[0]->Allocate(&ctx, wanting, &a).ok()) return 1;
+  }
+  wanting.set_wait(true);
+  for (int i = 0; i < queued; ++i) {
+    grpc::ClientContext ctx;
+    wanting.set_devices(1 + i % 8);  // several shapes
+    wanting.set_queue_priority(i % 3);
+    wanting.set_tenant("tenant-" + std::to_string(i % 10));
+    xpool::v1::Allocation a;
+    if (!pools[0]->Allocate(&ctx, wanting, &a).ok() || a.state() != "queued") {
+      std::fprintf(stderr, "queueing request %d failed\n", i);
+      return 1;
+    }
+  }
+  const Result with_queue = Drive(clients, seconds, pair);
+  report(with_queue, (" with " + std::to_string(queued) + " queued").c_str());
+  return pairs.errors + with_queue.errors == 0 ? 0 : 1;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The controller under load (issue 5's figure): a real xpool-controller with its SQLite store in a
 # temporary directory, bench/pool_bench.cc driving it from concurrent clients on loopback, and the
-# controller's peak resident memory.   bash bench/pool_bench.sh [NODES] [CLIENTS] [SECONDS]
+# controller's peak resident memory.   bash bench/pool_bench.sh [NODES] [CLIENTS] [SECONDS] [QUEUED]
 set -euo pipefail
 BUILD="${BUILD:-build}"
 NODES="${1:-1000}" CLIENTS="${2:-16}" SECONDS_="${3:-10}"
@@ -15,5 +15,5 @@ ADDR=$(sed -n 's/.*listening on \([0-9.:]*\).*/\1/p' "$DATA/controller.log")
 HTTP=$(sed -n 's|.*metrics on http://\([0-9.:]*\)/metrics.*|\1|p' "$DATA/controller.log")
 echo "store in $DATA ($(df --output=fstype "$DATA" | tail -1)), $(nproc) cores"
 "$BUILD/pool_bench" --controller "$ADDR" --http "$HTTP" --nodes "$NODES" --clients "$CLIENTS" \
-  --seconds "$SECONDS_"
+  --seconds "$SECONDS_" --queued "${4:-0}"
 grep -E 'VmHWM|VmRSS' /proc/$PID/status | tr -s ' \t' ' ' | sed 's/^/controller /'

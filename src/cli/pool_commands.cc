@@ -164,6 +164,37 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
   return 0;
 }
 
+int ListQueue(const std::string& controller, const std::string& output) {
+  if (output != "table" && output != "json") return Fail("-o must be table or json");
+  auto c = Client::Open(controller);
+  if (!c.ok()) return Fail(c.status().message());
+  v1::ListAllocationsRequest request;
+  request.set_queued(true);
+  v1::ListAllocationsResponse response;
+  auto ctx = c->Context();
+  const grpc::Status s = c->pool->ListAllocations(ctx.get(), request, &response);
+  if (!s.ok()) return RpcFail("list the queue", s, c->address);
+  if (output == "json") {
+    PrintJsonArray(response.allocations());
+    return 0;
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  fmt::print("{:>3} {:<20} {:<10} {:<10} {:>4} {:>7} {:>5} {:>9} {:>8}  {}\n", "POS", "REQUEST",
+             "TENANT", "OWNER", "PRIO", "DEVICES", "CORE", "MEMORY", "WAITING", "WHY");
+  for (const auto& a : response.allocations()) {
+    const auto& r = a.request();
+    fmt::print("{:>3} {:<20} {:<10} {:<10} {:>4} {:>7} {:>5} {:>9} {:>7}s  {}\n",
+               a.queue_position(), a.id(), a.tenant().empty() ? "-" : a.tenant(),
+               a.owner().empty() ? "-" : a.owner(), r.queue_priority(), r.devices(),
+               r.compute_milli() > 0 ? Percent(r.compute_milli()) : "100%",
+               r.memory_mib() > 0 ? Mem(r.memory_mib()) : "all",
+               std::max<int64_t>(now_ms - a.queued_unix_ms(), 0) / 1000, a.reason());
+  }
+  return 0;
+}
+
 // A live view: the pool's totals, every device and the live allocations, refreshed every
 // `interval` seconds; `count` refreshes (0: until Ctrl-C). With -o json, one object per refresh.
 namespace {
@@ -285,6 +316,16 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
     *exit_code = ListAllocations(*controller, *output, *all, *watch);
   });
 
+  auto queue_controller = std::make_shared<std::string>();
+  auto queue_output = std::make_shared<std::string>("table");
+  CLI::App* queue = app.add_subcommand(
+      "queue", "list the requests waiting for capacity, in the order they are tried, and why");
+  queue->add_option("--controller", *queue_controller, "controller address (or XPOOL_CONTROLLER)");
+  queue->add_option("-o,--output", *queue_output, "table or json")->capture_default_str();
+  queue->callback([queue_controller, queue_output, exit_code] {
+    *exit_code = ListQueue(*queue_controller, *queue_output);
+  });
+
   struct TopOptions {
     std::string controller, output = "table";
     double interval = 1.0;
@@ -334,6 +375,10 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   r->add_option("--min-device-memory", run->min_device_memory,
                 "any model whose devices have at least this much memory (e.g. 40Gi)");
   r->add_option("--tenant", run->tenant, "tenant charged for it");
+  r->add_flag("--no-wait", run->no_wait,
+              "fail at once when the pool has no room now, instead of waiting in the queue");
+  r->add_option("--queue-priority", run->queue_priority,
+                "while waiting, higher goes first (default 0)");
   r->add_option("command", run->command, "command and its arguments (after --)")->required();
   r->callback([run, exit_code] {
     HandleInterrupts();

@@ -11,4 +11,7 @@ int ListNodes(const std::string& controller, const std::string& output, bool dev
 int ListAllocations(const std::string& controller, const std::string& output, bool all,
                     bool watch = false);
 
+// `xpool queue`: the waiting requests in the order they are tried.
+int ListQueue(const std::string& controller, const std::string& output);
+
 }  // namespace xpool::cli

@@ -30,6 +30,39 @@ std::string RandomRequestId() {
   return id;
 }
 
+// Waits while `a` is queued, saying on stderr where it stands whenever that changes; `a` becomes
+// the placed allocation. Fails when it is released meanwhile, or on Ctrl-C.
+Status WaitInQueue(Client& c, v1::Allocation& a) {
+  std::string said;
+  int unreachable = 0;
+  while (a.state() == "queued") {
+    const std::string where = "xpool: " + a.id() + " is queued, position " +
+                              std::to_string(a.queue_position()) + ": " + a.reason();
+    if (where != said) std::cerr << where << "\n";
+    said = where;
+    for (int i = 0; i < 10 && !g_interrupted.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (g_interrupted.load()) return Status::FailedPrecondition("interrupted");
+    v1::GetAllocationRequest get;
+    get.set_id(a.id());
+    v1::Allocation now;
+    auto ctx = c.Context();
+    const grpc::Status s = c.pool->GetAllocation(ctx.get(), get, &now);
+    if (!s.ok()) {
+      // A controller restarting keeps the queue: wait for it a while.
+      if (s.error_code() == grpc::StatusCode::UNAVAILABLE && ++unreachable < 120) continue;
+      return Status::IoError("while queued: " + s.error_message());
+    }
+    unreachable = 0;
+    a = std::move(now);
+  }
+  if (a.state() == "released") {
+    return Status::FailedPrecondition(a.id() + " left the queue: " + a.reason());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int Run(const RunOptions& o) {
@@ -66,6 +99,8 @@ int Run(const RunOptions& o) {
     request.set_min_device_memory_mib(m->value());
   }
   request.set_tenant(o.tenant);
+  request.set_wait(!o.no_wait);
+  request.set_queue_priority(o.queue_priority);
   const char* user = std::getenv("USER");
   request.set_owner(user != nullptr ? user : std::to_string(getuid()));
 
@@ -83,8 +118,6 @@ int Run(const RunOptions& o) {
     if (!lost || attempt == 3) return RpcFail("cannot allocate", s, c->address);
     std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));
   }
-  std::cerr << "xpool: " << a.id() << " on " << a.node() << " (" << a.slices_size()
-            << " device(s))\n";
   auto release = [&](const std::string& reason) {
     v1::ReleaseRequest r;
     r.set_id(a.id());
@@ -93,6 +126,17 @@ int Run(const RunOptions& o) {
     auto ctx = c->Context();
     (void)c->pool->Release(ctx.get(), r, &ignored);
   };
+  if (a.state() == "queued") {
+    if (Status s = WaitInQueue(*c, a); !s.ok()) {
+      if (g_interrupted.load()) {
+        release("cancelled by its user while queued");
+        return Fail("interrupted; " + a.id() + " left the queue", 130);
+      }
+      return Fail(s.message());
+    }
+  }
+  std::cerr << "xpool: " << a.id() << " on " << a.node() << " (" << a.slices_size()
+            << " device(s))\n";
   // Streams the task's output. A stream that breaks before the exit status (the agent restarted,
   // the network blinked) is attached again from where it broke, at the agent's current address,
   // for up to 60 s; the task runs on meanwhile.

@@ -1,4 +1,5 @@
-// `xpool run`: allocates a slice, runs a command on the node chosen, streams its output (and
+// `xpool run`: allocates a slice (waiting in the controller's queue while the pool has no room,
+// unless --no-wait), runs a command on the node chosen, streams its output (and
 // attaches again if the stream breaks), releases the slice, and exits with the command's status.
 #pragma once
 
@@ -20,6 +21,8 @@ struct RunOptions {
   double min_bf16_tflops = 0;     // a rating instead of model names; 0: no bound
   std::string min_device_memory;  // e.g. 40Gi; empty: no bound
   std::string tenant;
+  bool no_wait = false;    // fail when nothing fits now instead of queueing
+  int queue_priority = 0;  // among waiting requests, higher first
   std::vector<std::string> command;
 };
 

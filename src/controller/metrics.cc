@@ -112,6 +112,7 @@ std::string RenderMetrics(const PoolView& view, const LatencyHistogram& scheduli
     t.gpu_seconds += a.gpu_seconds_used();
   }
   by_state["released"] = static_cast<int64_t>(view.released_allocations);
+  by_state["queued"] = static_cast<int64_t>(view.queued_requests);
   Header(out, "xpool_allocations", "gauge",
          "Allocations by state (released: since the store began).");
   for (const auto& [state, n] : by_state) {

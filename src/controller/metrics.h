@@ -37,6 +37,7 @@ struct PoolView {
   std::vector<v1::Node> nodes;
   std::vector<v1::Allocation> live_allocations;
   size_t released_allocations = 0;  // still in the store
+  size_t queued_requests = 0;       // waiting for capacity
   // Per tenant, the device time of all its allocations, live and released: a counter that never
   // falls, across controller restarts too (PoolState keeps it).
   std::map<std::string, double> gpu_seconds_total;

@@ -69,6 +69,10 @@ bool SameInventory(const v1::Node& a, const v1::Node& b) {
   return true;
 }
 
+QueuedRequest QueuedOf(const v1::Allocation& a) {
+  return QueuedRequest{a.id(), a.request().queue_priority(), a.tenant(), a.queued_unix_ms()};
+}
+
 }  // namespace
 
 PoolState::PoolState(std::unique_ptr<store::Store> store, const ControllerOptions& options)
@@ -149,7 +153,10 @@ Status PoolState::LoadLocked(int64_t now_ms) {
     if (!a.request().request_id().empty()) {
       by_request_[a.request().owner() + "\n" + a.request().request_id()] = id;
     }
-    if (a.state() != "released") {
+    if (a.state() == "queued") {
+      queue_.Add(QueuedOf(a));
+      capacity_freed_ = true;  // tried again once the nodes are back
+    } else if (a.state() != "released") {
       if (Status s = CommitLocked(a); !s.ok()) return s;
     } else {
       released_in_store[a.tenant()] += a.gpu_seconds_used();
@@ -259,6 +266,9 @@ Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, i
     CordonLocked(it->second, false);
     it->second.node = record;
   }
+  capacity_freed_ = true;  // a node came (back)
+  queued_demand_.clear();
+  MaybePlaceQueuedLocked(now_ms);
   v1::RegisterResponse response;
   response.set_lease_ms(options_.lease_ms);
   return response;
@@ -324,6 +334,7 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
       if (!released.ok()) return released.status();
     }
   }
+  MaybePlaceQueuedLocked(now_ms);
   for (const auto& id : LiveOnLocked(request.node())) response.add_live_allocations(id);
   return response;
 }
@@ -335,7 +346,9 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& re
   if (!request.request_id().empty()) {
     // A retry of a request already answered: the same allocation, whatever became of it.
     if (auto seen = by_request_.find(request_key); seen != by_request_.end()) {
-      return allocations_.at(seen->second);
+      v1::Allocation answered = allocations_.at(seen->second);
+      DescribeQueuedLocked(answered);
+      return answered;
     }
   }
   auto demand = DemandOf(request, models_, pool_, shapes_, refusal);
@@ -348,59 +361,87 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& re
       return Status::FailedPrecondition("no xpool agent serves node " + request.node());
     }
     const NodeEntry& entry = *pinned->second;
-    if (!entry.cordoned && scheduler_ != nullptr) {
+    const bool ever =
+        sched::FitsEmpty(pool_.spec(entry.index), pool_.state(entry.index).model, *demand);
+    if (!ever) {
+      *refusal = Refusal::kNeverFits;
+      return Status::FailedPrecondition("node " + request.node() +
+                                        " has no device that could ever hold this");
+    }
+    const bool behind_others = request.wait() && !queue_.empty();
+    if (!entry.cordoned && scheduler_ != nullptr && !behind_others) {
       placement = scheduler_->PlaceOn(pool_, entry.index, *demand, rng_);
     }
     if (!placement) {
-      const bool ever =
-          sched::FitsEmpty(pool_.spec(entry.index), pool_.state(entry.index).model, *demand);
-      *refusal = ever ? Refusal::kNoCapacityNow : Refusal::kNeverFits;
-      return Status::FailedPrecondition(
-          ever ? "node " + request.node() + " has no free device share or memory for this now"
-               : "node " + request.node() + " has no device that could ever hold this");
+      if (request.wait()) return EnqueueLocked(request, now_ms);
+      *refusal = Refusal::kNoCapacityNow;
+      return Status::FailedPrecondition("node " + request.node() +
+                                        " has no free device share or memory for this now");
     }
-  } else if (scheduler_ != nullptr) {
-    placement = scheduler_->Schedule(pool_, *demand, rng_);
-  }
-  if (!placement) {
+  } else {
     bool ever = false;
     for (const auto& [name, entry] : nodes_) {
       const auto& spec = pool_.spec(entry.index);
-      ever |= sched::FitsEmpty(spec, pool_.state(entry.index).model, *demand);
+      ever = ever || sched::FitsEmpty(spec, pool_.state(entry.index).model, *demand);
     }
-    *refusal = ever ? Refusal::kNoCapacityNow : Refusal::kNeverFits;
-    return Status::FailedPrecondition(
-        ever ? "no capacity for this request now: every node that could hold it is busy"
-             : "no node of the pool can ever hold this request (device type, model, count, "
-               "share or memory)");
+    if (!ever) {
+      *refusal = Refusal::kNeverFits;
+      return Status::FailedPrecondition(
+          "no node of the pool can ever hold this request (device type, model, count, share or "
+          "memory)");
+    }
+    // Requests already waiting go first: a waiting request joins them and the queue decides.
+    if (request.wait() && !queue_.empty()) return EnqueueLocked(request, now_ms);
+    // The node held for the queue's first request is not for a request that did not wait.
+    if (scheduler_ != nullptr) placement = ScheduleAvoidingHeldLocked(*demand);
+    if (!placement) {
+      if (request.wait()) return EnqueueLocked(request, now_ms);
+      *refusal = Refusal::kNoCapacityNow;
+      return Status::FailedPrecondition(
+          held_node_ >= 0 && !queue_.empty()
+              ? "no capacity for this request now: every node that could hold it is busy or "
+                "held for a waiting request (" +
+                    held_for_ + ")"
+              : "no capacity for this request now: every node that could hold it is busy");
+    }
   }
-  const NodeEntry& node = nodes_.at(node_names_[placement->node]);
   v1::Allocation a;
   a.set_id(NewIdLocked(now_ms));
   a.set_owner(request.owner());
   a.set_tenant(request.tenant());
+  *a.mutable_request() = request;
+  if (Status s = AdmitLocked(a, *demand, *placement, now_ms); !s.ok()) return s;
+  if (!request.request_id().empty()) by_request_[request_key] = a.id();
+  return a;
+}
+
+Status PoolState::AdmitLocked(v1::Allocation& a, const sched::Demand& demand,
+                              const sched::Placement& placement, int64_t now_ms) {
+  const NodeEntry& node = nodes_.at(node_names_[placement.node]);
+  const v1::AllocateRequest& request = a.request();
   a.set_node(node.node.name());
   a.set_agent_address(node.node.agent_address());
   a.set_state("reserved");
   a.set_created_unix_ms(now_ms);
   a.set_updated_unix_ms(now_ms);
-  *a.mutable_request() = request;
-  for (int index : placement->devices) {
+  a.clear_reason();
+  a.clear_queue_position();
+  a.clear_slices();
+  for (int index : placement.devices) {
     const v1::Device& d = node.node.devices(index);
     v1::Slice* s = a.add_slices();
     s->set_device_id(d.id());
     s->set_device_uuid(d.uuid());
     s->set_device_index(d.index());
     s->set_memory_mib(request.memory_mib() > 0 ? request.memory_mib() : d.memory_mib());
-    s->set_compute_milli(demand->milli);
+    s->set_compute_milli(demand.milli);
   }
   if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
-  sched::Scheduler::Commit(pool_, *demand, *placement);
-  live_[a.id()] = Live{*demand, *placement};
+  sched::Scheduler::Commit(pool_, demand, placement);
+  live_[a.id()] = Live{demand, placement};
   IndexLiveLocked(a);
   allocations_[a.id()] = a;
-  if (!request.request_id().empty()) by_request_[request_key] = a.id();
-  return a;
+  return Status::Ok();
 }
 
 Status PoolState::CommitLocked(const v1::Allocation& a) {
@@ -431,6 +472,7 @@ Result<v1::Allocation> PoolState::Release(const std::string& id, const std::stri
   {
     std::lock_guard<std::mutex> lock(mu_);
     r = ReleaseLocked(id, reason, now_ms);
+    MaybePlaceQueuedLocked(now_ms);
   }
   committer_->WaitForMine();
   return r;
@@ -447,8 +489,13 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   a.set_updated_unix_ms(now_ms);
   if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
   it->second = a;
+  if (queue_.Remove(id)) {
+    capacity_freed_ = true;  // the ones behind it move up
+    queued_demand_.erase(id);
+  }
   auto live = live_.find(id);
   if (live != live_.end()) {
+    capacity_freed_ = true;
     released_gpu_seconds_[a.tenant()] += a.gpu_seconds_used();
     SaveReleasedGpuSecondsLocked(a.tenant());
     sched::Scheduler::Release(pool_, live->second.demand, live->second.placement);
@@ -463,6 +510,7 @@ Result<v1::Allocation> PoolState::Get(const std::string& id) const {
   auto it = allocations_.find(id);
   if (it == allocations_.end()) return Status::NotFound("no allocation '" + id + "'");
   v1::Allocation a = it->second;
+  DescribeQueuedLocked(a);
   // Where its node's agent listens now (an agent restarted on another port).
   if (auto node = nodes_.find(a.node()); node != nodes_.end()) {
     a.set_agent_address(node->second.node.agent_address());
@@ -559,7 +607,8 @@ std::string PoolState::Metrics() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, l] : live_) view.live_allocations.push_back(allocations_.at(id));
-    view.released_allocations = allocations_.size() - live_.size();
+    view.released_allocations = allocations_.size() - live_.size() - queue_.size();
+    view.queued_requests = queue_.size();
     view.gpu_seconds_total = GpuSecondsTotalLocked(view.live_allocations);
   }
   return RenderMetrics(view, scheduling_);
@@ -621,6 +670,7 @@ std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
     entry.node.set_ready(false);
     CordonLocked(entry, true);
   }
+  MaybePlaceQueuedLocked(now_ms);
   return released;
 }
 

@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "controller/admission_queue.h"
 #include "controller/group_commit.h"
 #include "controller/metrics.h"
 #include "controller/request_demand.h"
@@ -53,7 +54,8 @@ class PoolState {
   Result<v1::RegisterResponse> Register(const v1::Node& node, int64_t now_ms);
   Result<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request, int64_t now_ms);
 
-  // `refusal` (optional) says which kind of failure a non-OK result is.
+  // `refusal` (optional) says which kind of failure a non-OK result is. A request with `wait`
+  // that does not fit now is queued instead (state "queued"; pool_state_queue.cc).
   Result<v1::Allocation> Allocate(const v1::AllocateRequest& request, int64_t now_ms,
                                   Refusal* refusal = nullptr);
   Result<v1::Allocation> Release(const std::string& id, const std::string& reason, int64_t now_ms);
@@ -74,6 +76,8 @@ class PoolState {
   // The ids of the live allocations made for a Kubernetes pod (by its uid).
   std::vector<std::string> LiveOfPod(const std::string& uid) const;
   std::vector<v1::Node> Nodes() const;
+  // The queued requests in the order they are tried, each with its queue_position and reason.
+  std::vector<v1::Allocation> Queue() const;
   // How each named node stands for a request, for the Kubernetes scheduler extender: whether it
   // fits now (with its policy score, 0..10 over the nodes that fit), or why not, and whether it
   // never could (an unknown node, or one too small even when empty).
@@ -158,6 +162,26 @@ class PoolState {
   // device time its leases held over the last 2 s or more, in percent of one device.
   void UpdateComputeInUseLocked(v1::Allocation& a, int64_t now_ms);
   Status AddNodeLocked(const v1::Node& node, NodeEntry** entry);
+  // Makes `a` (id, owner, request set) live on `placement`: its slices, the store, the pool.
+  Status AdmitLocked(v1::Allocation& a, const sched::Demand& demand,
+                     const sched::Placement& placement, int64_t now_ms);
+  // The queue (pool_state_queue.cc). A request that fits nowhere now starts waiting; whenever
+  // capacity frees, the waiting ones are tried in order, and the node the first one that still
+  // does not fit comes closest to fitting on is held for it (later ones run ahead elsewhere).
+  Result<v1::Allocation> EnqueueLocked(const v1::AllocateRequest& request, int64_t now_ms);
+  void PlaceQueuedLocked(int64_t now_ms);
+  // Sets a queued allocation's queue_position and why it waits (as of the last pass).
+  void DescribeQueuedLocked(v1::Allocation& a) const;
+  void MaybePlaceQueuedLocked(int64_t now_ms) {
+    if (capacity_freed_ && !queue_.empty()) PlaceQueuedLocked(now_ms);
+    capacity_freed_ = false;
+  }
+  // The scheduler's placement for `demand` anywhere but the node held for the queue's head.
+  std::optional<sched::Placement> ScheduleAvoidingHeldLocked(const sched::Demand& demand);
+  // Per tenant, its largest fraction of the pool's device share or device memory held now.
+  std::map<std::string, double> DominantSharesLocked() const;
+  // The node that could hold `demand` when empty with the most device share free now; -1: none.
+  sched::NodeIndex NodeToHoldLocked(const sched::Demand& demand, const std::string& pinned) const;
   Status CommitLocked(const v1::Allocation& allocation);
   Result<v1::Allocation> ReleaseLocked(const std::string& id, const std::string& reason,
                                        int64_t now_ms);
@@ -204,6 +228,13 @@ class PoolState {
   std::deque<std::pair<uint64_t, v1::Allocation>> changes_;
   uint64_t change_seq_ = 0;
   std::condition_variable changed_;
+  AdmissionQueue queue_;
+  // The waiting requests' demands, compiled once (again after a node registers: model ids).
+  std::unordered_map<std::string, sched::Demand> queued_demand_;
+  // The node held for the first waiting request that does not fit (-1: none), and that request.
+  sched::NodeIndex held_node_ = -1;
+  std::string held_for_;
+  bool capacity_freed_ = false;  // since the queue was last tried
 };
 
 }  // namespace xpool::controller

@@ -21,6 +21,7 @@ void PoolState::ApplyDeviceHealthLocked(NodeEntry& entry, const std::set<std::st
                  MiB(held->second.memory_mib), 0);
       entry.unhealthy.erase(held);
       device.set_healthy(true);
+      capacity_freed_ = true;
       std::fprintf(stderr, "xpool-controller: device %s is healthy again: scheduling on it\n",
                    device.id().c_str());
       continue;

@@ -152,7 +152,8 @@ grpc::Status PoolService::ListAllocations(grpc::ServerContext* context,
                                           v1::ListAllocationsResponse* response) {
   std::string user;
   if (auto s = auth_->Check(context, Caller::kUser, "ListAllocations", &user); !s.ok()) return s;
-  for (auto& a : state_->Allocations(request->include_released())) {
+  for (auto& a :
+       request->queued() ? state_->Queue() : state_->Allocations(request->include_released())) {
     *response->add_allocations() = std::move(a);
   }
   return grpc::Status::OK;

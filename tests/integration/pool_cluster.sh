@@ -141,7 +141,7 @@ METRICS_PORT=$SAVED_PORT
 "$XPOOL" run --type fpga -- sh -c 'echo started; exec sleep 60' >"$WORK/held.log" 2>&1 &
 HELD=$!
 for _ in $(seq 100); do grep -q "^started" "$WORK/held.log" && break; sleep 0.05; done
-expect 1 'no capacity for this request now' -- run --type fpga -- true
+expect 1 'no capacity for this request now' -- run --no-wait --type fpga -- true
 ID=$("$XPOOL" allocs -o json | sed -n 's/.*"id": *"\([a-z0-9]*\)".*/\1/p' | head -1)
 [ -n "$ID" ] || fail "no live allocation while a run holds the FPGA"
 # Releasing it kills its task (137: SIGKILL) and frees the device.
@@ -170,7 +170,7 @@ for _ in $(seq 100); do "$XPOOL" nodes >/dev/null 2>&1 && break; sleep 0.05; don
 AFTER=$("$XPOOL" allocs -o json | grep -c '"id"')
 [ "$BEFORE" -eq 1 ] && [ "$AFTER" -eq 1 ] || fail "live allocations before/after restart: $BEFORE/$AFTER"
 # It does not hand the held devices out again: 2 of the 4 A100s are left.
-expect 1 'no capacity for this request now' -- run --gpus 3 --model A100-80GB -- true
+expect 1 'no capacity for this request now' -- run --no-wait --gpus 3 --model A100-80GB -- true
 expect 0 '^two$' -- run --gpus 2 --model A100-80GB -- echo two
 
 # An agent that stops heartbeating loses its node's allocations after the lease (1 s). The
@@ -183,7 +183,7 @@ for _ in $(seq 60); do
 done
 expect 0 'stopped heartbeating' -- allocs --all
 expect 0 'a100 +no' -- nodes
-expect 1 'no capacity' -- run --model A100-80GB -- true
+expect 1 'no capacity' -- run --no-wait --model A100-80GB -- true
 
 # Bad input: a clear message and exit 2, nothing allocated.
 expect 2 'gpu-memory' -- run --gpu-memory 8GB -- true

@@ -35,7 +35,7 @@ for _ in $(seq 300); do grep -q "^health 10 of" kubelet.log && break; sleep 0.05
 for _ in $(seq 100); do grep -q "is unhealthy (its agent says)" c.log && break; sleep 0.05; done
 grep -q "device [^ ]*/nvidia-1 is unhealthy (its agent says)" c.log ||
   fail "the controller was not told: $(cat c.log)"
-"$XPOOL" run --gpus 2 -- true >run1.log 2>&1 && fail "a two-GPU run was placed on a lost GPU: $(cat run1.log)"
+"$XPOOL" run --no-wait --gpus 2 -- true >run1.log 2>&1 && fail "a two-GPU run was placed on a lost GPU: $(cat run1.log)"
 rm -f lost
 for _ in $(seq 100); do grep -q "is healthy again" c.log && break; sleep 0.05; done
 "$XPOOL" run --gpus 2 -- true >run2.log 2>&1 || fail "a two-GPU run after recovery: $(cat run2.log) $(cat c.log)"

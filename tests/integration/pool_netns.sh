@@ -72,7 +72,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 "$XPOOL" allocs --all | grep -q "node host3 stopped heartbeating" || fail "host3 kept its allocation"
-out=$("$XPOOL" run --model L40S -- true 2>&1)
+out=$("$XPOOL" run --no-wait --model L40S -- true 2>&1)
 [ $? -eq 1 ] && echo "$out" | grep -q "no capacity" || fail "a cut-off host took work: $out"
 
 pool_finish pool_netns

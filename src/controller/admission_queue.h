@@ -1,0 +1,47 @@
+// AdmissionQueue: the requests waiting for capacity, and the order in which they are tried:
+// higher queue priority first; between tenants of one priority, the tenant with the smaller
+// dominant share of the pool (its largest fraction of any resource it holds) first; then arrival.
+//
+// Thread-safety: none; PoolState uses it under its lock.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace xpool::controller {
+
+struct QueuedRequest {
+  std::string id;  // the allocation's
+  int32_t priority = 0;
+  std::string tenant;
+  int64_t arrival = 0;  // order of arrival (the time it was queued, then its id break ties)
+  int position = 0;     // in the last pass over the queue, 1 first (set by its user)
+};
+
+class AdmissionQueue {
+ public:
+  void Add(QueuedRequest request);
+  // False when `id` was not waiting.
+  bool Remove(const std::string& id);
+  const QueuedRequest* Find(const std::string& id) const {
+    auto it = waiting_.find(id);
+    return it == waiting_.end() ? nullptr : &it->second;
+  }
+  template <typename Visit>
+  void ForEach(Visit visit) const {
+    for (const auto& [id, request] : waiting_) visit(request);
+  }
+  bool empty() const { return waiting_.empty(); }
+  size_t size() const { return waiting_.size(); }
+
+  // Every waiting request in the order they are tried; `dominant_share` holds each tenant's
+  // share now (a tenant missing holds nothing).
+  std::vector<QueuedRequest*> Ordered(const std::map<std::string, double>& dominant_share);
+
+ private:
+  std::map<std::string, QueuedRequest> waiting_;  // by id
+};
+
+}  // namespace xpool::controller

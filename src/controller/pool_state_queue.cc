@@ -1,0 +1,179 @@
+// PoolState's queue: requests that wait for capacity (pool_state.h, docs/queue.md).
+#include <algorithm>
+#include <set>
+
+#include "controller/pool_state.h"
+
+namespace xpool::controller {
+
+Result<v1::Allocation> PoolState::EnqueueLocked(const v1::AllocateRequest& request,
+                                                int64_t now_ms) {
+  v1::Allocation a;
+  a.set_id(NewIdLocked(now_ms));
+  a.set_owner(request.owner());
+  a.set_tenant(request.tenant());
+  a.set_state("queued");
+  a.set_created_unix_ms(now_ms);
+  a.set_updated_unix_ms(now_ms);
+  a.set_queued_unix_ms(now_ms);
+  a.set_reason("waiting for capacity");
+  *a.mutable_request() = request;
+  if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
+  allocations_[a.id()] = a;
+  if (!request.request_id().empty())
+    by_request_[request.owner() + "\n" + request.request_id()] = a.id();
+  queue_.Add(QueuedRequest{a.id(), request.queue_priority(), request.tenant(), now_ms});
+  // It may go ahead of others (priority, fair share) or run ahead where the head cannot use.
+  PlaceQueuedLocked(now_ms);
+  capacity_freed_ = false;
+  v1::Allocation now = allocations_.at(a.id());
+  DescribeQueuedLocked(now);
+  return now;
+}
+
+std::map<std::string, double> PoolState::DominantSharesLocked() const {
+  std::map<std::string, std::pair<int64_t, int64_t>> held;  // milli, MiB
+  for (const auto& [id, live] : live_) {
+    auto& [milli, mib] = held[allocations_.at(id).tenant()];
+    milli += live.demand.total_milli();
+    mib += live.demand.dev_mem * live.demand.device_count;
+  }
+  int64_t total_mib = 0;
+  for (sched::NodeIndex n = 0; n < pool_.node_count(); ++n) {
+    total_mib += pool_.spec(n).device_memory.value() * pool_.spec(n).device_count;
+  }
+  std::map<std::string, double> share;
+  for (const auto& [tenant, amounts] : held) {
+    const double compute =
+        pool_.total_device_milli() > 0
+            ? static_cast<double>(amounts.first) / static_cast<double>(pool_.total_device_milli())
+            : 0;
+    const double memory =
+        total_mib > 0 ? static_cast<double>(amounts.second) / static_cast<double>(total_mib) : 0;
+    share[tenant] = std::max(compute, memory);
+  }
+  return share;
+}
+
+sched::NodeIndex PoolState::NodeToHoldLocked(const sched::Demand& demand,
+                                             const std::string& pinned) const {
+  sched::NodeIndex best = -1;
+  int64_t best_free = -1;
+  for (const auto& [name, entry] : nodes_) {
+    if (entry.cordoned || (!pinned.empty() && name != pinned)) continue;
+    const sched::NodeState& state = pool_.state(entry.index);
+    if (!sched::FitsEmpty(pool_.spec(entry.index), state.model, demand)) continue;
+    const int64_t free = state.milli_free_total();
+    if (free > best_free) {
+      best = entry.index;
+      best_free = free;
+    }
+  }
+  return best;
+}
+
+std::optional<sched::Placement> PoolState::ScheduleAvoidingHeldLocked(const sched::Demand& demand) {
+  auto anywhere = scheduler_->Schedule(pool_, demand, rng_);
+  if (held_node_ < 0 || !anywhere || anywhere->node != held_node_) return anywhere;
+  // The held node's free capacity is taken out of the pool for this one decision, so that the
+  // policy chooses among the other nodes as it would, then given back as it was.
+  const sched::NodeState before = pool_.state(held_node_);
+  const auto each_device = [&](auto&& change) {
+    for (int i = 0; i < before.device_count; ++i) {
+      const int64_t memory = before.dev_mem_free.empty() ? 0 : before.dev_mem_free[i];
+      if (before.milli_free[i] == 0 && memory == 0) continue;
+      change(held_node_, 0, 0, std::vector<int>{i}, MilliDevice(before.milli_free[i]), MiB(memory),
+             0);
+    }
+  };
+  pool_.Take(held_node_, before.cpu_free, before.mem_free, {}, MilliDevice(0), MiB(0), 0);
+  each_device([&](auto... args) { pool_.Take(args...); });
+  auto placement = scheduler_->Schedule(pool_, demand, rng_);
+  each_device([&](auto... args) { pool_.Give(args...); });
+  pool_.Give(held_node_, before.cpu_free, before.mem_free, {}, MilliDevice(0), MiB(0), 0);
+  return placement;
+}
+
+void PoolState::PlaceQueuedLocked(int64_t now_ms) {
+  held_node_ = -1;
+  held_for_.clear();
+  if (queue_.empty() || scheduler_ == nullptr) return;
+  // Placing one changes its tenant's share; the order is kept for this pass (the next one,
+  // at the next release, sees the new shares).
+  const std::vector<QueuedRequest*> order = queue_.Ordered(DominantSharesLocked());
+  std::vector<std::pair<QueuedRequest*, v1::Allocation*>> waiting;
+  waiting.reserve(order.size());
+  for (QueuedRequest* q : order) waiting.emplace_back(q, &allocations_.at(q->id));
+  // A shape that found no room in this pass finds none again (pinned requests aside).
+  std::set<int32_t> no_room;
+  int position = 0;
+  for (auto [queued, allocation] : waiting) {
+    v1::Allocation& a = *allocation;
+    const v1::AllocateRequest& request = a.request();
+    auto cached = queued_demand_.find(a.id());
+    if (cached == queued_demand_.end()) {
+      Refusal refusal = Refusal::kNone;
+      auto compiled = DemandOf(request, models_, pool_, shapes_, &refusal);
+      if (!compiled.ok()) {
+        (void)ReleaseLocked(a.id(), "no longer valid: " + compiled.status().message(), now_ms);
+        continue;
+      }
+      cached = queued_demand_.emplace(a.id(), std::move(*compiled)).first;
+    }
+    const sched::Demand& demand = cached->second;
+    std::optional<sched::Placement> placement;
+    const bool pinned = !request.node().empty();
+    if (pinned) {
+      auto node = node_index_.find(request.node());
+      if (node != node_index_.end() && !node->second->cordoned) {
+        placement = scheduler_->PlaceOn(pool_, node->second->index, demand, rng_);
+      }
+    } else if (no_room.count(demand.shape) == 0) {
+      placement = ScheduleAvoidingHeldLocked(demand);
+    }
+    // The first request that does not fit keeps the node it comes closest to fitting on; those
+    // behind it run ahead only elsewhere, so they never delay it.
+    if (placement && held_node_ >= 0 && placement->node == held_node_) placement.reset();
+    if (placement && AdmitLocked(a, demand, *placement, now_ms).ok()) {
+      const std::string id = a.id();
+      queue_.Remove(id);  // `queued` is gone
+      queued_demand_.erase(id);
+      continue;
+    }
+    // Not placed (or the store refused: tried again at the next release).
+    if (!pinned) no_room.insert(demand.shape);
+    queued->position = ++position;
+    if (held_node_ < 0) {
+      held_node_ = NodeToHoldLocked(demand, request.node());
+      held_for_ = a.id();
+    }
+  }
+}
+
+void PoolState::DescribeQueuedLocked(v1::Allocation& a) const {
+  const QueuedRequest* queued = queue_.Find(a.id());
+  if (queued == nullptr) return;
+  a.set_queue_position(queued->position);
+  if (a.id() != held_for_) {
+    a.set_reason("waiting behind " + held_for_);
+  } else if (held_node_ >= 0) {
+    a.set_reason("waiting for capacity; node " + node_names_[held_node_] + " is held for it");
+  } else {
+    a.set_reason("waiting for a node that can hold it to come back");
+  }
+}
+
+std::vector<v1::Allocation> PoolState::Queue() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Allocation> out;
+  queue_.ForEach([&](const QueuedRequest& q) {
+    out.push_back(allocations_.at(q.id));
+    DescribeQueuedLocked(out.back());
+  });
+  std::sort(out.begin(), out.end(), [](const v1::Allocation& a, const v1::Allocation& b) {
+    return a.queue_position() < b.queue_position();
+  });
+  return out;
+}
+
+}  // namespace xpool::controller
