@@ -101,6 +101,7 @@ int Run(const RunOptions& o) {
   request.set_tenant(o.tenant);
   request.set_wait(!o.no_wait);
   request.set_queue_priority(o.queue_priority);
+  request.set_priority_class(o.priority_class);
   const char* user = std::getenv("USER");
   request.set_owner(user != nullptr ? user : std::to_string(getuid()));
 

@@ -10,13 +10,13 @@
 #include <iostream>
 #include <thread>
 
-#include "core/install_paths.h"
 #include "agent/agent.h"
 #include "agent/inventory.h"
 #include "agent/nvml_discovery.h"
 #include "cli/pool_listing.h"
 #include "cli/run_command.h"
 #include "controller/service.h"
+#include "core/install_paths.h"
 
 namespace xpool::cli {
 

@@ -5,9 +5,13 @@
 
 namespace xpool::controller {
 
-void AdmissionQueue::Add(QueuedRequest request) {
-  std::string id = request.id;
-  waiting_.insert_or_assign(std::move(id), std::move(request));
+void AdmissionQueue::Add(const std::string& id, int32_t priority, const std::string& tenant,
+                         int64_t arrival) {
+  QueuedRequest& request = waiting_[id];
+  request.id = id;
+  request.priority = priority;
+  request.tenant = tenant;
+  request.arrival = arrival;
 }
 
 bool AdmissionQueue::Remove(const std::string& id) {

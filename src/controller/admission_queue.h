@@ -16,13 +16,14 @@ struct QueuedRequest {
   std::string id;  // the allocation's
   int32_t priority = 0;
   std::string tenant;
-  int64_t arrival = 0;  // order of arrival (the time it was queued, then its id break ties)
-  int position = 0;     // in the last pass over the queue, 1 first (set by its user)
+  int64_t arrival = 0;        // order of arrival (the time it was queued, then its id break ties)
+  int position = 0;           // in the last pass over the queue, 1 first (set by its user)
+  std::string held_by_limit;  // set in the last pass: its tenant is at its limit (why)
 };
 
 class AdmissionQueue {
  public:
-  void Add(QueuedRequest request);
+  void Add(const std::string& id, int32_t priority, const std::string& tenant, int64_t arrival);
   // False when `id` was not waiting.
   bool Remove(const std::string& id);
   const QueuedRequest* Find(const std::string& id) const {
@@ -37,7 +38,8 @@ class AdmissionQueue {
   size_t size() const { return waiting_.size(); }
 
   // Every waiting request in the order they are tried; `dominant_share` holds each tenant's
-  // share now (a tenant missing holds nothing).
+  // share now (a tenant missing holds nothing; a tenant below its guarantee is given its share
+  // less 1, so that it goes before every tenant past its own).
   std::vector<QueuedRequest*> Ordered(const std::map<std::string, double>& dominant_share);
 
  private:

@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
                  "with --kube-api https://...: the bearer token's file");
   app.add_option("--kube-ca-file", kube.ca_file,
                  "with --kube-api https://...: the CA of the API server's certificate");
+  std::string tenants_file;
+  app.add_option("--tenants", tenants_file,
+                 "tenants, their guarantees and limits, priority classes (YAML; read again on "
+                 "SIGHUP)");
   app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
   app.add_option("--lease-ms", options.lease_ms, "a node silent this long loses its allocations")
       ->capture_default_str();
@@ -91,6 +95,30 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return e.get_exit_code() == 0 ? app.exit(e) : (app.exit(e), 2);
   }
+  if (!tenants_file.empty()) {
+    auto tenancy = xpool::controller::LoadTenancy(tenants_file);
+    if (!tenancy.ok()) {
+      std::fprintf(stderr, "xpool-controller: %s\n", tenancy.status().message().c_str());
+      return 2;
+    }
+    options.tenancy = std::move(*tenancy);
+  }
+  // A bad file on reload keeps the configuration in force: the pool goes on as it was.
+  xpool::OnReloadSignal([tenants_file] {
+    if (tenants_file.empty()) return;
+    auto tenancy = xpool::controller::LoadTenancy(tenants_file);
+    if (!tenancy.ok()) {
+      std::fprintf(stderr,
+                   "xpool-controller: tenants file not reloaded, the previous one stays in "
+                   "force: %s\n",
+                   tenancy.status().message().c_str());
+      return;
+    }
+    const size_t count = tenancy->tenants.size();
+    if (auto* running = g_controller.load()) running->SetTenancy(std::move(*tenancy));
+    std::fprintf(stderr, "xpool-controller: tenants file %s reloaded: %zu tenants\n",
+                 tenants_file.c_str(), count);
+  });
   xpool::OnTerminationSignal([] {
     if (auto* running = g_controller.load()) running->Shutdown();
   });

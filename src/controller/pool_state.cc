@@ -41,10 +41,6 @@ bool SameInventory(const v1::Node& a, const v1::Node& b) {
   return true;
 }
 
-QueuedRequest QueuedOf(const v1::Allocation& a) {
-  return QueuedRequest{a.id(), a.request().queue_priority(), a.tenant(), a.queued_unix_ms()};
-}
-
 }  // namespace
 
 PoolState::PoolState(std::unique_ptr<store::Store> store, const ControllerOptions& options)
@@ -126,7 +122,7 @@ Status PoolState::LoadLocked(int64_t now_ms) {
       by_request_[a.request().owner() + "\n" + a.request().request_id()] = id;
     }
     if (a.state() == "queued") {
-      queue_.Add(QueuedOf(a));
+      queue_.Add(a.id(), a.request().queue_priority(), a.tenant(), a.queued_unix_ms());
       capacity_freed_ = true;  // tried again once the nodes are back
     } else if (a.state() != "released") {
       if (Status s = CommitLocked(a); !s.ok()) return s;
@@ -262,9 +258,10 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
   return response;
 }
 
-Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& request,
-                                                   int64_t now_ms, Refusal* refusal) {
+Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& asked, int64_t now_ms,
+                                                   Refusal* refusal) {
   std::lock_guard<std::mutex> lock(mu_);
+  v1::AllocateRequest request = asked;
   const std::string request_key = request.owner() + "\n" + request.request_id();
   if (!request.request_id().empty()) {
     // A retry of a request already answered: the same allocation, whatever became of it.
@@ -274,8 +271,21 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& re
       return answered;
     }
   }
+  if (Status s = ApplyTenancyLocked(request, refusal); !s.ok()) return s;
   auto demand = DemandOf(request, models_, pool_, shapes_, refusal);
   if (!demand.ok()) return demand.status();
+  if (options_.tenancy.configured()) {
+    const std::map<std::string, PoolAmounts> held = HeldByTenantLocked();
+    if (const std::string over = OverLimitLocked(request.tenant(), *demand, {}); !over.empty()) {
+      *refusal = Refusal::kNeverFits;
+      return Status::FailedPrecondition("the request is larger than its tenant's limit: " + over);
+    }
+    if (const std::string over = OverLimitLocked(request.tenant(), *demand, held); !over.empty()) {
+      if (request.wait()) return EnqueueLocked(request, now_ms);
+      *refusal = Refusal::kNoCapacityNow;
+      return Status::FailedPrecondition(over);
+    }
+  }
   std::optional<sched::Placement> placement;
   if (!request.node().empty()) {
     auto pinned = node_index_.find(request.node());

@@ -24,6 +24,7 @@
 #include "controller/group_commit.h"
 #include "controller/metrics.h"
 #include "controller/request_demand.h"
+#include "controller/tenancy.h"
 #include "core/status.h"
 #include "sched/demand.h"
 #include "sched/pool.h"
@@ -44,6 +45,7 @@ struct ControllerOptions {
   // not made for a Kubernetes pod, is released (its client went away); 0: never.
   int64_t reservation_timeout_ms = 300'000;
   uint64_t seed = 42;
+  TenancyConfig tenancy;  // none configured: any tenant name, no limits or guarantees
 };
 
 class PoolState {
@@ -101,6 +103,10 @@ class PoolState {
   std::vector<v1::Allocation> Changes(uint64_t* seen, int64_t timeout_ms);
   // The /metrics page.
   std::string Metrics();
+
+  // Replaces the tenants, their guarantees and limits, and the priority classes (a reload);
+  // requests already waiting are tried again under the new ones.
+  void SetTenancy(TenancyConfig tenancy, int64_t now_ms);
 
   // Releases the allocations of nodes silent for longer than the lease and takes those nodes out
   // of scheduling until they register again; returns the allocations released.
@@ -178,8 +184,18 @@ class PoolState {
   }
   // The scheduler's placement for `demand` anywhere but the node held for the queue's head.
   std::optional<sched::Placement> ScheduleAvoidingHeldLocked(const sched::Demand& demand);
-  // Per tenant, its largest fraction of the pool's device share or device memory held now.
-  std::map<std::string, double> DominantSharesLocked() const;
+  // Per tenant, what its live allocations hold.
+  std::map<std::string, PoolAmounts> HeldByTenantLocked() const;
+  // Per tenant, its largest fraction of the pool's device share or device memory held now, less
+  // 1 while it is below its guarantee (the queue's order between tenants).
+  std::map<std::string, double> FairShareKeysLocked(
+      const std::map<std::string, PoolAmounts>& held) const;
+  // Checks `request` against the tenants file: its tenant (the default one when it names none)
+  // and the caller's membership, its priority class. Fills in the tenant and the priority.
+  Status ApplyTenancyLocked(v1::AllocateRequest& request, Refusal* refusal) const;
+  // Why `tenant` may not take `demand` more now (at its limit), or empty.
+  std::string OverLimitLocked(const std::string& tenant, const sched::Demand& demand,
+                              const std::map<std::string, PoolAmounts>& held) const;
   // The node that could hold `demand` when empty with the most device share free now; -1: none.
   sched::NodeIndex NodeToHoldLocked(const sched::Demand& demand, const std::string& pinned) const;
   Status CommitLocked(const v1::Allocation& allocation);

@@ -1,4 +1,6 @@
 // PoolState's queue: requests that wait for capacity (pool_state.h, docs/queue.md).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <set>
 
@@ -22,7 +24,7 @@ Result<v1::Allocation> PoolState::EnqueueLocked(const v1::AllocateRequest& reque
   allocations_[a.id()] = a;
   if (!request.request_id().empty())
     by_request_[request.owner() + "\n" + request.request_id()] = a.id();
-  queue_.Add(QueuedRequest{a.id(), request.queue_priority(), request.tenant(), now_ms});
+  queue_.Add(a.id(), request.queue_priority(), request.tenant(), now_ms);
   // It may go ahead of others (priority, fair share) or run ahead where the head cannot use.
   PlaceQueuedLocked(now_ms);
   capacity_freed_ = false;
@@ -31,28 +33,91 @@ Result<v1::Allocation> PoolState::EnqueueLocked(const v1::AllocateRequest& reque
   return now;
 }
 
-std::map<std::string, double> PoolState::DominantSharesLocked() const {
-  std::map<std::string, std::pair<int64_t, int64_t>> held;  // milli, MiB
+std::map<std::string, PoolAmounts> PoolState::HeldByTenantLocked() const {
+  std::map<std::string, PoolAmounts> held;
   for (const auto& [id, live] : live_) {
-    auto& [milli, mib] = held[allocations_.at(id).tenant()];
-    milli += live.demand.total_milli();
-    mib += live.demand.dev_mem * live.demand.device_count;
+    PoolAmounts& amounts = held[allocations_.at(id).tenant()];
+    amounts.milli += live.demand.total_milli();
+    amounts.memory_mib += live.demand.dev_mem * live.demand.device_count;
   }
+  return held;
+}
+
+std::map<std::string, double> PoolState::FairShareKeysLocked(
+    const std::map<std::string, PoolAmounts>& held) const {
   int64_t total_mib = 0;
   for (sched::NodeIndex n = 0; n < pool_.node_count(); ++n) {
     total_mib += pool_.spec(n).device_memory.value() * pool_.spec(n).device_count;
   }
-  std::map<std::string, double> share;
+  const auto fraction = [](int64_t part, int64_t whole) {
+    return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
+  };
+  std::map<std::string, double> keys;
   for (const auto& [tenant, amounts] : held) {
-    const double compute =
-        pool_.total_device_milli() > 0
-            ? static_cast<double>(amounts.first) / static_cast<double>(pool_.total_device_milli())
-            : 0;
-    const double memory =
-        total_mib > 0 ? static_cast<double>(amounts.second) / static_cast<double>(total_mib) : 0;
-    share[tenant] = std::max(compute, memory);
+    keys[tenant] = std::max(fraction(amounts.milli, pool_.total_device_milli()),
+                            fraction(amounts.memory_mib, total_mib));
   }
-  return share;
+  // A tenant below its guarantee (in either resource it is guaranteed) goes first.
+  for (const auto& [name, tenant] : options_.tenancy.tenants) {
+    auto it = held.find(name);
+    const PoolAmounts now = it == held.end() ? PoolAmounts{} : it->second;
+    const bool below =
+        (tenant.guarantee.milli > 0 && now.milli < tenant.guarantee.milli) ||
+        (tenant.guarantee.memory_mib > 0 && now.memory_mib < tenant.guarantee.memory_mib);
+    if (below) keys[name] -= 1.0;
+  }
+  return keys;
+}
+
+Status PoolState::ApplyTenancyLocked(v1::AllocateRequest& request, Refusal* refusal) const {
+  const TenancyConfig& tenancy = options_.tenancy;
+  if (!request.priority_class().empty()) {
+    auto it = tenancy.priority_classes.find(request.priority_class());
+    if (it == tenancy.priority_classes.end()) {
+      *refusal = Refusal::kInvalid;
+      std::string known;
+      for (const auto& [name, value] : tenancy.priority_classes) {
+        known += (known.empty() ? "" : ", ") + name;
+      }
+      return Status::InvalidArgument(
+          "no priority class '" + request.priority_class() + "'" +
+          (known.empty() ? " (the pool defines none)" : " (known: " + known + ")"));
+    }
+    request.set_queue_priority(it->second);
+  }
+  if (!tenancy.configured()) return Status::Ok();
+  auto tenant = tenancy.TenantFor(request.tenant(), request.owner());
+  if (!tenant.ok()) {
+    *refusal = Refusal::kInvalid;
+    return tenant.status();
+  }
+  request.set_tenant((*tenant)->name);
+  return Status::Ok();
+}
+
+std::string PoolState::OverLimitLocked(const std::string& tenant, const sched::Demand& demand,
+                                       const std::map<std::string, PoolAmounts>& held) const {
+  auto policy = options_.tenancy.tenants.find(tenant);
+  if (policy == options_.tenancy.tenants.end()) return "";
+  auto it = held.find(tenant);
+  PoolAmounts after = it == held.end() ? PoolAmounts{} : it->second;
+  after.milli += demand.total_milli();
+  after.memory_mib += demand.dev_mem * demand.device_count;
+  if (after.Within(policy->second.limit)) return "";
+  const PoolAmounts& limit = policy->second.limit;
+  return after.milli > limit.milli
+             ? fmt::format("tenant {} is at its limit of {:g} GPUs (it would hold {:g})", tenant,
+                           static_cast<double>(limit.milli) / 1000,
+                           static_cast<double>(after.milli) / 1000)
+             : fmt::format("tenant {} is at its limit of {} MiB of GPU memory (it would hold {})",
+                           tenant, limit.memory_mib, after.memory_mib);
+}
+
+void PoolState::SetTenancy(TenancyConfig tenancy, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  options_.tenancy = std::move(tenancy);
+  capacity_freed_ = true;  // limits may have grown
+  MaybePlaceQueuedLocked(now_ms);
 }
 
 sched::NodeIndex PoolState::NodeToHoldLocked(const sched::Demand& demand,
@@ -100,7 +165,8 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
   if (queue_.empty() || scheduler_ == nullptr) return;
   // Placing one changes its tenant's share; the order is kept for this pass (the next one,
   // at the next release, sees the new shares).
-  const std::vector<QueuedRequest*> order = queue_.Ordered(DominantSharesLocked());
+  std::map<std::string, PoolAmounts> held = HeldByTenantLocked();
+  const std::vector<QueuedRequest*> order = queue_.Ordered(FairShareKeysLocked(held));
   std::vector<std::pair<QueuedRequest*, v1::Allocation*>> waiting;
   waiting.reserve(order.size());
   for (QueuedRequest* q : order) waiting.emplace_back(q, &allocations_.at(q->id));
@@ -121,6 +187,13 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
       cached = queued_demand_.emplace(a.id(), std::move(*compiled)).first;
     }
     const sched::Demand& demand = cached->second;
+    // A tenant at its limit waits for its own allocations to end, whatever the pool has free;
+    // it holds no node meanwhile.
+    queued->held_by_limit = OverLimitLocked(a.tenant(), demand, held);
+    if (!queued->held_by_limit.empty()) {
+      queued->position = ++position;
+      continue;
+    }
     std::optional<sched::Placement> placement;
     const bool pinned = !request.node().empty();
     if (pinned) {
@@ -135,6 +208,9 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
     // behind it run ahead only elsewhere, so they never delay it.
     if (placement && held_node_ >= 0 && placement->node == held_node_) placement.reset();
     if (placement && AdmitLocked(a, demand, *placement, now_ms).ok()) {
+      PoolAmounts& now_held = held[a.tenant()];
+      now_held.milli += demand.total_milli();
+      now_held.memory_mib += demand.dev_mem * demand.device_count;
       const std::string id = a.id();
       queue_.Remove(id);  // `queued` is gone
       queued_demand_.erase(id);
@@ -154,7 +230,9 @@ void PoolState::DescribeQueuedLocked(v1::Allocation& a) const {
   const QueuedRequest* queued = queue_.Find(a.id());
   if (queued == nullptr) return;
   a.set_queue_position(queued->position);
-  if (a.id() != held_for_) {
+  if (!queued->held_by_limit.empty()) {
+    a.set_reason("waiting: " + queued->held_by_limit);
+  } else if (a.id() != held_for_) {
     a.set_reason("waiting behind " + held_for_);
   } else if (held_node_ >= 0) {
     a.set_reason("waiting for capacity; node " + node_names_[held_node_] + " is held for it");

@@ -309,6 +309,10 @@ void Controller::Shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
 }
 
+void Controller::SetTenancy(TenancyConfig tenancy) {
+  state_->SetTenancy(std::move(tenancy), NowUnixMs());
+}
+
 void Controller::Sweep() {
   const auto period = std::chrono::milliseconds(std::max<int64_t>(50, lease_ms_ / 10));
   int64_t pruned_at = 0;

@@ -115,7 +115,9 @@ class Controller {
   const std::string& metrics_address() const { return metrics_address_; }  // empty: none
   const std::string& http_address() const;  // the extender's; empty: none
   void Wait();                              // until Shutdown
-  void Shutdown();                          // from any thread
+  // Replaces the tenants configuration (a reload of the tenants file).
+  void SetTenancy(TenancyConfig tenancy);
+  void Shutdown();  // from any thread
 
  private:
   Controller() = default;

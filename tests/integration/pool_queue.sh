@@ -8,20 +8,8 @@ source "$(dirname "$0")/lib/pool.sh"
 GO="/tmp/xpool-queue-go-$$"
 pool_extra_cleanup() { touch "$GO"; sleep 0.3; rm -f "$GO"; }
 
-start_controller() {
-  "$BIN/xpool-controller" --listen "${1:-127.0.0.1:0}" --metrics "" --data "$WORK/data" \
-    >>"$WORK/controller.log" 2>&1 &
-  CONTROLLER=$!
-  pids+=($CONTROLLER)
-}
-start_controller
-for _ in $(seq 100); do grep -q "listening on" "$WORK/controller.log" && break; sleep 0.05; done
-export XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/controller.log")
-printf 'node: n1\ndevices:\n  - model: L4\n    count: 1\n' >"$WORK/n1.yaml"
-"$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --inventory "$WORK/n1.yaml" \
-  --state-dir "$WORK/state" "${RUN_AS[@]}" >"$WORK/agent.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do grep -q "registered with" "$WORK/agent.log" && break; sleep 0.05; done
+pool_start_controller --data "$WORK/data"
+pool_start_agent n1 1
 
 # The only GPU is held until $GO exists.
 "$XPOOL" run -- sh -c "echo first; while [ ! -e $GO ]; do sleep 0.1; done" >"$WORK/first.log" 2>&1 &
@@ -44,7 +32,7 @@ out=$(timeout 10 "$XPOOL" run --no-wait -- true 2>&1)
 # The controller dies and comes back on the same address and store: the request still waits.
 kill -9 $CONTROLLER
 wait $CONTROLLER 2>/dev/null
-start_controller "$XPOOL_CONTROLLER"
+LISTEN="$XPOOL_CONTROLLER" pool_start_controller --data "$WORK/data"
 for _ in $(seq 200); do "$XPOOL" queue 2>/dev/null | grep -q team-b && break; sleep 0.05; done
 "$XPOOL" queue | grep -q team-b || fail "the queue did not outlive the controller: $("$XPOOL" queue 2>&1)"
 

@@ -22,10 +22,10 @@ v1::AllocateRequest Waiting(int devices, const std::string& tenant = "", int pri
 
 TEST(AdmissionQueueTest, PriorityThenTheTenantHoldingLessThenArrival) {
   AdmissionQueue q;
-  q.Add({"a1", 0, "a", 1});
-  q.Add({"b1", 0, "b", 2});
-  q.Add({"a2", 0, "a", 3});
-  q.Add({"c1", 5, "c", 4});
+  q.Add("a1", 0, "a", 1);
+  q.Add("b1", 0, "b", 2);
+  q.Add("a2", 0, "a", 3);
+  q.Add("c1", 5, "c", 4);
   const auto order = q.Ordered({{"a", 0.5}, {"b", 0.1}});
   std::vector<std::string> ids;
   for (const auto* r : order) ids.push_back(r->id);

@@ -36,3 +36,24 @@ non_loopback_host() {
   host=$(hostname -I 2>/dev/null | tr ' ' '\n' | grep -E '^[0-9]+\.' | grep -v '^127\.' | head -1)
   echo "${host:-127.0.0.2}"
 }
+# pool_start_controller ARGS...: an xpool-controller on $LISTEN (default any loopback port)
+# with ARGS (and --metrics ""), logging to $WORK/controller.log; waits until it listens, sets CONTROLLER to its
+# pid and exports XPOOL_CONTROLLER.
+pool_start_controller() {
+  "$BIN/xpool-controller" --listen "${LISTEN:-127.0.0.1:0}" --metrics "" "$@" \
+    >>"$WORK/controller.log" 2>&1 &
+  CONTROLLER=$!
+  pids+=($CONTROLLER)
+  for _ in $(seq 100); do grep -q "listening on" "$WORK/controller.log" && break; sleep 0.05; done
+  XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/controller.log" | tail -1)
+  export XPOOL_CONTROLLER
+}
+# pool_start_agent NODE GPUS: an agent for node NODE with GPUS simulated L4s, its task accounts
+# as RUN_AS says; waits until it registered.
+pool_start_agent() {
+  printf 'node: %s\ndevices:\n  - model: L4\n    count: %s\n' "$1" "$2" >"$WORK/$1.yaml"
+  "$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --inventory "$WORK/$1.yaml" \
+    --state-dir "$WORK/state-$1" "${RUN_AS[@]}" >"$WORK/agent-$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q "registered with" "$WORK/agent-$1.log" && break; sleep 0.05; done
+}
