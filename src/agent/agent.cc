@@ -194,6 +194,8 @@ void Agent::Loop() {
         const std::set<std::string> live(response.live_allocations().begin(),
                                          response.live_allocations().end());
         runner_->KillAllExcept(live);
+        runner_->Terminate(
+            {response.terminating_allocations().begin(), response.terminating_allocations().end()});
       }
     }
     std::unique_lock<std::mutex> lock(mu_);

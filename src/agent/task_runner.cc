@@ -438,4 +438,13 @@ void TaskRunner::KillAllExcept(const std::set<std::string>& live) {
   }
 }
 
+void TaskRunner::Terminate(const std::set<std::string>& ending) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, entry] : tasks_) {
+    if (ending.count(id) == 0 || entry.terminated || entry.pid <= 0 || ExitOf(id)) continue;
+    kill(-entry.pid, SIGTERM);
+    entry.terminated = true;
+  }
+}
+
 }  // namespace xpool::agent

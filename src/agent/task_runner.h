@@ -54,6 +54,9 @@ class TaskRunner {
   void Forget(const std::vector<v1::TaskReport>& reported);
   // Kills the task of every allocation not in `live`.
   void KillAllExcept(const std::set<std::string>& live);
+  // Sends SIGTERM, once, to the task of each allocation in `ending` (being preempted: the
+  // controller releases it after a grace period).
+  void Terminate(const std::set<std::string>& ending);
   // Device memory an allocation's slice uses now, bytes per device index on the node, read from
   // the runtime's shared segment (empty when none of its processes loaded the runtime).
   std::map<int, int64_t> SliceBytesInUse(const std::string& allocation_id, int devices) const;
@@ -76,7 +79,8 @@ class TaskRunner {
   std::optional<int> ExitOf(const std::string& allocation_id) const;
 
   struct Entry {
-    pid_t pid = 0;  // the task's, which is also its process group
+    pid_t pid = 0;            // the task's, which is also its process group
+    bool terminated = false;  // sent SIGTERM
   };
 
   TaskOptions options_;

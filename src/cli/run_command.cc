@@ -208,18 +208,21 @@ int Run(const RunOptions& o) {
                 s.error_code() == grpc::StatusCode::NOT_FOUND ? 2 : 1);
   }
   if (exit_code < 0) return Fail("the agent on " + a.node() + " ended without an exit code", 1);
-  if (exit_code > 128 && exit_code < 128 + 65) {
+  v1::Allocation current;
+  v1::GetAllocationRequest get;
+  get.set_id(a.id());
+  auto ctx = c->Context();
+  const bool known = c->pool->GetAllocation(ctx.get(), get, &current).ok();
+  if (known && current.preempt_at_unix_ms() > 0) {
+    // Whatever the task did with its SIGTERM, its owner learns why it was asked to end.
+    std::cerr << "xpool: " << a.id() << " was " << current.reason() << "\n";
+  } else if (exit_code > 128 && exit_code < 128 + 65) {
     // Killed: say by what, and whether its slice was taken away first.
     const int signal = exit_code - 128;
     const char* name = sigabbrev_np(signal);
     std::string why = "the task was killed by signal " + std::to_string(signal) +
                       (name != nullptr ? " (SIG" + std::string(name) + ")" : std::string());
-    v1::Allocation current;
-    v1::GetAllocationRequest get;
-    get.set_id(a.id());
-    auto ctx = c->Context();
-    if (c->pool->GetAllocation(ctx.get(), get, &current).ok() && current.state() == "released" &&
-        current.reason() != "task ended") {
+    if (known && current.state() == "released" && current.reason() != "task ended") {
       why += " after " + a.id() + " was released: " + current.reason();
     }
     std::cerr << "xpool: " << why << "\n";

@@ -73,6 +73,11 @@ int main(int argc, char** argv) {
   app.add_option("--kube-ca-file", kube.ca_file,
                  "with --kube-api https://...: the CA of the API server's certificate");
   std::string tenants_file;
+  int64_t preemption_grace_s = 30;
+  app.add_option("--preemption-grace-s", preemption_grace_s,
+                 "a preempted slice's tasks get SIGTERM, then this long before it is released")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--tenants", tenants_file,
                  "tenants, their guarantees and limits, priority classes (YAML; read again on "
                  "SIGHUP)");
@@ -130,6 +135,7 @@ int main(int argc, char** argv) {
   serve.auth = *auth;
   options.keep_released_ms = keep_released_hours * 3'600'000;
   options.reservation_timeout_ms = reservation_timeout_s * 1000;
+  options.preemption_grace_ms = preemption_grace_s * 1000;
   if (kube_api == "in-cluster") {
     auto in_cluster = xpool::controller::InClusterKubeOptions();
     if (!in_cluster.ok()) {

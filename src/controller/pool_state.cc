@@ -126,6 +126,7 @@ Status PoolState::LoadLocked(int64_t now_ms) {
       capacity_freed_ = true;  // tried again once the nodes are back
     } else if (a.state() != "released") {
       if (Status s = CommitLocked(a); !s.ok()) return s;
+      if (a.preempt_at_unix_ms() > 0) preempting_.insert(id);
     } else {
       released_in_store[a.tenant()] += a.gpu_seconds_used();
     }
@@ -254,7 +255,10 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
     }
   }
   MaybePlaceQueuedLocked(now_ms);
-  for (const auto& id : LiveOnLocked(request.node())) response.add_live_allocations(id);
+  for (const auto& id : LiveOnLocked(request.node())) {
+    response.add_live_allocations(id);
+    if (preempting_.count(id) != 0) response.add_terminating_allocations(id);
+  }
   return response;
 }
 
@@ -418,10 +422,12 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
   if (it->second.state() == "released") return it->second;
   v1::Allocation a = it->second;
   a.set_state("released");
-  a.set_reason(reason);
+  // A preempted slice keeps why: its owner sees what ended the task, whoever releases it.
+  a.set_reason(preempting_.count(id) != 0 ? a.reason() + "; " + reason : reason);
   a.set_updated_unix_ms(now_ms);
   if (Status s = SaveAllocationLocked(a); !s.ok()) return s;
   it->second = a;
+  preempting_.erase(id);
   if (queue_.Remove(id)) {
     capacity_freed_ = true;  // the ones behind it move up
     queued_demand_.erase(id);
@@ -536,6 +542,7 @@ std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_m
 
 std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
+  EndGracePeriodsLocked(now_ms);
   std::vector<v1::Allocation> released;
   if (options_.reservation_timeout_ms > 0) {
     std::vector<std::string> stale;

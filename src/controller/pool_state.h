@@ -46,6 +46,8 @@ struct ControllerOptions {
   int64_t reservation_timeout_ms = 300'000;
   uint64_t seed = 42;
   TenancyConfig tenancy;  // none configured: any tenant name, no limits or guarantees
+  // A preempted slice's tasks get SIGTERM, then this long before the slice is released.
+  int64_t preemption_grace_ms = 30'000;
 };
 
 class PoolState {
@@ -193,6 +195,15 @@ class PoolState {
   // Checks `request` against the tenants file: its tenant (the default one when it names none)
   // and the caller's membership, its priority class. Fills in the tenant and the priority.
   Status ApplyTenancyLocked(v1::AllocateRequest& request, Refusal* refusal) const;
+  // Preemption (pool_state_preempt.cc). For the queue's first request, which does not fit: the
+  // fewest slices of one node that make it fit there, each of lower priority, or borrowed (its
+  // tenant past its guarantee) when the request's tenant is below its own; they are told to end
+  // (SIGTERM through their agents) and released after the grace period. One at a time: none
+  // while an earlier preemption is in flight. Returns the node freed, or -1.
+  sched::NodeIndex PreemptForLocked(const v1::Allocation& head, const sched::Demand& demand,
+                                    const std::map<std::string, PoolAmounts>& held, int64_t now_ms);
+  // Releases the preempted allocations whose grace period is over.
+  void EndGracePeriodsLocked(int64_t now_ms);
   // Why `tenant` may not take `demand` more now (at its limit), or empty.
   std::string OverLimitLocked(const std::string& tenant, const sched::Demand& demand,
                               const std::map<std::string, PoolAmounts>& held) const;
@@ -250,7 +261,11 @@ class PoolState {
   // The node held for the first waiting request that does not fit (-1: none), and that request.
   sched::NodeIndex held_node_ = -1;
   std::string held_for_;
-  bool capacity_freed_ = false;  // since the queue was last tried
+  bool capacity_freed_ = false;       // since the queue was last tried
+  std::set<std::string> preempting_;  // live allocations told to end
+  // The request they were told to end for, and the node they free.
+  std::string preempted_for_;
+  sched::NodeIndex preempted_node_ = -1;
 };
 
 }  // namespace xpool::controller

@@ -220,7 +220,9 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
     if (!pinned) no_room.insert(demand.shape);
     queued->position = ++position;
     if (held_node_ < 0) {
-      held_node_ = NodeToHoldLocked(demand, request.node());
+      const sched::NodeIndex freed =
+          pinned ? sched::NodeIndex{-1} : PreemptForLocked(a, demand, held, now_ms);
+      held_node_ = freed >= 0 ? freed : NodeToHoldLocked(demand, request.node());
       held_for_ = a.id();
     }
   }
