@@ -1,19 +1,11 @@
 #include "controller/group_commit.h"
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 
 namespace xpool::controller {
-namespace {
-// The last ticket this thread took, and from which committer: a thread that used a committer
-// since destroyed (a controller reopened in one process) has nothing to wait for in a new one.
-thread_local uint64_t t_last_ticket = 0;
-thread_local uint64_t t_ticket_from = 0;  // a committer's serial: addresses are reused
-std::atomic<uint64_t> g_committers{0};
-}  // namespace
 
-GroupCommitter::GroupCommitter(store::Store* store) : store_(store), serial_(++g_committers) {
+GroupCommitter::GroupCommitter(store::Store* store) : store_(store) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -29,14 +21,16 @@ GroupCommitter::~GroupCommitter() {
 void GroupCommitter::Submit(store::Mutation mutation) {
   std::lock_guard<std::mutex> lock(mu_);
   queue_.push_back(std::move(mutation));
-  t_last_ticket = next_ticket_++;
-  t_ticket_from = serial_;
+  ++next_ticket_;
   submitted_.notify_one();
 }
 
-void GroupCommitter::WaitForMine() {
-  const uint64_t ticket = t_last_ticket;
-  if (ticket == 0 || t_ticket_from != serial_) return;
+uint64_t GroupCommitter::Submitted() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_ticket_ - 1;
+}
+
+void GroupCommitter::WaitFor(uint64_t ticket) {
   std::unique_lock<std::mutex> lock(mu_);
   committed_.wait(lock, [&] { return durable_ >= ticket; });
 }

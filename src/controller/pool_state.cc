@@ -50,24 +50,25 @@ PoolState::PoolState(std::unique_ptr<store::Store> store, const ControllerOption
       rng_(options.seed) {}
 
 Result<v1::RegisterResponse> PoolState::Register(const v1::Node& node, int64_t now_ms) {
-  auto r = RegisterUnwaited(node, now_ms);
-  committer_->WaitForMine();
-  return r;
+  const DurableAnswer durable(*committer_);
+  return RegisterUnwaited(node, now_ms);
 }
 
 Result<v1::HeartbeatResponse> PoolState::Heartbeat(const v1::HeartbeatRequest& request,
                                                    int64_t now_ms) {
-  auto r = HeartbeatUnwaited(request, now_ms);
-  committer_->WaitForMine();
-  return r;
+  const DurableAnswer durable(*committer_);
+  return HeartbeatUnwaited(request, now_ms);
 }
 
 Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, int64_t now_ms,
                                            Refusal* refusal) {
   Refusal ignored = Refusal::kNone;
   const auto started = std::chrono::steady_clock::now();
-  auto r = AllocateUnwaited(request, now_ms, refusal != nullptr ? refusal : &ignored);
-  committer_->WaitForMine();
+  Result<v1::Allocation> r = Status::Internal("unset");
+  {
+    const DurableAnswer durable(*committer_);
+    r = AllocateUnwaited(request, now_ms, refusal != nullptr ? refusal : &ignored);
+  }
   if (r.ok()) {
     scheduling_.Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -76,9 +77,8 @@ Result<v1::Allocation> PoolState::Allocate(const v1::AllocateRequest& request, i
 }
 
 std::vector<v1::Allocation> PoolState::ExpireLeases(int64_t now_ms) {
-  auto r = ExpireLeasesUnwaited(now_ms);
-  committer_->WaitForMine();
-  return r;
+  const DurableAnswer durable(*committer_);
+  return ExpireLeasesUnwaited(now_ms);
 }
 
 Result<std::unique_ptr<PoolState>> PoolState::Open(std::unique_ptr<store::Store> store,
@@ -178,7 +178,7 @@ Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
 }
 
 Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  StateLock lock(mu_, *committer_);
   v1::Node record = node;
   record.set_ready(true);
   record.set_last_heartbeat_unix_ms(now_ms);
@@ -216,7 +216,7 @@ Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, i
 
 Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRequest& request,
                                                            int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  StateLock lock(mu_, *committer_);
   v1::HeartbeatResponse response;
   auto it = nodes_.find(request.node());
   if (it == nodes_.end() || it->second.cordoned) {
@@ -264,7 +264,7 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
 
 Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& asked, int64_t now_ms,
                                                    Refusal* refusal) {
-  std::lock_guard<std::mutex> lock(mu_);
+  StateLock lock(mu_, *committer_);
   v1::AllocateRequest request = asked;
   const std::string request_key = request.owner() + "\n" + request.request_id();
   if (!request.request_id().empty()) {
@@ -405,13 +405,13 @@ Status PoolState::CommitLocked(const v1::Allocation& a) {
 
 Result<v1::Allocation> PoolState::Release(const std::string& id, const std::string& reason,
                                           int64_t now_ms) {
+  const DurableAnswer durable(*committer_);
   Result<v1::Allocation> r = Status::Internal("unset");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    StateLock lock(mu_, *committer_);
     r = ReleaseLocked(id, reason, now_ms);
     MaybePlaceQueuedLocked(now_ms);
   }
-  committer_->WaitForMine();
   return r;
 }
 
@@ -445,7 +445,8 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
 }
 
 Result<v1::Allocation> PoolState::Get(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   auto it = allocations_.find(id);
   if (it == allocations_.end()) return Status::NotFound("no allocation '" + id + "'");
   v1::Allocation a = it->second;
@@ -458,7 +459,8 @@ Result<v1::Allocation> PoolState::Get(const std::string& id) const {
 }
 
 std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   std::vector<v1::Allocation> out;
   if (!include_released) {
     for (const auto& [id, live] : live_) out.push_back(allocations_.at(id));
@@ -469,10 +471,11 @@ std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const 
 }
 
 size_t PoolState::PruneReleased(int64_t now_ms) {
+  const DurableAnswer durable(*committer_);
   if (options_.keep_released_ms <= 0) return 0;
   size_t pruned = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    StateLock lock(mu_, *committer_);
     for (auto it = allocations_.begin(); it != allocations_.end();) {
       const v1::Allocation& a = it->second;
       if (a.state() == "released" && now_ms - a.updated_unix_ms() > options_.keep_released_ms) {
@@ -485,19 +488,20 @@ size_t PoolState::PruneReleased(int64_t now_ms) {
       }
     }
   }
-  committer_->WaitForMine();
   return pruned;
 }
 
 std::vector<std::string> PoolState::LiveOfPod(const std::string& uid) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   auto of = live_of_pod_.find(uid);
   if (of == live_of_pod_.end()) return {};
   return {of->second.begin(), of->second.end()};
 }
 
 std::vector<v1::Node> PoolState::Nodes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   // What the live allocations hold, per device id, in one pass over them.
   std::unordered_map<std::string, std::pair<int64_t, int32_t>> held;  // memory MiB, milli
   for (const auto& [id, live] : live_) {
@@ -522,7 +526,8 @@ std::vector<v1::Node> PoolState::Nodes() const {
 }
 
 std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_ms) {
-  std::unique_lock<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   std::vector<v1::Allocation> out;
   const bool behind =
       *seen != kNotWatching && !changes_.empty() && *seen + 1 < changes_.front().first;
@@ -531,7 +536,7 @@ std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_m
     *seen = change_seq_;
     return out;
   }
-  changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+  changed_.wait_for(lock.unique(), std::chrono::milliseconds(timeout_ms),
                     [&] { return change_seq_ > *seen; });
   for (const auto& [seq, a] : changes_) {
     if (seq > *seen) out.push_back(a);
@@ -541,7 +546,7 @@ std::vector<v1::Allocation> PoolState::Changes(uint64_t* seen, int64_t timeout_m
 }
 
 std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  StateLock lock(mu_, *committer_);
   EndGracePeriodsLocked(now_ms);
   std::vector<v1::Allocation> released;
   if (options_.reservation_timeout_ms > 0) {
@@ -585,7 +590,7 @@ std::vector<v1::Allocation> PoolState::ExpireLeasesUnwaited(int64_t now_ms) {
 }
 
 void PoolState::RenewAllLeases(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  StateLock lock(mu_, *committer_);
   for (auto& [name, entry] : nodes_) {
     if (entry.cordoned) continue;
     entry.node.set_last_heartbeat_unix_ms(std::max(entry.node.last_heartbeat_unix_ms(), now_ms));

@@ -10,7 +10,8 @@ namespace xpool::controller {
 
 Result<std::vector<PoolState::NodeVerdict>> PoolState::Evaluate(
     const v1::AllocateRequest& request, const std::vector<std::string>& names) {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   return EvaluateLocked(request, names);
 }
 
@@ -91,7 +92,8 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::EvaluateLocked(
 Result<std::vector<PoolState::NodeVerdict>> PoolState::EvaluatePod(
     const std::vector<v1::AllocateRequest>& requests, const std::vector<std::string>& names) {
   if (requests.empty()) return Status::InvalidArgument("a pod with no slice to evaluate");
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   auto verdicts = EvaluateLocked(requests.front(), names);
   if (!verdicts.ok() || requests.size() == 1) return verdicts;
   // Several containers with slices: a node fits when all of them fit there together, placed
@@ -135,7 +137,8 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::EvaluatePod(
 }
 
 Result<PoolState::PodClaim> PoolState::PeekPodSlices(const std::string& node, int devices) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   // The kubelet admits a node's pods about in the order they were bound: the oldest first.
   const v1::Allocation* oldest = nullptr;
   for (const std::string& id : LiveOnLocked(node)) {
@@ -154,12 +157,12 @@ Result<PoolState::PodClaim> PoolState::PeekPodSlices(const std::string& node, in
 
 Result<PoolState::PodClaim> PoolState::ClaimContainerSlice(const v1::ClaimPodSlicesRequest& r,
                                                            int64_t now_ms) {
+  const DurableAnswer durable(*committer_);
   Result<PodClaim> claim = Status::Internal("unset");
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    StateLock lock(mu_, *committer_);
     claim = ClaimContainerSliceLocked(r, now_ms);
   }
-  committer_->WaitForMine();
   return claim;
 }
 

@@ -114,7 +114,8 @@ std::string PoolState::OverLimitLocked(const std::string& tenant, const sched::D
 }
 
 void PoolState::SetTenancy(TenancyConfig tenancy, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   options_.tenancy = std::move(tenancy);
   capacity_freed_ = true;  // limits may have grown
   MaybePlaceQueuedLocked(now_ms);
@@ -244,7 +245,8 @@ void PoolState::DescribeQueuedLocked(v1::Allocation& a) const {
 }
 
 std::vector<v1::Allocation> PoolState::Queue() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
   std::vector<v1::Allocation> out;
   queue_.ForEach([&](const QueuedRequest& q) {
     out.push_back(allocations_.at(q.id));

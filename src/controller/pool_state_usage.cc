@@ -91,7 +91,8 @@ std::string PoolState::Metrics() {
   PoolView view;
   view.nodes = Nodes();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    const DurableAnswer durable(*committer_);
+    StateLock lock(mu_, *committer_);
     for (const auto& [id, l] : live_) view.live_allocations.push_back(allocations_.at(id));
     view.released_allocations = allocations_.size() - live_.size() - queue_.size();
     view.queued_requests = queue_.size();
