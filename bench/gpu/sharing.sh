@@ -6,6 +6,8 @@
 #   CASES="tt td ww"   which pairs (train+train 30/70, train+decode 50/50, train-wait x2 50/50)
 #   QUEUES="1000 10000"  XPOOL_COMPUTE_QUEUE_US values to try under each policy
 #   POLICIES="weighted fixed"   SECONDS_PER_RUN=8
+#   ALONE="train decode"   workloads first measured alone (ALONE= for none)
+#   PROCESS_UTIL=1   also sample NVML's per-process SM utilisation over each measured window
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-/tmp/xpool-gpu}"
@@ -26,6 +28,9 @@ pair() {
   fresh
   export BENCH_START_AT=$(($(date +%s) + ${WARM_S:-25}))
   export BENCH_STOP_AT=$((BENCH_START_AT + SECS + ${PAD_S:-6}))
+  if [ "${PROCESS_UTIL:-0}" = 1 ]; then
+    BENCH_TAG="$case/$tag/util" timeout 120 python3 bench/gpu/lib/process_util.py "$SECS" >>"$LOG" &
+  fi
   if [ "$tag" = base ]; then
     BENCH_TAG="$case/$tag/a" $W "$wa" "$SECS" >>"$LOG" &
     BENCH_TAG="$case/$tag/b" $W "$wb" "$SECS" >>"$LOG"
@@ -35,10 +40,10 @@ pair() {
   fi
   for p in $(jobs -p); do wait "$p"; done
   unset BENCH_START_AT BENCH_STOP_AT
-  tail -2 "$LOG"
+  tail -3 "$LOG"
 }
 nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader
-for w in train decode; do BENCH_TAG="alone/$w" $W "$w" "$SECS" | tee -a "$LOG"; done
+for w in ${ALONE-train decode}; do BENCH_TAG="alone/$w" $W "$w" "$SECS" | tee -a "$LOG"; done
 for c in ${CASES:-tt td ww}; do
   case "$c" in
     tt) args=(train 30 train 70) ;;
@@ -72,4 +77,9 @@ for tag, r in by.items():
     print(f"{case}/{run}: {100 * (na + nb) / 2:.1f} %  a {a['mean']:.2f}/s = {100 * na / (na + nb):.1f} % "
           f"(share {sa}), b {b['mean']:.2f}/s = {100 * nb / (na + nb):.1f} % (share {sb}); "
           f"base {ba['mean']:.2f} + {bb['mean']:.2f}" + (f"  UNRELIABLE: a process was {late:.1f} s late" if late > 0.5 else ""))
+    util = by.get(f"{case}/{run}/util")
+    if util:
+        ua, ub = (util["sm"].get(str(x.get("pid")), 0) for x in (a, b))
+        if ua + ub:
+            print(f"    NVML SM: a {ua:.1f} %, b {ub:.1f} % -> a's part {100 * ua / (ua + ub):.1f} %")
 PY

@@ -170,7 +170,8 @@ def main():
         step()
     torch.cuda.synchronize()
     print(json.dumps({"workload": name, "tag": TAG, "env": ENV, "per_second": [round(r, 2) for r in rates],
-                      "mean": round(sum(rates) / len(rates), 3), "late_s": round(late_s, 2)}), flush=True)
+                      "mean": round(sum(rates) / len(rates), 3), "late_s": round(late_s, 2),
+                      "pid": os.getpid()}), flush=True)
 
 
 if __name__ == "__main__":
