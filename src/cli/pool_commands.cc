@@ -379,6 +379,8 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
               "fail at once when the pool has no room now, instead of waiting in the queue");
   r->add_option("--queue-priority", run->queue_priority,
                 "while waiting, higher goes first (default 0)");
+  r->add_flag("--requeue", run->requeue,
+              "when preempted, wait in the queue again and run the command again");
   r->add_option("--priority-class", run->priority_class,
                 "a priority class of the pool's tenants file, instead of --queue-priority");
   r->add_option("command", run->command, "command and its arguments (after --)")->required();

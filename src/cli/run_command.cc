@@ -65,6 +65,12 @@ Status WaitInQueue(Client& c, v1::Allocation& a) {
 
 }  // namespace
 
+namespace {
+// One allocation and one run of the command; `*preempted` says whether its slice was taken.
+int RunOnce(Client& client, const v1::AllocateRequest& request, const RunOptions& o,
+            bool* preempted);
+}  // namespace
+
 int Run(const RunOptions& o) {
   if (o.command.empty()) return Fail("give the command to run after --");
   if (o.gpus < 1) return Fail("--gpus must be at least 1");
@@ -106,9 +112,23 @@ int Run(const RunOptions& o) {
   request.set_owner(user != nullptr ? user : std::to_string(getuid()));
 
   // Asked again with the same id after a lost answer, the controller answers the same allocation.
-  request.set_request_id(RandomRequestId());
   auto c = Client::Open(o.controller);
   if (!c.ok()) return Fail(c.status().message());
+  while (true) {
+    // A fresh id each time: a requeued run is a new request.
+    request.set_request_id(RandomRequestId());
+    bool preempted = false;
+    const int exit_code = RunOnce(*c, request, o, &preempted);
+    if (!o.requeue || !preempted || g_interrupted.load()) return exit_code;
+    std::cerr << "xpool: preempted; --requeue: asking again\n";
+  }
+}
+
+namespace {
+
+int RunOnce(Client& client, const v1::AllocateRequest& request, const RunOptions& o,
+            bool* preempted) {
+  Client* c = &client;
   v1::Allocation a;
   for (int attempt = 1;; ++attempt) {
     auto ctx = c->Context();
@@ -213,7 +233,8 @@ int Run(const RunOptions& o) {
   get.set_id(a.id());
   auto ctx = c->Context();
   const bool known = c->pool->GetAllocation(ctx.get(), get, &current).ok();
-  if (known && current.preempt_at_unix_ms() > 0) {
+  *preempted = known && current.preempt_at_unix_ms() > 0;
+  if (*preempted) {
     // Whatever the task did with its SIGTERM, its owner learns why it was asked to end.
     std::cerr << "xpool: " << a.id() << " was " << current.reason() << "\n";
   } else if (exit_code > 128 && exit_code < 128 + 65) {
@@ -229,5 +250,7 @@ int Run(const RunOptions& o) {
   }
   return exit_code;
 }
+
+}  // namespace
 
 }  // namespace xpool::cli

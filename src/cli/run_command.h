@@ -21,9 +21,11 @@ struct RunOptions {
   double min_bf16_tflops = 0;     // a rating instead of model names; 0: no bound
   std::string min_device_memory;  // e.g. 40Gi; empty: no bound
   std::string tenant;
-  bool no_wait = false;        // fail when nothing fits now instead of queueing
-  int queue_priority = 0;      // among waiting requests, higher first
-  std::string priority_class;  // a class of the pool's tenants file instead
+  bool no_wait = false;    // fail when nothing fits now instead of queueing
+  int queue_priority = 0;  // among waiting requests, higher first
+  std::string priority_class;
+  bool requeue = false;  // preempted: ask again (and run the command again)  // a class of the
+                         // pool's tenants file instead
   std::vector<std::string> command;
 };
 

@@ -40,4 +40,20 @@ grep -q ignoring "$WORK/low2.log" || fail "the second task saw no SIGTERM: $(cat
 grep -q "grace period ended" "$WORK/low2.log" || fail "no reason given: $(cat "$WORK/low2.log")"
 [ "$took_ms" -ge 1900 ] || fail "the grace period was not given ($took_ms ms)"
 grep -q "preempted by" "$WORK/controller.log" || fail "the controller did not log the preemption"
+
+# --requeue: a preempted run waits again and runs its command again once the GPU is free.
+COUNT="/tmp/xpool-preempt-count-$$"
+pool_extra_cleanup() { rm -f "$COUNT"; }
+"$XPOOL" run --requeue -- sh -c "n=\$(cat $COUNT 2>/dev/null || echo 0); echo \$((n + 1)) >$COUNT
+  if [ \$n -eq 0 ]; then trap 'exit 0' TERM; echo first-attempt; while :; do sleep 0.1; done; fi
+  echo second-attempt" >"$WORK/low3.log" 2>&1 &
+LOW3=$!
+for _ in $(seq 100); do grep -q first-attempt "$WORK/low3.log" && break; sleep 0.05; done
+out=$(timeout 20 "$XPOOL" run --queue-priority 10 -- echo high3-ran 2>&1)
+echo "$out" | grep -q high3-ran || fail "the third higher-priority run did not run: $out"
+for _ in $(seq 200); do kill -0 $LOW3 2>/dev/null || break; sleep 0.05; done
+wait $LOW3
+rc=$?
+[ $rc -eq 0 ] && grep -q "asking again" "$WORK/low3.log" && grep -q second-attempt "$WORK/low3.log" ||
+  fail "--requeue did not run the command again (exit $rc): $(cat "$WORK/low3.log")"
 pool_finish pool_preempt
