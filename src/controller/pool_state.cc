@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "controller/store_tables.h"
+#include "controller/validation.h"
 #include "core/quantity.h"
 #include "sched/policies.h"
 
@@ -178,6 +179,7 @@ Status PoolState::AddNodeLocked(const v1::Node& node, NodeEntry** out) {
 }
 
 Result<v1::RegisterResponse> PoolState::RegisterUnwaited(const v1::Node& node, int64_t now_ms) {
+  if (Status s = ValidateNode(node); !s.ok()) return s;
   StateLock lock(mu_, *committer_);
   v1::Node record = node;
   record.set_ready(true);
@@ -264,6 +266,10 @@ Result<v1::HeartbeatResponse> PoolState::HeartbeatUnwaited(const v1::HeartbeatRe
 
 Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& asked, int64_t now_ms,
                                                    Refusal* refusal) {
+  if (Status s = ValidateRequestFields(asked); !s.ok()) {
+    *refusal = Refusal::kInvalid;
+    return s;
+  }
   StateLock lock(mu_, *committer_);
   v1::AllocateRequest request = asked;
   const std::string request_key = request.owner() + "\n" + request.request_id();
