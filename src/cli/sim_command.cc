@@ -27,6 +27,7 @@ struct SimOptions {
   std::string csv, published, arrivals;
   double tune = 1.3;
   double load = 1;
+  int tenants = 0;
   bool json = false;
 };
 
@@ -95,6 +96,8 @@ int RunSim(const SimOptions& o) {
     return Fail("--replay must be 'inflate' or 'timed', not '" + o.replay + "'");
   if (!(o.tune > 0 && o.tune <= 10)) return Fail("--tune must be in (0, 10]");
   if (!(o.load > 0 && o.load <= 1e6)) return Fail("--load must be in (0, 1000000]");
+  if (o.tenants < 0 || o.tenants > 1000) return Fail("--tenants must be from 0 to 1000");
+  if (o.tenants > 0 && o.replay != "timed") return Fail("--tenants needs --replay timed");
   if (!o.arrivals.empty() && o.replay != "inflate")
     return Fail("--arrivals needs the inflate replay");
   auto seeds = sim::ParseSeeds(o.seeds);
@@ -147,6 +150,7 @@ int RunSim(const SimOptions& o) {
       ro.seed = seed;
       ro.tune = o.tune;
       ro.load = o.load;
+      ro.tenants = o.tenants;
       ro.record_arrivals = !o.arrivals.empty();
       ro.progress = progress.For(run_index++, policy + " seed " + std::to_string(seed));
       if (o.replay == "inflate") {
@@ -211,6 +215,10 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   sim->add_option("--tune", opts->tune,
                   "inflate the workload to this multiple of cluster GPU capacity")
       ->capture_default_str();
+  sim->add_option("--tenants", opts->tenants,
+                  "timed: deal pods to this many tenants (tenant t takes t+1 parts), each "
+                  "guaranteed an equal part; the queue serves tenants below their guarantee "
+                  "first, then fair share");
   sim->add_option("--load", opts->load,
                   "timed: arrivals this many times as fast as the trace's (run times unchanged), "
                   "so that queues form")

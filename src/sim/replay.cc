@@ -164,6 +164,9 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
     }
   }
   if (!(opts.load > 0)) return Status::InvalidArgument("the load factor must be above 0");
+  if (opts.tenants < 0 || opts.tenants > 1000) {
+    return Status::InvalidArgument("tenants must be from 0 to 1000");
+  }
   auto setup_or = MakeSetup(nodes, pods, opts.policy);
   if (!setup_or.ok()) return setup_or.status();
   Setup& s = **setup_or;
@@ -190,7 +193,19 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
     bool operator>(const Running& o) const { return end != o.end ? end > o.end : pod > o.pod; }
   };
   std::priority_queue<Running, std::vector<Running>, std::greater<>> running;
-  std::deque<int32_t> queue;
+  // One FIFO queue per tenant (one in all without tenants).
+  const int tenants = opts.tenants;
+  std::vector<std::deque<int32_t>> queues(std::max(tenants, 1));
+  std::vector<int> tenant_of(pods.size(), 0);
+  // Tenant t takes t + 1 parts of the pods (of 1 + 2 + ... + N), dealt in arrival order: unequal
+  // demand against equal guarantees, so that fair share has something to do.
+  std::vector<int> deal;
+  for (int t = 0; t < tenants; ++t) deal.insert(deal.end(), static_cast<size_t>(t) + 1, t);
+  for (size_t k = 0; k < arrivals.size() && tenants > 0; ++k) {
+    tenant_of[arrivals[k]] = deal[k % deal.size()];
+  }
+  std::vector<int64_t> held_milli(queues.size(), 0);
+  std::vector<std::vector<double>> tenant_waits(queues.size());
   std::vector<double> waits;
   double completion_sum = 0;
   int64_t last_end = 0;
@@ -219,6 +234,8 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
     const int64_t run = std::max<int64_t>(0, pods[i].deletion_time - pods[i].scheduled_time);
     running.push({now + run, i, std::move(*placement)});
     waits.push_back(static_cast<double>(now - arrival[i]));
+    tenant_waits[tenant_of[i]].push_back(static_cast<double>(now - arrival[i]));
+    held_milli[tenant_of[i]] += d.total_milli();
     completion_sum += static_cast<double>(now + run - arrival[i]);
     last_end = std::max(last_end, now + run);
     ++out.started;
@@ -232,17 +249,51 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
     used_integral += static_cast<double>(pool.used_device_milli()) * static_cast<double>(t - now);
     now = t;
   };
+  // The order tenants are served in: below their guarantee first, then the smaller share.
+  const int64_t guarantee = tenants > 0 ? pool.total_device_milli() / tenants : 0;
+  std::vector<int> order(queues.size());
+  auto serve_order = [&] {
+    for (size_t t = 0; t < order.size(); ++t) order[t] = static_cast<int>(t);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      const bool below_a = held_milli[a] < guarantee, below_b = held_milli[b] < guarantee;
+      if (below_a != below_b) return below_a;
+      return held_milli[a] < held_milli[b];
+    });
+  };
   auto release_one = [&]() {
     Running r = running.top();
     running.pop();
     advance(r.end);
     sched::Scheduler::Release(pool, s.demands[r.pod], r.placement);
+    held_milli[tenant_of[r.pod]] -= s.demands[r.pod].total_milli();
     // Only the released node changed, so only queued pods that fit it now can start.
-    for (auto it = queue.begin(); it != queue.end();) {
-      if (sched::Fits(pool.state(r.placement.node), s.demands[*it]) && try_start(*it, now)) {
-        it = queue.erase(it);
-      } else {
-        ++it;
+    const auto fits_released = [&](int32_t pod) {
+      return sched::Fits(pool.state(r.placement.node), s.demands[pod]);
+    };
+    if (tenants == 0) {
+      for (auto it = queues[0].begin(); it != queues[0].end();) {
+        if (fits_released(*it) && try_start(*it, now)) {
+          it = queues[0].erase(it);
+        } else {
+          ++it;
+        }
+      }
+      return;
+    }
+    // With tenants: one pod at a time, from the first tenant in order that has one that fits;
+    // the order is taken again after each start (the tenant's share grew).
+    for (bool started = true; started;) {
+      started = false;
+      serve_order();
+      for (int t : order) {
+        auto& q = queues[t];
+        for (auto it = q.begin(); it != q.end() && !started; ++it) {
+          if (fits_released(*it) && try_start(*it, now)) {
+            q.erase(it);
+            started = true;
+          }
+        }
+        if (started) break;
       }
     }
   };
@@ -254,7 +305,7 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
     if (!ever_fits(s.demands[i])) {
       ++out.unschedulable;
     } else if (!try_start(i, now)) {
-      queue.push_back(i);
+      queues[tenant_of[i]].push_back(i);
       ++out.queued;
     }
     Report(opts, ++done, arrivals.size());
@@ -264,19 +315,23 @@ Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,
   const double window = static_cast<double>(now - t_begin);
   const double used_in_window = used_integral;
   while (!running.empty()) release_one();
-  out.never_started = static_cast<int64_t>(queue.size());
+  for (const auto& q : queues) out.never_started += static_cast<int64_t>(q.size());
   const double span = window > 0 ? window : static_cast<double>(now - t_begin);
   const double used = window > 0 ? used_in_window : used_integral;
   out.time_avg_alloc_pct =
       span > 0 ? 100.0 * used / (span * static_cast<double>(pool.total_device_milli())) : 0;
-  std::sort(waits.begin(), waits.end());
-  auto pct = [&](double q) {
-    if (waits.empty()) return 0.0;
-    const auto idx = static_cast<size_t>(std::ceil(q * static_cast<double>(waits.size()))) - 1;
-    return waits[std::min(idx, waits.size() - 1)];
+  auto pct = [](std::vector<double>& values, double q) {
+    if (values.empty()) return 0.0;
+    std::sort(values.begin(), values.end());
+    const auto idx = static_cast<size_t>(std::ceil(q * static_cast<double>(values.size()))) - 1;
+    return values[std::min(idx, values.size() - 1)];
   };
-  out.wait_p50_s = pct(0.50);
-  out.wait_p99_s = pct(0.99);
+  out.wait_p50_s = pct(waits, 0.50);
+  out.wait_p99_s = pct(waits, 0.99);
+  for (int t = 0; t < tenants; ++t) {
+    out.tenant_wait_p50_s.push_back(pct(tenant_waits[t], 0.50));
+    out.tenant_wait_p99_s.push_back(pct(tenant_waits[t], 0.99));
+  }
   out.completion_mean_s = out.started > 0 ? completion_sum / static_cast<double>(out.started) : 0;
   out.makespan_s = out.started > 0 ? static_cast<double>(last_end - t_begin) : 0;
   return out;

@@ -31,6 +31,11 @@ struct ReplayOptions {
   // Timed only: arrivals come `load` times as fast (the gaps between creation times divided by
   // it; run times unchanged), so that queues form on a trace whose own load is low.
   double load = 1;
+  // Timed only: pods are dealt in arrival order to this many tenants, tenant t taking t + 1
+  // parts of them, each tenant guaranteed an equal part of the cluster's GPUs; the queue serves
+  // tenants below their guarantee first, then the one holding the smaller share, each tenant's pods
+  // in arrival order (the controller's queue, docs/queue.md; no preemption). 0: one FIFO queue.
+  int tenants = 0;
 };
 
 // One pod of an inflate replay, in arrival order.
@@ -60,7 +65,7 @@ struct TimedResult {
   // GPU share allocated, averaged from the first arrival to the last (the whole span when they
   // coincide).
   double time_avg_alloc_pct = 0;
-  double wait_p50_s = 0;          // queueing delay of pods that started
+  double wait_p50_s = 0;  // queueing delay of pods that started
   double wait_p99_s = 0;
   double completion_mean_s = 0;  // arrival to end, of the pods that started
   double makespan_s = 0;         // first arrival to the last pod's end
@@ -71,6 +76,8 @@ struct TimedResult {
   int64_t unschedulable = 0;  // fit no node even when empty
   int64_t decisions = 0;
   double schedule_seconds = 0;
+  // With tenants: per tenant, the queueing delay of its pods that started (p50, p99).
+  std::vector<double> tenant_wait_p50_s, tenant_wait_p99_s;
 };
 
 Result<TimedResult> ReplayTimed(const std::vector<TraceNode>& nodes,

@@ -118,6 +118,16 @@ TimedSummary Summarize(const std::string& policy, const std::vector<uint64_t>& s
   s.never_started = Mean(never);
   s.unschedulable = Mean(unsched);
   s.decisions_per_second = sched_seconds > 0 ? static_cast<double>(decisions) / sched_seconds : 0;
+  const size_t tenants = runs.empty() ? 0 : runs.front().tenant_wait_p50_s.size();
+  for (size_t t = 0; t < tenants; ++t) {
+    std::vector<double> t50, t99;
+    for (const auto& r : runs) {
+      t50.push_back(r.tenant_wait_p50_s[t]);
+      t99.push_back(r.tenant_wait_p99_s[t]);
+    }
+    s.tenant_wait_p50_s.push_back(Mean(t50));
+    s.tenant_wait_p99_s.push_back(Mean(t99));
+  }
   return s;
 }
 
@@ -161,6 +171,10 @@ nlohmann::json ToJson(const std::vector<TimedSummary>& rows) {
                    {"unschedulable", r.unschedulable},
                    {"decisions_per_second", r.decisions_per_second},
                    {"wall_seconds", r.wall_seconds}});
+    if (!r.tenant_wait_p50_s.empty()) {
+      out.back()["tenant_queue_wait_p50_s"] = r.tenant_wait_p50_s;
+      out.back()["tenant_queue_wait_p99_s"] = r.tenant_wait_p99_s;
+    }
   }
   return out;
 }
@@ -204,6 +218,13 @@ std::string FormatTable(const std::vector<TimedSummary>& rows) {
         "{:<15} {:>12.2f} {:>10.0f} {:>10.0f} {:>12.0f} {:>12.0f} {:>9.0f} {:>8.0f} {:>11.0f}\n",
         r.policy, r.time_avg_alloc_pct, r.wait_p50_s, r.wait_p99_s, r.completion_mean_s,
         r.makespan_s, r.started, r.never_started, r.decisions_per_second);
+    if (!r.tenant_wait_p50_s.empty()) {
+      out += "  wait p50/p99 s by tenant:";
+      for (size_t t = 0; t < r.tenant_wait_p50_s.size(); ++t) {
+        out += fmt::format(" t{} {:.0f}/{:.0f}", t, r.tenant_wait_p50_s[t], r.tenant_wait_p99_s[t]);
+      }
+      out += "\n";
+    }
   }
   if (!rows.empty()) out += fmt::format("mean of {} seed(s)\n", rows.front().seeds.size());
   return out;

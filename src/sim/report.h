@@ -46,6 +46,7 @@ struct TimedSummary {
   double started = 0, never_started = 0, unschedulable = 0;  // means over seeds
   double decisions_per_second = 0;
   double wall_seconds = 0;
+  std::vector<double> tenant_wait_p50_s, tenant_wait_p99_s;  // per tenant, means over seeds
 };
 TimedSummary Summarize(const std::string& policy, const std::vector<uint64_t>& seeds,
                        const std::vector<TimedResult>& runs, double wall_seconds);
