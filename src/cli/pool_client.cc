@@ -115,4 +115,20 @@ Client::Client(std::string controller, const std::shared_ptr<grpc::ChannelCreden
       channel(grpc::CreateChannel(address, credentials)),
       pool(v1::Pool::NewStub(channel)) {}
 
+grpc::Status Client::ListEveryAllocation(bool include_released,
+                                         v1::ListAllocationsResponse* all) const {
+  all->Clear();
+  v1::ListAllocationsRequest request;
+  request.set_include_released(include_released);
+  do {
+    v1::ListAllocationsResponse page;
+    auto ctx = Context();
+    const grpc::Status s = pool->ListAllocations(ctx.get(), request, &page);
+    if (!s.ok()) return s;
+    for (auto& a : *page.mutable_allocations()) *all->add_allocations() = std::move(a);
+    request.set_page_token(page.next_page_token());
+  } while (!request.page_token().empty());
+  return grpc::Status::OK;
+}
+
 }  // namespace xpool::cli

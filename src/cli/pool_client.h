@@ -43,6 +43,8 @@ struct Client {
   // Fails only when XPOOL_TLS_CA names a file that holds no CA certificate.
   static Result<Client> Open(const std::string& flag);
   std::unique_ptr<grpc::ClientContext> Context() const;  // 10 s deadline, authorized
+  // Every allocation (live ones, or all with `include_released`), page by page, into `*all`.
+  grpc::Status ListEveryAllocation(bool include_released, v1::ListAllocationsResponse* all) const;
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<v1::Pool::Stub> pool;

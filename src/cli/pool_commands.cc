@@ -147,11 +147,8 @@ int ListAllocations(const std::string& controller, const std::string& output, bo
   if (watch) return WatchAllocations(controller, output);
   auto c = Client::Open(controller);
   if (!c.ok()) return Fail(c.status().message());
-  v1::ListAllocationsRequest request;
-  request.set_include_released(all);
   v1::ListAllocationsResponse response;
-  auto ctx = c->Context();
-  const grpc::Status s = c->pool->ListAllocations(ctx.get(), request, &response);
+  const grpc::Status s = c->ListEveryAllocation(all, &response);
   if (!s.ok()) return RpcFail("list allocations", s, c->address);
   if (output == "json") {
     PrintJsonArray(response.allocations());
@@ -212,8 +209,7 @@ int Top(const std::string& controller, const std::string& output, double interva
     v1::ListNodesResponse nodes;
     v1::ListAllocationsResponse allocs;
     grpc::Status s = c->pool->ListNodes(c->Context().get(), v1::ListNodesRequest(), &nodes);
-    if (s.ok())
-      s = c->pool->ListAllocations(c->Context().get(), v1::ListAllocationsRequest(), &allocs);
+    if (s.ok()) s = c->ListEveryAllocation(false, &allocs);
     if (!s.ok()) return RpcFail("top", s, c->address);
     if (output == "json") {
       std::cout << "{\"nodes\": ";

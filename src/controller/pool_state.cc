@@ -464,6 +464,30 @@ Result<v1::Allocation> PoolState::Get(const std::string& id) const {
   return a;
 }
 
+std::vector<v1::Allocation> PoolState::AllocationsPage(bool include_released,
+                                                       const std::string& after, size_t limit,
+                                                       std::string* next) const {
+  const DurableAnswer durable(*committer_);
+  StateLock lock(mu_, *committer_);
+  std::vector<v1::Allocation> out;
+  next->clear();
+  const auto take = [&](const auto& index) {
+    for (auto it = index.upper_bound(after); it != index.end(); ++it) {
+      if (out.size() == limit) {
+        *next = out.back().id();
+        return;
+      }
+      out.push_back(allocations_.at(it->first));
+    }
+  };
+  if (include_released) {
+    take(allocations_);
+  } else {
+    take(live_);
+  }
+  return out;
+}
+
 std::vector<v1::Allocation> PoolState::Allocations(bool include_released) const {
   const DurableAnswer durable(*committer_);
   StateLock lock(mu_, *committer_);

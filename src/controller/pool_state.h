@@ -77,6 +77,10 @@ class PoolState {
   // was made for that container; FailedPrecondition: it cannot move there.
   Result<PodClaim> ClaimContainerSlice(const v1::ClaimPodSlicesRequest& request, int64_t now_ms);
   std::vector<v1::Allocation> Allocations(bool include_released) const;
+  // At most `limit` of them, in id order, after id `after` (empty: from the first); `*next` is
+  // the id to ask after for the next page, or empty when there is none.
+  std::vector<v1::Allocation> AllocationsPage(bool include_released, const std::string& after,
+                                              size_t limit, std::string* next) const;
   // The ids of the live allocations made for a Kubernetes pod (by its uid).
   std::vector<std::string> LiveOfPod(const std::string& uid) const;
   std::vector<v1::Node> Nodes() const;

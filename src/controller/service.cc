@@ -152,10 +152,22 @@ grpc::Status PoolService::ListAllocations(grpc::ServerContext* context,
                                           v1::ListAllocationsResponse* response) {
   std::string user;
   if (auto s = auth_->Check(context, Caller::kUser, "ListAllocations", &user); !s.ok()) return s;
-  for (auto& a :
-       request->queued() ? state_->Queue() : state_->Allocations(request->include_released())) {
+  if (request->queued()) {
+    for (auto& a : state_->Queue()) *response->add_allocations() = std::move(a);
+    return grpc::Status::OK;
+  }
+  constexpr int kDefaultPage = 1000, kMaxPage = 5000;
+  if (request->page_size() < 0) {
+    return {grpc::StatusCode::INVALID_ARGUMENT, "page_size must not be negative"};
+  }
+  const int page =
+      request->page_size() == 0 ? kDefaultPage : std::min(request->page_size(), kMaxPage);
+  std::string next;
+  for (auto& a : state_->AllocationsPage(request->include_released(), request->page_token(),
+                                         static_cast<size_t>(page), &next)) {
     *response->add_allocations() = std::move(a);
   }
+  response->set_next_page_token(next);
   return grpc::Status::OK;
 }
 
