@@ -30,6 +30,24 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::EvaluateLocked(
     return out;
   }
   if (!demand.ok()) return demand.status();
+  // The tenants file holds for pods too: a namespace that is no tenant never fits; a tenant at
+  // its limit fits nowhere now (the bind would be refused).
+  v1::AllocateRequest checked = request;
+  std::string refused;
+  bool never = false;
+  if (Status s = ApplyTenancyLocked(checked, &refusal); !s.ok()) {
+    refused = s.message();
+    never = true;
+  } else if (options_.tenancy.configured()) {
+    refused = OverLimitLocked(checked.tenant(), *demand, HeldByTenantLocked());
+  }
+  if (!refused.empty()) {
+    for (auto& v : out) {
+      v.never = never;
+      v.reason = refused;
+    }
+    return out;
+  }
   std::vector<int64_t> raw(names.size(), 0);
   int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
   constexpr int64_t kDoesNotFit = std::numeric_limits<int64_t>::min();

@@ -86,7 +86,8 @@ Status PoolState::ApplyTenancyLocked(v1::AllocateRequest& request, Refusal* refu
     request.set_queue_priority(it->second);
   }
   if (!tenancy.configured()) return Status::Ok();
-  auto tenant = tenancy.TenantFor(request.tenant(), request.owner());
+  auto tenant = tenancy.TenantFor(request.tenant(), request.owner(),
+                                  /*check_members=*/request.pod_uid().empty());
   if (!tenant.ok()) {
     *refusal = Refusal::kInvalid;
     return tenant.status();

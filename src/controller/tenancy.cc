@@ -120,7 +120,8 @@ Result<TenantPolicy> Tenant(const std::string& name, const YAML::Node& node) {
 }  // namespace
 
 Result<const TenantPolicy*> TenancyConfig::TenantFor(const std::string& tenant,
-                                                     const std::string& user) const {
+                                                     const std::string& user,
+                                                     bool check_members) const {
   const std::string& name = tenant.empty() ? default_tenant : tenant;
   if (name.empty()) {
     return Status::InvalidArgument("name a tenant (--tenant): this pool has no default tenant");
@@ -129,7 +130,7 @@ Result<const TenantPolicy*> TenancyConfig::TenantFor(const std::string& tenant,
   if (it == tenants.end()) {
     return Status::InvalidArgument("no tenant '" + name + "' in the pool's tenants file");
   }
-  if (!it->second.members.empty() && it->second.members.count(user) == 0) {
+  if (check_members && !it->second.members.empty() && it->second.members.count(user) == 0) {
     return Status::FailedPrecondition("user '" + user + "' is not a member of tenant '" + name +
                                       "'");
   }

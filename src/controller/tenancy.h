@@ -40,8 +40,11 @@ struct TenancyConfig {
   std::string default_tenant;
 
   bool configured() const { return !tenants.empty(); }
-  // The tenant a request of `user` naming `tenant` bills, or why it may not.
-  Result<const TenantPolicy*> TenantFor(const std::string& tenant, const std::string& user) const;
+  // The tenant a request of `user` naming `tenant` bills, or why it may not. Without
+  // `check_members` only the tenant's existence is checked (a Kubernetes pod: its namespace is
+  // its tenant, and who may create pods there is Kubernetes' RBAC).
+  Result<const TenantPolicy*> TenantFor(const std::string& tenant, const std::string& user,
+                                        bool check_members = true) const;
 };
 
 // Parses the file's text; `origin` names it in errors. Every error names the entry at fault.

@@ -176,5 +176,31 @@ TEST_F(TenancyPoolTest, AReloadThatRaisesALimitLetsWaitingRequestsIn) {
   EXPECT_EQ(state_->Get(waiting->id())->state(), "reserved");
 }
 
+TEST_F(TenancyPoolTest, TheExtenderJudgesPodsByTheirNamespacesTenant) {
+  ASSERT_TRUE(state_->Register(MakeNode("g", "H100-SXM", "gpu", 2), 0).ok());
+  Configure("tenants:\n  ns-a: {members: [alice], limit: {gpus: 1}}\n");
+  auto pod = Ask(1);
+  pod.set_tenant("ns-a");
+  pod.set_owner("ns-a/trainer-0");  // not a user: Kubernetes decides who creates pods there
+  pod.set_pod_uid("uid-1");
+  auto verdicts = state_->Evaluate(pod, {"g"});
+  ASSERT_TRUE(verdicts.ok());
+  EXPECT_TRUE((*verdicts)[0].fits) << (*verdicts)[0].reason;
+  auto bound = pod;
+  bound.set_node("g");
+  ASSERT_TRUE(state_->Allocate(bound, 1).ok());
+  pod.set_pod_uid("uid-2");
+  verdicts = state_->Evaluate(pod, {"g"});
+  ASSERT_TRUE(verdicts.ok());
+  EXPECT_FALSE((*verdicts)[0].fits);
+  EXPECT_FALSE((*verdicts)[0].never);
+  EXPECT_NE((*verdicts)[0].reason.find("ns-a is at its limit"), std::string::npos);
+  pod.set_tenant("ns-z");
+  verdicts = state_->Evaluate(pod, {"g"});
+  ASSERT_TRUE(verdicts.ok());
+  EXPECT_TRUE((*verdicts)[0].never);
+  EXPECT_NE((*verdicts)[0].reason.find("no tenant 'ns-z'"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace xpool::controller
