@@ -1,5 +1,6 @@
 // Load on a running xpool-controller, from concurrent clients on loopback:
 //   pool_bench --controller HOST:PORT [--nodes 1000] [--clients 16] [--seconds 10] [--queued N]
+//              [--rate PAIRS_PER_SECOND]
 // registers --nodes simulated nodes of 8 H100s (and keeps them heartbeating), then each client
 // loops allocate (a 25 % / 8 GiB slice) + release. With --queued, the pairs are timed twice: with
 // an empty queue, then with N requests waiting (for one busy node of another model), so that
@@ -33,14 +34,22 @@ struct Result {
   uint64_t errors = 0;
 };
 
+// `rate` > 0: the clients together start that many operations a second, evenly paced.
 template <typename Op>
-Result Drive(int clients, double seconds, Op op) {
+Result Drive(int clients, double seconds, Op op, double rate = 0) {
   std::vector<Result> results(clients);
   std::vector<std::thread> threads;
   const auto end = Clock::now() + std::chrono::duration<double>(seconds);
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
+      auto next = Clock::now();
+      const auto gap = std::chrono::duration_cast<Clock::duration>(
+          std::chrono::duration<double>(rate > 0 ? clients / rate : 0));
       while (Clock::now() < end) {
+        if (rate > 0) {
+          std::this_thread::sleep_until(next);
+          next += gap;
+        }
         const auto t0 = Clock::now();
         if (!op(c)) ++results[c].errors;
         results[c].latency_ms.push_back(
@@ -83,6 +92,8 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds);
   int queued = 0;
   app.add_option("--queued", queued, "also time the pairs with this many requests waiting");
+  double rate = 0;
+  app.add_option("--rate", rate, "pairs a second in all, paced (0: as fast as they go)");
   app.add_option("--http", http, "the controller's HTTP address: also time the extender's verbs");
   CLI11_PARSE(app, argc, argv);
 
@@ -134,7 +145,8 @@ int main(int argc, char** argv) {
                 nodes, ms.size(), ms[ms.size() / 2], ms[ms.size() * 99 / 100]);
   }
 
-  const Result baseline = Drive(clients, seconds / 2, [&](int c) {
+  const double baseline_seconds = std::min(seconds / 2, 5.0);
+  const Result baseline = Drive(clients, baseline_seconds, [&](int c) {
     grpc::ClientContext ctx;
     xpool::v1::GetAllocationRequest request;
     request.set_id("unknown");
@@ -157,9 +169,9 @@ int main(int argc, char** argv) {
     xpool::v1::Allocation released;
     return pools[c]->Release(&ctx, release, &released).ok();
   };
-  const Result pairs = Drive(clients, seconds, pair);
+  const Result pairs = Drive(clients, seconds, pair, rate);
   std::printf("baseline GetAllocation(unknown): %.0f calls/s, p50 %.2f ms, p99 %.2f ms\n",
-              static_cast<double>(baseline.ops) / (seconds / 2), Pct(baseline, 0.5),
+              static_cast<double>(baseline.ops) / baseline_seconds, Pct(baseline, 0.5),
               Pct(baseline, 0.99));
   const auto report = [&](const Result& r, const char* what) {
     std::printf(

@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   app.add_option("--policy", options.policy, "scheduling policy")->capture_default_str();
   app.add_option("--lease-ms", options.lease_ms, "a node silent this long loses its allocations")
       ->capture_default_str();
-  int64_t keep_released_hours = options.keep_released_ms / 3'600'000;
+  // Fractions allowed (0.25: a quarter of an hour), for short retention in tests and soaks.
+  double keep_released_hours = static_cast<double>(options.keep_released_ms) / 3'600'000;
   int64_t reservation_timeout_s = options.reservation_timeout_ms / 1000;
   app.add_option("--reservation-timeout-s", reservation_timeout_s,
                  "an allocation on which no task started this long after it was made (and not a "
@@ -133,7 +134,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   serve.auth = *auth;
-  options.keep_released_ms = keep_released_hours * 3'600'000;
+  options.keep_released_ms = static_cast<int64_t>(keep_released_hours * 3'600'000);
   options.reservation_timeout_ms = reservation_timeout_s * 1000;
   options.preemption_grace_ms = preemption_grace_s * 1000;
   if (kube_api == "in-cluster") {
