@@ -285,12 +285,13 @@ Result<v1::Allocation> PoolState::AllocateUnwaited(const v1::AllocateRequest& as
   auto demand = DemandOf(request, models_, pool_, shapes_, refusal);
   if (!demand.ok()) return demand.status();
   if (options_.tenancy.configured()) {
-    const std::map<std::string, PoolAmounts> held = HeldByTenantLocked();
     if (const std::string over = OverLimitLocked(request.tenant(), *demand, {}); !over.empty()) {
       *refusal = Refusal::kNeverFits;
       return Status::FailedPrecondition("the request is larger than its tenant's limit: " + over);
     }
-    if (const std::string over = OverLimitLocked(request.tenant(), *demand, held); !over.empty()) {
+    if (const std::string over =
+            OverLimitLocked(request.tenant(), *demand, HeldByLocked(request.tenant()));
+        !over.empty()) {
       if (request.wait()) return EnqueueLocked(request, now_ms);
       *refusal = Refusal::kNoCapacityNow;
       return Status::FailedPrecondition(over);
@@ -444,8 +445,8 @@ Result<v1::Allocation> PoolState::ReleaseLocked(const std::string& id, const std
     released_gpu_seconds_[a.tenant()] += a.gpu_seconds_used();
     SaveReleasedGpuSecondsLocked(a.tenant());
     sched::Scheduler::Release(pool_, live->second.demand, live->second.placement);
-    live_.erase(live);
     UnindexLiveLocked(a);
+    live_.erase(live);
   }
   return a;
 }
@@ -649,6 +650,7 @@ void PoolState::CordonLocked(NodeEntry& entry, bool cordon) {
 void PoolState::IndexLiveLocked(const v1::Allocation& a) {
   live_on_node_[a.node()].insert(a.id());
   if (!a.request().pod_uid().empty()) live_of_pod_[a.request().pod_uid()].insert(a.id());
+  held_by_tenant_[a.tenant()] += AmountsOf(live_.at(a.id()).demand);
 }
 
 void PoolState::UnindexLiveLocked(const v1::Allocation& a) {
@@ -660,6 +662,10 @@ void PoolState::UnindexLiveLocked(const v1::Allocation& a) {
   };
   drop(live_on_node_, a.node());
   drop(live_of_pod_, a.request().pod_uid());
+  auto held = held_by_tenant_.find(a.tenant());
+  if (held == held_by_tenant_.end()) return;
+  held->second -= AmountsOf(live_.at(a.id()).demand);
+  if (held->second.milli == 0 && held->second.memory_mib == 0) held_by_tenant_.erase(held);
 }
 
 std::vector<std::string> PoolState::LiveOnLocked(const std::string& node) const {

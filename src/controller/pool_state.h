@@ -190,12 +190,15 @@ class PoolState {
   }
   // The scheduler's placement for `demand` anywhere but the node held for the queue's head.
   std::optional<sched::Placement> ScheduleAvoidingHeldLocked(const sched::Demand& demand);
-  // Per tenant, what its live allocations hold.
-  std::map<std::string, PoolAmounts> HeldByTenantLocked() const;
+  // What a demand holds of the pool: device share and device memory.
+  static PoolAmounts AmountsOf(const sched::Demand& d) {
+    return {d.total_milli(), d.dev_mem * d.device_count};
+  }
+  // What `tenant`'s live allocations hold now (held_by_tenant_).
+  PoolAmounts HeldByLocked(const std::string& tenant) const;
   // Per tenant, its largest fraction of the pool's device share or device memory held now, less
   // 1 while it is below its guarantee (the queue's order between tenants).
-  std::map<std::string, double> FairShareKeysLocked(
-      const std::map<std::string, PoolAmounts>& held) const;
+  std::map<std::string, double> FairShareKeysLocked() const;
   // Checks `request` against the tenants file: its tenant (the default one when it names none)
   // and the caller's membership, its priority class. Fills in the tenant and the priority.
   Status ApplyTenancyLocked(v1::AllocateRequest& request, Refusal* refusal) const;
@@ -205,12 +208,13 @@ class PoolState {
   // (SIGTERM through their agents) and released after the grace period. One at a time: none
   // while an earlier preemption is in flight. Returns the node freed, or -1.
   sched::NodeIndex PreemptForLocked(const v1::Allocation& head, const sched::Demand& demand,
-                                    const std::map<std::string, PoolAmounts>& held, int64_t now_ms);
+                                    int64_t now_ms);
   // Releases the preempted allocations whose grace period is over.
   void EndGracePeriodsLocked(int64_t now_ms);
   // Why `tenant` may not take `demand` more now (at its limit), or empty.
+  // `already`: what the tenant holds now (nothing: whether the request alone is too large).
   std::string OverLimitLocked(const std::string& tenant, const sched::Demand& demand,
-                              const std::map<std::string, PoolAmounts>& held) const;
+                              const PoolAmounts& already) const;
   // The node that could hold `demand` when empty with the most device share free now; -1: none.
   sched::NodeIndex NodeToHoldLocked(const sched::Demand& demand, const std::string& pinned) const;
   Status CommitLocked(const v1::Allocation& allocation);
@@ -224,8 +228,8 @@ class PoolState {
   Status SaveAllocationLocked(const v1::Allocation& allocation);
   // The ids of the live allocations on `node`, in id order.
   std::vector<std::string> LiveOnLocked(const std::string& node) const;
-  void IndexLiveLocked(const v1::Allocation& a);  // a just became live
-  void UnindexLiveLocked(const v1::Allocation& a);
+  void IndexLiveLocked(const v1::Allocation& a);    // a just became live (in live_)
+  void UnindexLiveLocked(const v1::Allocation& a);  // a is leaving live_ (still in it)
   std::string NewIdLocked(int64_t now_ms);
 
   mutable std::mutex mu_;
@@ -249,6 +253,8 @@ class PoolState {
   // pod watch), which would otherwise scan every live allocation of the pool.
   std::unordered_map<std::string, std::set<std::string>> live_on_node_;
   std::unordered_map<std::string, std::set<std::string>> live_of_pod_;
+  // Per tenant, what its live allocations hold (kept with the two indexes above).
+  std::map<std::string, PoolAmounts> held_by_tenant_;
   uint64_t id_counter_ = 0;
   // Per tenant, the device time of its released allocations, stored (the metrics' counter).
   std::map<std::string, double> released_gpu_seconds_;

@@ -39,7 +39,7 @@ Result<std::vector<PoolState::NodeVerdict>> PoolState::EvaluateLocked(
     refused = s.message();
     never = true;
   } else if (options_.tenancy.configured()) {
-    refused = OverLimitLocked(checked.tenant(), *demand, HeldByTenantLocked());
+    refused = OverLimitLocked(checked.tenant(), *demand, HeldByLocked(checked.tenant()));
   }
   if (!refused.empty()) {
     for (auto& v : out) {

@@ -7,36 +7,18 @@
 #include "controller/pool_state.h"
 
 namespace xpool::controller {
-namespace {
-
-bool BelowGuarantee(const TenantPolicy& tenant, const PoolAmounts& held) {
-  return (tenant.guarantee.milli > 0 && held.milli < tenant.guarantee.milli) ||
-         (tenant.guarantee.memory_mib > 0 && held.memory_mib < tenant.guarantee.memory_mib);
-}
-
-bool PastGuarantee(const TenantPolicy& tenant, const PoolAmounts& held) {
-  return held.milli > tenant.guarantee.milli || held.memory_mib > tenant.guarantee.memory_mib;
-}
-
-}  // namespace
 
 sched::NodeIndex PoolState::PreemptForLocked(const v1::Allocation& head,
-                                             const sched::Demand& demand,
-                                             const std::map<std::string, PoolAmounts>& held,
-                                             int64_t now_ms) {
+                                             const sched::Demand& demand, int64_t now_ms) {
   if (!preempting_.empty()) {
     // One preemption at a time; the node it frees stays held for the request it was for.
     return head.id() == preempted_for_ ? preempted_node_ : -1;
   }
   const int32_t priority = head.request().queue_priority();
   const auto& tenants = options_.tenancy.tenants;
-  const auto held_by = [&](const std::string& tenant) {
-    auto it = held.find(tenant);
-    return it == held.end() ? PoolAmounts{} : it->second;
-  };
   auto head_tenant = tenants.find(head.tenant());
-  const bool head_below =
-      head_tenant != tenants.end() && BelowGuarantee(head_tenant->second, held_by(head.tenant()));
+  const bool head_below = head_tenant != tenants.end() &&
+                          head_tenant->second.BelowGuarantee(HeldByLocked(head.tenant()));
   // Why a live allocation may be taken for the head, or empty when it may not.
   const auto why_victim = [&](const v1::Allocation& a) -> std::string {
     if (!a.request().pod_uid().empty()) return "";  // Kubernetes preempts its own pods
@@ -47,7 +29,7 @@ sched::NodeIndex PoolState::PreemptForLocked(const v1::Allocation& head,
     }
     auto tenant = tenants.find(a.tenant());
     if (head_below && theirs <= priority && tenant != tenants.end() &&
-        a.tenant() != head.tenant() && PastGuarantee(tenant->second, held_by(a.tenant()))) {
+        a.tenant() != head.tenant() && tenant->second.PastGuarantee(HeldByLocked(a.tenant()))) {
       return fmt::format(
           "preempted by {}: capacity {} borrowed past its guarantee, taken back "
           "for tenant {} below its own",

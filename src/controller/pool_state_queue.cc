@@ -33,18 +33,12 @@ Result<v1::Allocation> PoolState::EnqueueLocked(const v1::AllocateRequest& reque
   return now;
 }
 
-std::map<std::string, PoolAmounts> PoolState::HeldByTenantLocked() const {
-  std::map<std::string, PoolAmounts> held;
-  for (const auto& [id, live] : live_) {
-    PoolAmounts& amounts = held[allocations_.at(id).tenant()];
-    amounts.milli += live.demand.total_milli();
-    amounts.memory_mib += live.demand.dev_mem * live.demand.device_count;
-  }
-  return held;
+PoolAmounts PoolState::HeldByLocked(const std::string& tenant) const {
+  auto it = held_by_tenant_.find(tenant);
+  return it == held_by_tenant_.end() ? PoolAmounts{} : it->second;
 }
 
-std::map<std::string, double> PoolState::FairShareKeysLocked(
-    const std::map<std::string, PoolAmounts>& held) const {
+std::map<std::string, double> PoolState::FairShareKeysLocked() const {
   int64_t total_mib = 0;
   for (sched::NodeIndex n = 0; n < pool_.node_count(); ++n) {
     total_mib += pool_.spec(n).device_memory.value() * pool_.spec(n).device_count;
@@ -53,18 +47,13 @@ std::map<std::string, double> PoolState::FairShareKeysLocked(
     return whole > 0 ? static_cast<double>(part) / static_cast<double>(whole) : 0.0;
   };
   std::map<std::string, double> keys;
-  for (const auto& [tenant, amounts] : held) {
+  for (const auto& [tenant, amounts] : held_by_tenant_) {
     keys[tenant] = std::max(fraction(amounts.milli, pool_.total_device_milli()),
                             fraction(amounts.memory_mib, total_mib));
   }
-  // A tenant below its guarantee (in either resource it is guaranteed) goes first.
+  // A tenant below its guarantee goes first.
   for (const auto& [name, tenant] : options_.tenancy.tenants) {
-    auto it = held.find(name);
-    const PoolAmounts now = it == held.end() ? PoolAmounts{} : it->second;
-    const bool below =
-        (tenant.guarantee.milli > 0 && now.milli < tenant.guarantee.milli) ||
-        (tenant.guarantee.memory_mib > 0 && now.memory_mib < tenant.guarantee.memory_mib);
-    if (below) keys[name] -= 1.0;
+    if (tenant.BelowGuarantee(HeldByLocked(name))) keys[name] -= 1.0;
   }
   return keys;
 }
@@ -97,13 +86,11 @@ Status PoolState::ApplyTenancyLocked(v1::AllocateRequest& request, Refusal* refu
 }
 
 std::string PoolState::OverLimitLocked(const std::string& tenant, const sched::Demand& demand,
-                                       const std::map<std::string, PoolAmounts>& held) const {
+                                       const PoolAmounts& already) const {
   auto policy = options_.tenancy.tenants.find(tenant);
   if (policy == options_.tenancy.tenants.end()) return "";
-  auto it = held.find(tenant);
-  PoolAmounts after = it == held.end() ? PoolAmounts{} : it->second;
-  after.milli += demand.total_milli();
-  after.memory_mib += demand.dev_mem * demand.device_count;
+  PoolAmounts after = already;
+  after += AmountsOf(demand);
   if (after.Within(policy->second.limit)) return "";
   const PoolAmounts& limit = policy->second.limit;
   return after.milli > limit.milli
@@ -166,9 +153,8 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
   held_for_.clear();
   if (queue_.empty() || scheduler_ == nullptr) return;
   // Placing one changes its tenant's share; the order is kept for this pass (the next one,
-  // at the next release, sees the new shares).
-  std::map<std::string, PoolAmounts> held = HeldByTenantLocked();
-  const std::vector<QueuedRequest*> order = queue_.Ordered(FairShareKeysLocked(held));
+  // at the next release, sees the new shares). Limits see each placement at once.
+  const std::vector<QueuedRequest*> order = queue_.Ordered(FairShareKeysLocked());
   std::vector<std::pair<QueuedRequest*, v1::Allocation*>> waiting;
   waiting.reserve(order.size());
   for (QueuedRequest* q : order) waiting.emplace_back(q, &allocations_.at(q->id));
@@ -191,7 +177,7 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
     const sched::Demand& demand = cached->second;
     // A tenant at its limit waits for its own allocations to end, whatever the pool has free;
     // it holds no node meanwhile.
-    queued->held_by_limit = OverLimitLocked(a.tenant(), demand, held);
+    queued->held_by_limit = OverLimitLocked(a.tenant(), demand, HeldByLocked(a.tenant()));
     if (!queued->held_by_limit.empty()) {
       queued->position = ++position;
       continue;
@@ -210,9 +196,6 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
     // behind it run ahead only elsewhere, so they never delay it.
     if (placement && held_node_ >= 0 && placement->node == held_node_) placement.reset();
     if (placement && AdmitLocked(a, demand, *placement, now_ms).ok()) {
-      PoolAmounts& now_held = held[a.tenant()];
-      now_held.milli += demand.total_milli();
-      now_held.memory_mib += demand.dev_mem * demand.device_count;
       const std::string id = a.id();
       queue_.Remove(id);  // `queued` is gone
       queued_demand_.erase(id);
@@ -223,7 +206,7 @@ void PoolState::PlaceQueuedLocked(int64_t now_ms) {
     queued->position = ++position;
     if (held_node_ < 0) {
       const sched::NodeIndex freed =
-          pinned ? sched::NodeIndex{-1} : PreemptForLocked(a, demand, held, now_ms);
+          pinned ? sched::NodeIndex{-1} : PreemptForLocked(a, demand, now_ms);
       held_node_ = freed >= 0 ? freed : NodeToHoldLocked(demand, request.node());
       held_for_ = a.id();
     }

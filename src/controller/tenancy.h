@@ -24,6 +24,16 @@ struct PoolAmounts {
   bool Within(const PoolAmounts& bound) const {
     return milli <= bound.milli && memory_mib <= bound.memory_mib;
   }
+  PoolAmounts& operator+=(const PoolAmounts& more) {
+    milli += more.milli;
+    memory_mib += more.memory_mib;
+    return *this;
+  }
+  PoolAmounts& operator-=(const PoolAmounts& less) {
+    milli -= less.milli;
+    memory_mib -= less.memory_mib;
+    return *this;
+  }
 };
 
 struct TenantPolicy {
@@ -31,6 +41,15 @@ struct TenantPolicy {
   std::set<std::string> members;  // users who may bill it; empty: any user
   PoolAmounts guarantee;          // served before tenants past theirs (0: none)
   PoolAmounts limit;              // never held beyond (unbounded where the file says nothing)
+  // Holding `held`, whether it is short of its guarantee in a resource it is guaranteed.
+  bool BelowGuarantee(const PoolAmounts& held) const {
+    return (guarantee.milli > 0 && held.milli < guarantee.milli) ||
+           (guarantee.memory_mib > 0 && held.memory_mib < guarantee.memory_mib);
+  }
+  // Holding `held`, whether it holds more than its guarantee in either resource (borrows).
+  bool PastGuarantee(const PoolAmounts& held) const {
+    return held.milli > guarantee.milli || held.memory_mib > guarantee.memory_mib;
+  }
 };
 
 struct TenancyConfig {
