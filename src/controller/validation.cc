@@ -76,6 +76,12 @@ Status Field(const std::string& value, const std::string& what, size_t max, Char
                what + " " + Quoted(value) + " may hold only visible characters and spaces");
 }
 
+// `value` (in `unit`) from 0 to `max`.
+Status InRange(int64_t value, int64_t max, const std::string& what, const char* unit) {
+  return Check(value >= 0 && value <= max,
+               what + " (" + std::to_string(value) + " " + unit + ") is out of range");
+}
+
 }  // namespace
 
 Status ValidateNode(const v1::Node& node) {
@@ -84,14 +90,10 @@ Status ValidateNode(const v1::Node& node) {
   if (Status s = Field(node.agent_address(), where + "agent address", 512, Chars::kToken, false);
       !s.ok())
     return s;
-  if (node.cpu_milli() < 0 || node.cpu_milli() > kMaxCpuMilli) {
-    return Status::InvalidArgument(where + "cpu (" + std::to_string(node.cpu_milli()) +
-                                   " millicores) is out of range");
-  }
-  if (node.memory_mib() < 0 || node.memory_mib() > kMaxHostMemoryMib) {
-    return Status::InvalidArgument(where + "memory (" + std::to_string(node.memory_mib()) +
-                                   " MiB) is out of range");
-  }
+  if (Status s = InRange(node.cpu_milli(), kMaxCpuMilli, where + "cpu", "millicores"); !s.ok())
+    return s;
+  if (Status s = InRange(node.memory_mib(), kMaxHostMemoryMib, where + "memory", "MiB"); !s.ok())
+    return s;
   if (node.devices_size() > kMaxDevicesPerNode) {
     return Status::InvalidArgument(where + std::to_string(node.devices_size()) +
                                    " devices; a node may have at most " +
@@ -115,10 +117,8 @@ Status ValidateNode(const v1::Node& node) {
       return Status::InvalidArgument(device + "index " + std::to_string(d.index()) +
                                      " is out of range or given twice");
     }
-    if (d.memory_mib() < 0 || d.memory_mib() > kMaxDeviceMemoryMib) {
-      return Status::InvalidArgument(device + "memory (" + std::to_string(d.memory_mib()) +
-                                     " MiB) is out of range");
-    }
+    if (Status s = InRange(d.memory_mib(), kMaxDeviceMemoryMib, device + "memory", "MiB"); !s.ok())
+      return s;
     if (d.links_size() > kMaxDevicesPerNode) {
       return Status::InvalidArgument(device + "too many links");
     }

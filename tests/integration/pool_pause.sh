@@ -7,18 +7,8 @@ XPOOL="$1"
 source "$(dirname "$0")/lib/pool.sh"
 pool_extra_cleanup() { pkill -9 -f "sleep 9.17" 2>/dev/null; }
 
-"$BIN/xpool-controller" --listen 127.0.0.1:0 --metrics "" --data "$WORK/data" --lease-ms 1000 \
-  >"$WORK/controller.log" 2>&1 &
-CONTROLLER=$!
-pids+=($CONTROLLER)
-for _ in $(seq 100); do grep -q "listening on" "$WORK/controller.log" && break; sleep 0.05; done
-export XPOOL_CONTROLLER=$(sed -n 's/.*listening on \([^ ,]*\),.*/\1/p' "$WORK/controller.log")
-printf 'node: n1\ndevices:\n  - model: L4\n    count: 1\n' >"$WORK/n1.yaml"
-"$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --inventory "$WORK/n1.yaml" \
-  --state-dir "$WORK/state" "${RUN_AS[@]}" >"$WORK/agent.log" 2>&1 &
-AGENT=$!
-pids+=($AGENT)
-for _ in $(seq 100); do grep -q "registered with" "$WORK/agent.log" && break; sleep 0.05; done
+pool_start_controller --data "$WORK/data" --lease-ms 1000
+pool_start_agent n1 1
 "$XPOOL" run -- sh -c 'echo started; sleep 9.17' >"$WORK/run.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do grep -q started "$WORK/run.log" && break; sleep 0.05; done

@@ -9,33 +9,32 @@ source "$(dirname "$0")/lib/pool.sh"
 pool_start_controller --data "$WORK/data" --preemption-grace-s 2
 pool_start_agent n1 1
 
+# preempt NAME SCRIPT: a run of SCRIPT (which says "started"), then a run of higher priority
+# that takes its GPU. Sets took_ms (the higher run, start to end) and low_rc (the lower run's
+# exit); the lower run's output is in $WORK/NAME.log.
+preempt() {
+  "$XPOOL" run -- sh -c "$2" >"$WORK/$1.log" 2>&1 &
+  local low=$!
+  for _ in $(seq 100); do grep -q started "$WORK/$1.log" && break; sleep 0.05; done
+  local start out
+  start=$(date +%s%N)
+  out=$(timeout 20 "$XPOOL" run --queue-priority 10 -- echo "$1-preemptor-ran" 2>&1)
+  took_ms=$((($(date +%s%N) - start) / 1000000))
+  echo "$out" | grep -q "$1-preemptor-ran" || fail "the run preempting $1 did not run: $out"
+  wait $low
+  low_rc=$?
+}
+
 # A task that ends on SIGTERM.
-"$XPOOL" run -- sh -c 'trap "echo got-sigterm; exit 0" TERM; echo started; while :; do sleep 0.1; done' \
-  >"$WORK/low1.log" 2>&1 &
-LOW1=$!
-for _ in $(seq 100); do grep -q started "$WORK/low1.log" && break; sleep 0.05; done
-start=$(date +%s%N)
-out=$(timeout 20 "$XPOOL" run --queue-priority 10 -- echo high1-ran 2>&1)
-took_ms=$((($(date +%s%N) - start) / 1000000))
-echo "$out" | grep -q high1-ran || fail "the higher-priority run did not run: $out"
-wait $LOW1
+preempt low1 'trap "echo got-sigterm; exit 0" TERM; echo started; while :; do sleep 0.1; done'
 grep -q got-sigterm "$WORK/low1.log" || fail "the preempted task saw no SIGTERM: $(cat "$WORK/low1.log")"
 grep -q "was preempted by .* (queue priority 10 over 0)" "$WORK/low1.log" ||
   fail "the preempted run did not say why: $(cat "$WORK/low1.log")"
 [ "$took_ms" -lt 1800 ] || fail "a task that ended on SIGTERM still cost the whole grace ($took_ms ms)"
 
 # A task that ignores SIGTERM is killed when the grace period (2 s) ends.
-"$XPOOL" run -- sh -c 'trap "echo ignoring" TERM; echo started; while :; do sleep 0.1; done' \
-  >"$WORK/low2.log" 2>&1 &
-LOW2=$!
-for _ in $(seq 100); do grep -q started "$WORK/low2.log" && break; sleep 0.05; done
-start=$(date +%s%N)
-out=$(timeout 20 "$XPOOL" run --queue-priority 10 -- echo high2-ran 2>&1)
-took_ms=$((($(date +%s%N) - start) / 1000000))
-echo "$out" | grep -q high2-ran || fail "the second higher-priority run did not run: $out"
-wait $LOW2
-rc=$?
-[ $rc -eq 137 ] || fail "a task that ignored SIGTERM exited $rc: $(cat "$WORK/low2.log")"
+preempt low2 'trap "echo ignoring" TERM; echo started; while :; do sleep 0.1; done'
+[ $low_rc -eq 137 ] || fail "a task that ignored SIGTERM exited $low_rc: $(cat "$WORK/low2.log")"
 grep -q ignoring "$WORK/low2.log" || fail "the second task saw no SIGTERM: $(cat "$WORK/low2.log")"
 grep -q "grace period ended" "$WORK/low2.log" || fail "no reason given: $(cat "$WORK/low2.log")"
 [ "$took_ms" -ge 1900 ] || fail "the grace period was not given ($took_ms ms)"

@@ -49,11 +49,12 @@ pool_start_controller() {
   export XPOOL_CONTROLLER
 }
 # pool_start_agent NODE GPUS: an agent for node NODE with GPUS simulated L4s, its task accounts
-# as RUN_AS says; waits until it registered.
+# as RUN_AS says; waits until it registered and sets AGENT to its pid.
 pool_start_agent() {
   printf 'node: %s\ndevices:\n  - model: L4\n    count: %s\n' "$1" "$2" >"$WORK/$1.yaml"
   "$BIN/xpool-agent" --controller "$XPOOL_CONTROLLER" --inventory "$WORK/$1.yaml" \
     --state-dir "$WORK/state-$1" "${RUN_AS[@]}" >"$WORK/agent-$1.log" 2>&1 &
-  pids+=($!)
+  AGENT=$!
+  pids+=($AGENT)
   for _ in $(seq 100); do grep -q "registered with" "$WORK/agent-$1.log" && break; sleep 0.05; done
 }
